@@ -1,0 +1,31 @@
+# Every target works from a fresh clone: the ones that need Python depend on the install stamp.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint figure bench clean
+
+install: $(STAMP)
+
+# Torch goes in first, pinned: an unpinned torch drags in a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install --quiet -e ".[dev,render]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/inspector summary exercise_model
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check inspector models tests examples benchmarks
+	$(BIN)/ruff format --check inspector models tests examples benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

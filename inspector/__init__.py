@@ -1,0 +1,31 @@
+"""inspector: summarize, export, verify and view PyTorch models.
+
+The Python API mirrors the command line; heavy backends load on first use:
+
+    import inspector
+    loaded = inspector.load_model("exercise_model")
+    print(inspector.summarize(loaded))
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; imported on first access so `import inspector` stays light.
+_API = {
+    "InspectorError": "errors",
+    "LoadedModel": "loading",
+    "load_model": "loading",
+    "Summary": "summary",
+    "OnnxSummary": "summary",
+    "summarize": "summary",
+    "summarize_onnx": "summary",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name):
+    if name in _API:
+        return getattr(import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module 'inspector' has no attribute {name!r}")

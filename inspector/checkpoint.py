@@ -1,0 +1,124 @@
+"""Load a checkpoint's weights into a module: safely, strictly, and with errors a user can act on.
+
+`.safetensors` files hold tensors only. Anything else goes through torch.load(weights_only=True),
+which refuses pickled code; there is deliberately no unsafe fallback.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import InspectorError
+
+# Common wrappers around a state_dict in training scripts' checkpoints.
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
+
+
+def load_state_dict(module: nn.Module, path) -> None:
+    path = Path(path)
+    state = read_state_dict(path)
+    state = _strip_prefix(state, "module.")  # saved from DataParallel / DistributedDataParallel
+    _check_sizes(module, state, path)
+    result = module.load_state_dict(state, strict=False)
+    problems = []
+    if result.missing_keys:
+        problems.append(_listing("missing", result.missing_keys))
+    if result.unexpected_keys:
+        problems.append(_listing("unexpected", result.unexpected_keys))
+    if problems:
+        raise InspectorError(f"checkpoint {path} does not fit the model: {'; '.join(problems)}")
+
+
+def read_state_dict(path: Path) -> dict:
+    if not path.exists():
+        raise InspectorError(f"checkpoint {path}: no such file")
+    if path.is_dir():
+        raise InspectorError(f"checkpoint {path} is a folder, not a file")
+    if path.stat().st_size == 0:
+        raise InspectorError(f"checkpoint {path} is empty")
+    if _is_lfs_pointer(path):
+        raise InspectorError(f"checkpoint {path} is a Git LFS pointer, not the weights; "
+                             "run 'git lfs pull'")
+    state = _read_safetensors(path) if path.suffix == ".safetensors" else _read_torch(path)
+    return _unwrap(state, path)
+
+
+def _read_safetensors(path: Path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise InspectorError(f"checkpoint {path} is not a readable safetensors file: {error}") from None
+
+
+def _read_torch(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise InspectorError(_refusal(path, str(error))) from None
+    except RuntimeError as error:
+        if "TorchScript" in str(error):
+            raise InspectorError(f"checkpoint {path} is a TorchScript archive, not a state_dict; "
+                                 "save model.state_dict() instead") from None
+        raise InspectorError(f"checkpoint {path} cannot be read: {_first_line(error)}") from None
+    except (EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        reason = _first_line(error) or type(error).__name__
+        raise InspectorError(f"checkpoint {path} is not a PyTorch checkpoint ({reason})") from None
+
+
+def _refusal(path: Path, message: str) -> str:
+    if "add_safe_globals" in message and "Module" in message:
+        return (f"checkpoint {path} holds a whole pickled model, not a state_dict; refusing to "
+                "unpickle it (that can run code): save model.state_dict() instead")
+    return (f"checkpoint {path} holds pickled objects that weights_only=True refuses to load "
+            "(unpickling them could run code); save a plain state_dict or use .safetensors")
+
+
+def _unwrap(state, path: Path) -> dict:
+    if isinstance(state, dict):
+        for key in _WRAPPER_KEYS:
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InspectorError(f"checkpoint {path} is not a state_dict (a mapping of names to "
+                             "tensors)")
+    return state
+
+
+def _strip_prefix(state: dict, prefix: str) -> dict:
+    if state and all(key.startswith(prefix) for key in state):
+        return {key[len(prefix):]: value for key, value in state.items()}
+    return state
+
+
+def _check_sizes(module: nn.Module, state: dict, path: Path) -> None:
+    expected = module.state_dict()
+    wrong = [f"{key} {tuple(value.shape)} vs model {tuple(expected[key].shape)}"
+             for key, value in state.items()
+             if key in expected and expected[key].shape != value.shape]
+    if wrong:
+        raise InspectorError(f"checkpoint {path} does not fit the model: "
+                             f"{_listing('size mismatch', wrong)}")
+
+
+def _listing(what: str, items: list[str], most: int = 5) -> str:
+    shown = ", ".join(items[:most])
+    more = f" and {len(items) - most} more" if len(items) > most else ""
+    return f"{len(items)} {what}: {shown}{more}"
+
+
+def _is_lfs_pointer(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(40).startswith(b"version https://git-lfs.github.com/spec")
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [""])[0]

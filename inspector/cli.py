@@ -1,0 +1,322 @@
+"""The `inspector` command line: one parser, one small function per command.
+
+Only the standard library is imported at module level, so `inspector --help` and usage errors answer
+at once; torch, onnx and onnxruntime are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InspectorError
+
+MODEL_HELP = (
+    "a registry name (see 'inspector list'), package.module:attr, or path/to/file.py:attr "
+    "(attr: an nn.Module subclass or a function returning one)"
+)
+
+EPILOG = """\
+examples:
+  inspector list
+  inspector summary exercise_model
+  inspector summary my_models.py:Net --input-shape 1,3,32,32 --checkpoint net.pt
+  inspector export mobilenet_v3_small -o mnv3.onnx
+  inspector verify exercise_model
+  inspector verify mnv3.onnx --data golden/
+  inspector conv-shape --input 128 --kernel 3 --output 64
+
+exit codes: 0 success, 1 a check failed, 2 user or input error, 130 interrupted
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line, like every other user error."""
+
+    def error(self, message):
+        sys.stderr.write(f"inspector: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 1,3,224,224") from None
+    if not dims or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"{text!r}: every dimension must be a positive integer")
+    return dims
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of integers like 1,8") from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive integers like 1,8")
+    return values
+
+
+def _positive_int(text: str) -> int:
+    value = _int_list(text)
+    if len(value) != 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value[0]
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
+    return value
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback of an error")
+    return common
+
+
+def _model_options() -> argparse.ArgumentParser:
+    group = argparse.ArgumentParser(add_help=False)
+    opts = group.add_argument_group("model options")
+    opts.add_argument("--input-shape", type=_shape, action="append", metavar="1,3,224,224",
+                      help="example input shape, once per forward argument "
+                           "(default: the registry entry's example shape)")
+    opts.add_argument("--kwargs", metavar="JSON",
+                      help='constructor arguments as a JSON object, e.g. \'{"arg1": 1}\'')
+    opts.add_argument("-k", "--kwarg", action="append", metavar="KEY=VALUE", default=[],
+                      help="one constructor argument; VALUE is parsed as JSON when it parses")
+    opts.add_argument("--checkpoint", metavar="FILE",
+                      help="weights to load: a .pt/.pth state_dict (weights_only=True) "
+                           "or a .safetensors file")
+    return group
+
+
+def _format_option(parser, *choices: str) -> None:
+    parser.add_argument("--format", choices=choices, default="text",
+                        help="output format (default: text)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="inspector", epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     description="Summarize, export, verify and view PyTorch models.")
+    parser.add_argument("--version", action="version", version=f"inspector {_version()}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    common, model = _common_options(), _model_options()
+
+    def command(name, func, help, parents=(common,)):
+        p = sub.add_parser(name, help=help, description=help, parents=list(parents))
+        p.set_defaults(func=func)
+        return p
+
+    p = command("list", cmd_list, "list the registered models with their example input shapes")
+    _format_option(p, "text", "json")
+
+    p = command("summary", cmd_summary, "print a torchinfo summary of a model, or of an ONNX file",
+                parents=(common, model))
+    p.add_argument("model", metavar="MODEL|FILE.onnx", help=MODEL_HELP)
+    p.add_argument("--depth", type=_positive_int, default=3,
+                   help="how deep to list nested layers (default: 3)")
+    _format_option(p, "text", "json", "markdown")
+
+    p = command("export", cmd_export, "export a model to ONNX and check the written file",
+                parents=(common, model))
+    p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    p.add_argument("-o", "--output", metavar="OUT.onnx", help="where to write (default: MODEL.onnx)")
+    _export_options(p)
+    p.add_argument("--verbose", action="store_true", help="show the exporter's own messages")
+
+    p = command("verify", cmd_verify,
+                "prove that onnxruntime computes what PyTorch computes (PASSED/FAILED, exit 1 on "
+                "a mismatch)", parents=(common, model))
+    p.add_argument("model", metavar="MODEL|FILE.onnx", help=MODEL_HELP)
+    p.add_argument("--onnx", metavar="FILE.onnx", help="an exported file to check (default: export "
+                   "MODEL to a temporary file first)")
+    p.add_argument("--data", metavar="DIR", help="with FILE.onnx: check against model-zoo test data "
+                   "(DIR/test_data_set_N/input_K.pb, output_K.pb) without PyTorch")
+    p.add_argument("--atol", type=_non_negative_float, default=1e-4, help="absolute tolerance (1e-4)")
+    p.add_argument("--rtol", type=_non_negative_float, default=1e-3, help="relative tolerance (1e-3)")
+    p.add_argument("--seeds", type=_positive_int, default=3, help="random inputs per batch size (3)")
+    p.add_argument("--batch-sizes", type=_int_list, metavar="1,3",
+                   help="batch sizes to run (default: 1 and one other than the export batch)")
+    p.add_argument("--report", metavar="OUT.json", help="write the report as JSON")
+    p.add_argument("--save-data", metavar="DIR", help="write inputs and PyTorch outputs as ONNX "
+                   "model-zoo test data")
+    p.add_argument("--localize", action="store_true",
+                   help="compare every layer's output and name the first that diverges")
+    _export_options(p, output_only=False)
+
+    p = command("view", cmd_view, "show a model's graph in Netron (served on 127.0.0.1)",
+                parents=(common, model))
+    p.add_argument("model", metavar="MODEL|FILE.onnx", help=MODEL_HELP)
+    p.add_argument("--port", type=_positive_int, help="port to serve on (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="only print the URL")
+    p.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a --host other than loopback (the model becomes readable by others)")
+    _export_options(p, output_only=False)
+
+    p = command("render", cmd_render, "draw a model's graph with Netron into a PNG or SVG file",
+                parents=(common, model))
+    p.add_argument("model", metavar="MODEL|FILE.onnx", help=MODEL_HELP)
+    p.add_argument("-o", "--output", required=True, metavar="OUT.png|OUT.svg", help="image to write")
+    _export_options(p, output_only=False)
+
+    p = command("bench", cmd_bench, "time PyTorch eager against onnxruntime on the CPU",
+                parents=(common, model))
+    p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    p.add_argument("--batch-sizes", type=_int_list, default=[1, 8], metavar="1,8",
+                   help="batch sizes to time (default: 1,8)")
+    p.add_argument("--threads", type=_positive_int, help="threads for both runtimes "
+                   "(default: the machine's cores)")
+    p.add_argument("--runs", type=_positive_int, default=20, help="timed runs per case (20)")
+    p.add_argument("--warmup", type=_positive_int, default=3, help="untimed runs first (3)")
+    _format_option(p, "text", "json")
+
+    p = command("check-all", cmd_check_all, "export and verify every registered model")
+    p.add_argument("--shard", metavar="I/N", help="check only shard I of N (1-based), for CI matrices")
+    _format_option(p, "text", "json")
+
+    p = command("conv-shape", cmd_conv_shape,
+                "compute a convolution's output size, or solve for stride and padding")
+    p.add_argument("--input", required=True, metavar="I|H,W", help="input size")
+    p.add_argument("--kernel", required=True, metavar="K|KH,KW", help="kernel size")
+    p.add_argument("--stride", metavar="S", help="stride (default: 1)")
+    p.add_argument("--padding", metavar="P", help="padding (default: 0)")
+    p.add_argument("--dilation", metavar="D", help="dilation (default: 1)")
+    p.add_argument("--output", metavar="O|H,W", help="wanted output size: list the stride and "
+                   "padding that give it")
+    _format_option(p, "text", "json")
+    return parser
+
+
+def _export_options(parser, output_only: bool = True) -> None:
+    parser.add_argument("--graph", choices=("authored", "optimized"), default="authored",
+                        help="authored: one node per layer as written (Conv, BatchNormalization, "
+                             "...); optimized: the exporter's fusions (default: authored)")
+    if output_only:
+        parser.add_argument("--opset", type=_positive_int, default=18, help="ONNX opset (18)")
+        parser.add_argument("--static-batch", action="store_true",
+                            help="keep the example batch size fixed instead of a dynamic axis")
+        parser.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo",
+                            help="torch.onnx exporter (default: dynamo)")
+    parser.add_argument("--no-cache", action="store_true", help=argparse.SUPPRESS)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _load(args):
+    """The MODEL and its options -> a LoadedModel (imports torch)."""
+    from .loading import load_model, parse_kwargs
+
+    return load_model(args.model, input_shapes=args.input_shape,
+                      kwargs=parse_kwargs(args.kwargs, args.kwarg), checkpoint=args.checkpoint)
+
+
+def _emit(result, fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+    elif fmt == "markdown":
+        print(result.to_markdown())
+    else:
+        print(result)
+
+
+def _is_onnx_path(spec: str) -> bool:
+    return spec.lower().endswith(".onnx")
+
+
+def cmd_list(args) -> int:
+    from .listing import registry_listing
+
+    _emit(registry_listing(), args.format)
+    return EXIT_OK
+
+
+def cmd_summary(args) -> int:
+    if _is_onnx_path(args.model):
+        from .summary import summarize_onnx
+
+        _emit(summarize_onnx(args.model), args.format)
+        return EXIT_OK
+    from .summary import summarize
+
+    _emit(summarize(_load(args), depth=args.depth), args.format)
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    raise InspectorError("export is not available yet")
+
+
+def cmd_verify(args) -> int:
+    raise InspectorError("verify is not available yet")
+
+
+def cmd_view(args) -> int:
+    raise InspectorError("view is not available yet")
+
+
+def cmd_render(args) -> int:
+    raise InspectorError("render is not available yet")
+
+
+def cmd_bench(args) -> int:
+    raise InspectorError("bench is not available yet")
+
+
+def cmd_check_all(args) -> int:
+    raise InspectorError("check-all is not available yet")
+
+
+def cmd_conv_shape(args) -> int:
+    raise InspectorError("conv-shape is not available yet")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command and return its exit code (tests call this in-process)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version and usage errors
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    try:
+        return args.func(args)
+    except InspectorError as error:
+        return _fail(args, f"inspector: error: {error}", error.exit_code)
+    except KeyboardInterrupt:
+        return _fail(args, "inspector: interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:  # `inspector ... | head`: the reader left, which is not our error
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as error:  # a bug in inspector or in a library: still one line, not a crash
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        message = f"inspector: internal error: {type(error).__name__}: {first_line}"
+        return _fail(args, message + " (run with --debug for the traceback)", EXIT_FAILED)
+
+
+def _fail(args, message: str, code: int) -> int:
+    if getattr(args, "debug", False):
+        traceback.print_exc()
+    print(message, file=sys.stderr)
+    return code
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""Plain PyTorch models from the lecture, and the registry that names them."""
+
+from . import lecture  # noqa: F401  (registers the lecture's models)
+from ._registry import ModelEntry, create_model, get_entry, list_models, register_model
+from .lecture import ConvBNReLU, ExerciseModel, MyModel
+
+__all__ = [
+    "ConvBNReLU",
+    "ExerciseModel",
+    "ModelEntry",
+    "MyModel",
+    "create_model",
+    "get_entry",
+    "list_models",
+    "register_model",
+]
