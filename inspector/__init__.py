@@ -20,6 +20,15 @@ _API = {
     "OnnxSummary": "summary",
     "summarize": "summary",
     "summarize_onnx": "summary",
+    "ExportResult": "export",
+    "export_onnx": "export",
+    "OutputDiff": "verify",
+    "VerifyReport": "verify",
+    "verify": "verify",
+    "BenchReport": "bench",
+    "benchmark": "bench",
+    "conv_output_size": "convshape",
+    "solve_conv": "convshape",
 }
 
 __all__ = ["__version__", *_API]
