@@ -98,3 +98,65 @@ def _ms(result: dict, runtime: str) -> str:
     if median is None:
         return "-"
     return f"{median:.3f} ({result['p90_ms'][runtime]:.3f})"
+
+
+# Why inspector bench binds onnxruntime's inputs once ----------------------------------------------
+
+OVERHEAD_MODELS = ("relu", "my_model", "linear")
+
+
+def call_overhead(models=OVERHEAD_MODELS, runs: int = 5, calls: int = 2000) -> dict[str, dict]:
+    """Microseconds per call at batch 1: torch eager, `session.run` (numpy in and out) and the IO
+    binding inspector bench uses; the mean of `calls` calls, repeated `runs` times."""
+    import torch
+    from inspector.export import exported_model
+
+    from inspector import bench
+    from inspector.loading import load_model
+
+    results = {}
+    for name in models:
+        loaded = load_model(name)
+        inputs = loaded.example_inputs(batch_size=1)
+        with exported_model(loaded) as path, torch.inference_mode():
+            session = bench._ort_session(path, bench.default_threads())
+            feeds = bench._feeds(session, inputs, 1, path)
+            candidates = {
+                "torch": lambda m=loaded.module, x=inputs: m(*x),
+                "session.run": lambda s=session, f=feeds: s.run(None, f),
+                "io binding": bench._bound_run(session, feeds),
+            }
+            results[name] = {k: _per_call_us(call, runs, calls) for k, call in candidates.items()}
+    return results
+
+
+def _per_call_us(call, runs: int, calls: int):
+    from _common import Stats, time_calls
+
+    def many():
+        for _ in range(calls):
+            call()
+
+    many()  # warm-up
+    seconds = time_calls({"x": many}, runs)["x"]
+    return Stats(tuple(s / calls * 1e6 for s in seconds.samples))
+
+
+def overhead_markdown(results: dict[str, dict]) -> str:
+    rows = [
+        [
+            f"`{model}`",
+            *(f"{stats.median:.1f} ({stats.min:.1f}-{stats.max:.1f})" for stats in row.values()),
+        ]
+        for model, row in results.items()
+    ]
+    return "\n".join(
+        [
+            "### onnxruntime's per-call overhead on the smallest models",
+            "",
+            "Microseconds per call at batch 1 (median of the per-run means, min-max); why "
+            "`inspector bench` binds the inputs once instead of calling `session.run`.",
+            "",
+            markdown_table(["model", "torch eager", "`session.run`", "IO binding"], rows),
+        ]
+    )
