@@ -320,7 +320,8 @@ def solve_conv(input, kernel, output, stride=None, padding=None, dilation=1, lim
     """Every stride and padding (within the bounds above) that give `output`, simplest first.
 
     Each argument is an int or an (H, W) pair; a given stride or padding is kept fixed and only the
-    other is searched. Raises InspectorError when no setting reaches `output`.
+    other is searched. At most `limit` settings are listed (None: all); `.total` counts them all.
+    Raises InspectorError when no setting reaches `output`.
     """
     pair = _is_pair(input, kernel, output, stride, padding, dilation)
     rows = _axes(
@@ -329,42 +330,48 @@ def solve_conv(input, kernel, output, stride=None, padding=None, dilation=1, lim
         stride=1 if stride is None else stride,
         padding=0 if padding is None else padding,
         dilation=dilation,
-    )
+    )[: 2 if pair else 1]
     targets = _pair(output, "output", 1)
     strides = (None, None) if stride is None else _pair(stride, "stride", 1)
     paddings = (None, None) if padding is None else _pair(padding, "padding", 0)
-    n_axes = 2 if pair else 1
     per_axis, total = [], 1
-    for index in range(n_axes):
-        size, kernel_size, _, _, dil = rows[index]
-        row = (size, kernel_size, dil)
-        candidates = _axis_candidates(row, targets[index], strides[index], paddings[index])
-        count = sum(_count(strides) for _, strides in candidates)
-        if count == 0:
-            label = f"{AXIS_NAMES[index]}: " if pair else ""
-            raise InspectorError(
-                label + _unreachable(row, targets[index], strides[index], paddings[index])
-            )
-        total *= count
-        per_axis.append(
-            [AxisShape(size, kernel_size, s, p, dil) for s, p in _simplest(candidates, limit)]
+    for index, (size, kernel_size, _, _, dil) in enumerate(rows):
+        label = f"{AXIS_NAMES[index]}: " if pair else ""
+        shapes, count = _solve_axis(
+            (size, kernel_size, dil), targets[index], strides[index], paddings[index], limit, label
         )
+        per_axis.append(shapes)
+        total *= count
     settings = sorted((ConvSetting(axes) for axes in itertools.product(*per_axis)), key=_simplicity)
-    question = _question(rows[:n_axes], targets[:n_axes], stride, padding)
+    question = _question(rows, targets, stride, padding)
     return ConvSolutions(question, tuple(settings[:limit]), total)
+
+
+def _solve_axis(row, target, stride, padding, limit, label) -> tuple[list[AxisShape], int]:
+    """The simplest settings of one axis (at most `limit`) and how many there are in all."""
+    candidates = _axis_candidates(row, target, stride, padding)
+    count = sum(_count(found) for _, found in candidates)
+    if count == 0:
+        raise InspectorError(label + _unreachable(row, target, stride, padding))
+    size, kernel, dilation = row
+    simplest = _simplest(candidates, limit)
+    return [AxisShape(size, kernel, s, p, dilation) for s, p in simplest], count
 
 
 def _question(rows, targets, stride, padding) -> str:
     def joined(values):
         return ",".join(map(str, values))
 
-    inputs, kernels, dilations = (joined(r[i] for r in rows) for i in (0, 1, 4))
+    inputs, kernels, dilations = (joined(row[i] for row in rows) for i in (0, 1, 4))
+    wanted = joined(targets[: len(rows)])
     fixed = "".join(
-        f", {name} {_csv(list(value) if isinstance(value, (tuple, list)) else value)}"
+        f", {name} {joined(value) if isinstance(value, (tuple, list)) else value}"
         for name, value in (("stride", stride), ("padding", padding))
         if value is not None
     )
-    return f"output {joined(targets)} from input {inputs} with kernel {kernels}{fixed} (dilation {dilations})"
+    return (
+        f"output {wanted} from input {inputs} with kernel {kernels}{fixed} (dilation {dilations})"
+    )
 
 
 def _unreachable(row, target, stride, padding) -> str:
@@ -381,8 +388,9 @@ def _unreachable(row, target, stride, padding) -> str:
     reached = _nearby_outputs(size, span, target, stride, padding)
     if not reached:
         return f"{head}: the kernel spans {span} pixels, more than the padded input"
+    # the closest output on each side; among equal outputs, the smallest stride and padding
     above = min((r for r in reached if r[0] > target), default=None)
-    below = max((r for r in reached if r[0] < target), default=None)
+    below = max((r for r in reached if r[0] < target), key=_largest_simplest, default=None)
     nearest = [f"{o} (stride {s}, padding {p})" for o, s, p in filter(None, (above, below))]
     return f"{head}; nearest: {' and '.join(nearest)}"
 
@@ -400,5 +408,9 @@ def _nearby_outputs(size, span, target, stride, padding) -> list[tuple[int, int,
             last_above = covered // (target - 1) if target > 1 else 0
             tries = [s for s in (last_above, last_above + 1) if 1 <= s <= covered + 1]
         reached += [(covered // s + 1, s, pad) for s in tries]
-    # the smallest stride and padding first among equal outputs, so the message names the simplest
-    return sorted(reached, key=lambda r: (r[0], r[1], r[2]))
+    return reached
+
+
+def _largest_simplest(reached: tuple[int, int, int]) -> tuple[int, int, int]:
+    output, stride, padding = reached
+    return (output, -stride, -padding)

@@ -263,3 +263,12 @@ def test_every_pair_solution_gives_the_target(size, kernel, target):
     for setting in found:
         stride, padding = tuple(setting.stride), tuple(setting.padding)
         assert torch_output(size, kernel, stride, padding) == target
+
+
+def test_the_module_docstring_examples_hold():
+    import doctest
+
+    import inspector.convshape
+
+    failures, tried = doctest.testmod(inspector.convshape)
+    assert tried >= 2 and failures == 0
