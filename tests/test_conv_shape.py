@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -272,3 +274,13 @@ def test_the_module_docstring_examples_hold():
 
     failures, tried = doctest.testmod(inspector.convshape)
     assert tried >= 2 and failures == 0
+
+
+def test_the_readme_shows_what_conv_shape_prints(cli):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```console\n\$ inspector (conv-shape [^\n]*)\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 2
+    for command, shown in blocks:
+        result = cli(*command.split())
+        assert result.code == 0, result.err
+        assert result.out == shown, command
