@@ -284,3 +284,23 @@ def test_the_readme_shows_what_conv_shape_prints(cli):
         result = cli(*command.split())
         assert result.code == 0, result.err
         assert result.out == shown, command
+
+
+@pytest.mark.parametrize("name", ["conv_bn_relu", "exercise_model"])
+def test_summary_shows_the_shape_conv_shape_computes(cli, name):
+    from models import create_model
+
+    convs = {n: m for n, m in create_model(name).named_modules() if isinstance(m, torch.nn.Conv2d)}
+    layers = cli("summary", name, "--format", "json").json()["layers"]
+    shown = [layer for layer in layers if layer["type"] == "Conv2d"]
+    assert [layer["name"] for layer in shown] == list(convs)
+    for layer in shown:
+        conv = convs[layer["name"]]
+        size = tuple(layer["input_shape"][2:])
+        computed = conv_output_size(
+            size, conv.kernel_size, conv.stride, conv.padding, conv.dilation
+        )
+        assert computed.output == layer["output_shape"][2:]
+    table = cli("summary", name).out
+    for layer in shown:
+        assert str(layer["output_shape"]) in table
