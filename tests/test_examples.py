@@ -44,6 +44,8 @@ def run_example(name: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+# Deliberately not tests/_golden.assert_golden: its update mode rewrites a golden file from the
+# output, and these files must stay what the slides show (see tests/golden/examples/README.md).
 @pytest.mark.parametrize("name", LECTURE_SCRIPTS)
 def test_example_prints_what_its_slide_prints(name, tmp_path):
     expected = (GOLDEN / f"{name}.txt").read_text(encoding="utf-8")
