@@ -1,9 +1,10 @@
 """A content-addressed cache of ONNX exports, so view/render/verify of an unchanged model skip export.
 
-The key hashes everything the exported file depends on: the source files of the model's classes,
-every tensor of its state (parameters and buffers, byte for byte), its constructor arguments, the
-input shapes, the export options, and the versions of inspector, torch, onnx and onnxscript. A
-changed weight is a different key, so a stale entry cannot be hit.
+The key hashes everything the exported file depends on: the source files of the model's classes
+and of its registry builder, the layers' settings (the module's repr), every tensor of its state
+(parameters and buffers, byte for byte), its constructor arguments, the input shapes, the export
+options, and the versions of inspector, torch, onnx and onnxscript. A changed weight is a different
+key, so a stale entry cannot be hit.
 
 Location: $INSPECTOR_CACHE_DIR, else $XDG_CACHE_HOME/inspector, else ~/.cache/inspector. Entries
 are `<key>.onnx` files; deleting the folder is always safe.
@@ -69,7 +70,7 @@ def cache_key(
     dynamic_batch: bool = True,
 ) -> str | None:
     """A hex digest of everything the export depends on, or None when the code has no source."""
-    code = _code_digest(loaded.module)
+    code = _code_digest(loaded.module, _builder(loaded.spec))
     if code is None:
         return None
     recipe = {
@@ -77,6 +78,9 @@ def cache_key(
         "spec": loaded.spec,
         "kwargs": json.dumps(loaded.kwargs, sort_keys=True, default=repr),
         "code": code,
+        # torch's own layers have no file of ours to hash: their settings (stride, padding, ...)
+        # are in the module's repr.
+        "layers": repr(loaded.module),
         "state": _state_digest(loaded.module),
         "input_shapes": [list(shape) for shape in loaded.input_shapes],
         "options": [graph, opset, exporter, dynamic_batch],
@@ -85,19 +89,32 @@ def cache_key(
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 
-def _code_digest(module) -> str | None:
-    """Hash the source file of every class in the module tree (torch's own classes: its version)."""
+def _code_digest(module, builder=None) -> str | None:
+    """Hash the source files of the model's classes and builder (torch's own: its version)."""
     digest = hashlib.sha256()
-    for cls in sorted({type(m) for m in module.modules()}, key=lambda c: c.__qualname__):
-        if cls.__module__.startswith("torch."):
+    classes = sorted({type(m) for m in module.modules()}, key=lambda c: c.__qualname__)
+    for obj in [*classes, *([builder] if builder else [])]:
+        if obj.__module__.startswith("torch."):
             continue
         try:
-            source = Path(inspect.getfile(cls)).read_bytes()
+            source = Path(inspect.getfile(obj)).read_bytes()
         except (TypeError, OSError):
             return None  # defined in a notebook or REPL: we cannot tell when it changes
-        digest.update(f"{cls.__module__}.{cls.__qualname__}\0".encode())
+        digest.update(f"{obj.__module__}.{obj.__qualname__}\0".encode())
         digest.update(source)
     return digest.hexdigest()
+
+
+def _builder(spec: str):
+    """The registry function that builds `spec`, or None for module:attr specs."""
+    import models
+
+    if ":" in spec:
+        return None
+    try:
+        return models.get_entry(spec).builder
+    except KeyError:
+        return None
 
 
 def _state_digest(module) -> str:

@@ -77,28 +77,30 @@ def export_onnx(
         raise InspectorError(f"--exporter {exporter!r}: choose one of {', '.join(EXPORTERS)}")
     destination = _destination(Path(output))
     start = time.perf_counter()
-    inputs = _trace_inputs(loaded, dynamic_batch)
-    with quiet(verbose):
-        model = _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose)
-    _name_inputs_and_outputs(model)
-    _add_metadata(model, loaded, inputs, graph, exporter)
+    # The staging folder comes first: an unwritable folder fails before the slow export, and a
+    # Ctrl-C at any point below removes whatever was staged.
     with _staging_folder(destination) as staged:
+        inputs = _trace_inputs(loaded, dynamic_batch)
+        with quiet(verbose):
+            model = _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose)
+        _name_inputs_and_outputs(model)
+        _add_metadata(model, loaded, inputs, graph, exporter)
         proto = _write_and_check(model, staged)
-        input_names, output_names = _io_names(proto)
         if dynamic_batch:
             _confirm_dynamic_batch(proto, loaded)
         _move_into_place(staged, destination)
+    input_names, output_names = _io_names(proto)
     return ExportResult(
-        destination,
-        graph,
-        exporter,
-        opset,
-        round(time.perf_counter() - start, 3),
-        input_names,
-        output_names,
-        dynamic_batch,
-        _op_counts(proto),
-        loaded.spec,
+        path=destination,
+        graph=graph,
+        exporter=exporter,
+        opset=opset,
+        seconds=round(time.perf_counter() - start, 3),
+        input_names=input_names,
+        output_names=output_names,
+        dynamic_batch=dynamic_batch,
+        ops=_op_counts(proto),
+        model=loaded.spec,
     )
 
 
