@@ -214,7 +214,11 @@ def _export_options(parser, output_only: bool = True) -> None:
                             help="keep the example batch size fixed instead of a dynamic axis")
         parser.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo",
                             help="torch.onnx exporter (default: dynamo)")
-    parser.add_argument("--no-cache", action="store_true", help=argparse.SUPPRESS)
+    # export always exports afresh; the others reuse the export cache unless told not to.
+    cache_help = argparse.SUPPRESS if output_only else (
+        "export afresh instead of reusing the export cache ($INSPECTOR_CACHE_DIR, default "
+        "~/.cache/inspector)")
+    parser.add_argument("--no-cache", action="store_true", help=cache_help)
 
 
 def _version() -> str:
@@ -264,7 +268,14 @@ def cmd_summary(args) -> int:
 
 
 def cmd_export(args) -> int:
-    raise InspectorError("export is not available yet")
+    from .export import default_output, export_onnx
+
+    loaded = _load(args)
+    output = args.output or default_output(loaded)
+    result = export_onnx(loaded, output, opset=args.opset, graph=args.graph, exporter=args.exporter,
+                         dynamic_batch=not args.static_batch, verbose=args.verbose)
+    print(result)
+    return EXIT_OK
 
 
 def cmd_verify(args) -> int:
