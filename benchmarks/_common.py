@@ -61,8 +61,18 @@ class Stats:
 
 
 @dataclass(frozen=True)
+class Timed:
+    """Wall-clock and CPU seconds of the same runs. On a shared machine the CPU time (user +
+    system, all threads) moves far less with other people's load than the wall time does."""
+
+    wall: Stats
+    cpu: Stats
+
+
+@dataclass(frozen=True)
 class ChildRun:
     seconds: float
+    cpu_seconds: float
     peak_rss_bytes: int
 
 
@@ -80,7 +90,7 @@ def run_child(argv: list[str], env: dict | None = None) -> ChildRun:
             tail = Path(errors.name).read_text(errors="replace").strip().splitlines()[-3:]
             tail = tail or done.stderr.strip().splitlines()[-3:]
             raise RuntimeError(f"{' '.join(argv)} exited {report['code']}: {' | '.join(tail)}")
-    return ChildRun(report["seconds"], report["peak_rss_bytes"])
+    return ChildRun(report["seconds"], report["cpu_seconds"], report["peak_rss_bytes"])
 
 
 def run_json(argv: list[str]) -> dict:
@@ -105,19 +115,25 @@ def wall(runs: list[ChildRun]) -> Stats:
     return Stats(tuple(r.seconds for r in runs))
 
 
+def timed(runs: list[ChildRun]) -> Timed:
+    return Timed(wall(runs), Stats(tuple(r.cpu_seconds for r in runs)))
+
+
 def peak(runs: list[ChildRun]) -> Stats:
     return Stats(tuple(float(r.peak_rss_bytes) for r in runs))
 
 
-def time_calls(calls: dict, runs: int) -> dict[str, Stats]:
+def time_calls(calls: dict, runs: int) -> dict[str, Timed]:
     """Time in-process calls `runs` times each, interleaved like time_children."""
-    samples = {name: [] for name in calls}
+    wall_s = {name: [] for name in calls}
+    cpu_s = {name: [] for name in calls}
     for _ in range(runs):
         for name, call in calls.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             call()
-            samples[name].append(time.perf_counter() - start)
-    return {name: Stats(tuple(values)) for name, values in samples.items()}
+            cpu_s[name].append(time.process_time() - start_cpu)
+            wall_s[name].append(time.perf_counter() - start)
+    return {name: Timed(Stats(tuple(wall_s[name])), Stats(tuple(cpu_s[name]))) for name in calls}
 
 
 def machine() -> dict:

@@ -22,8 +22,9 @@ def main() -> None:
     child.returncode = os.waitstatus_to_exitcode(status)
     report = {
         "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "code": child.returncode,
-        "peak_rss_bytes": usage.ru_maxrss * 1024,
+        "peak_rss_bytes": usage.ru_maxrss * 1024,  # Linux reports kilobytes
     }
     print(json.dumps(report))
 

@@ -109,9 +109,9 @@ def call_overhead(models=OVERHEAD_MODELS, runs: int = 5, calls: int = 2000) -> d
     """Microseconds per call at batch 1: torch eager, `session.run` (numpy in and out) and the IO
     binding inspector bench uses; the mean of `calls` calls, repeated `runs` times."""
     import torch
-    from inspector.export import exported_model
 
     from inspector import bench
+    from inspector.export import exported_model
     from inspector.loading import load_model
 
     results = {}
@@ -138,7 +138,7 @@ def _per_call_us(call, runs: int, calls: int):
             call()
 
     many()  # warm-up
-    seconds = time_calls({"x": many}, runs)["x"]
+    seconds = time_calls({"x": many}, runs)["x"].wall
     return Stats(tuple(s / calls * 1e6 for s in seconds.samples))
 
 

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import INSPECTOR, markdown_table, run_child, time_children, verdict, wall
+from _common import INSPECTOR, markdown_table, run_child, time_children, timed, verdict
 
 HELP_TARGET_S = 0.150
 
@@ -43,27 +43,35 @@ def commands(onnx_file: Path) -> dict[str, list[str]]:
 def measure(runs: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         results = time_children(commands(make_onnx_file(Path(folder))), runs)
-    return {name: wall(samples) for name, samples in results.items()}
+    return {name: timed(samples) for name, samples in results.items()}
 
 
 def markdown(stats: dict) -> tuple[str, dict]:
-    python, torch = stats["python -c pass"], stats['python -c "import torch"']
+    python, torch = stats["python -c pass"].wall, stats['python -c "import torch"'].wall
     rows = [
-        [f"`{name}`", s.ms(), f"{s.ratio(python):.1f}x", f"{s.ratio(torch):.2f}x"]
-        for name, s in stats.items()
+        [
+            f"`{name}`",
+            t.wall.ms(),
+            f"{t.wall.ratio(python):.1f}x",
+            f"{t.wall.ratio(torch):.2f}x",
+            t.cpu.ms(),
+        ]
+        for name, t in stats.items()
     ]
-    help_s = stats["inspector --help"].median
+    help_s = stats["inspector --help"].wall.median
     text = "\n".join(
         [
             "## Start-up",
             "",
             "Each command is a child process timed from spawn to exit (run from the repository "
-            "root as `python -m inspector ...`, the same code path as the `inspector` script). "
-            "`inspector summary FILE.onnx` reads the exported exercise model; "
-            "`inspector summary exercise_model` builds the model, so it has to import torch.",
+            "root as `python -m inspector ...`, the same code path as the `inspector` script); "
+            "ratios are of wall-clock medians. `inspector summary FILE.onnx` reads the exported "
+            "exercise model; `inspector summary exercise_model` builds the model, so it has to "
+            "import torch.",
             "",
             markdown_table(
-                ["command", "wall time", "vs `python -c pass`", "vs `import torch`"], rows
+                ["command", "wall time", "vs `python -c pass`", "vs `import torch`", "CPU time"],
+                rows,
             ),
             "",
             f"Target `inspector --help` under {HELP_TARGET_S * 1e3:.0f} ms: "
@@ -72,6 +80,6 @@ def markdown(stats: dict) -> tuple[str, dict]:
     )
     headline = {
         "help_ms": help_s * 1e3,
-        "summary_onnx_ms": stats["inspector summary FILE.onnx"].median * 1e3,
+        "summary_onnx_ms": stats["inspector summary FILE.onnx"].wall.median * 1e3,
     }
     return text, headline

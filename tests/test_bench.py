@@ -152,3 +152,25 @@ def test_report_prints_and_serializes_without_running_anything():
     assert data["results"][0]["items_per_s"]["onnxruntime"] == pytest.approx(8000 / 3, rel=1e-4)
     text = str(report)
     assert "2.00x" in text and "3.000" in text and "m:" in text
+
+
+def test_real_exports_of_both_graphs_through_the_cache(cli, tmp_path, monkeypatch):
+    """The one test that pays for the dynamo exporter: bench uses inspector's own exports."""
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
+    result = cli(
+        "bench",
+        "exercise_model",
+        "--batch-sizes",
+        "2",
+        "--runs",
+        "2",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--format",
+        "json",
+    )
+    assert result.code == 0, result.err
+    _check_result(result.json()["results"][0], batch_size=2, threads=1)
+    assert len(list((tmp_path / "cache").glob("*.onnx"))) == 2  # authored and optimized
