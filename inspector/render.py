@@ -33,7 +33,8 @@ CHROMIUM_ARGS = [
 ]
 INSTALL_HINT = "apt-get install chromium, and pip install .[render] for Playwright"
 PNG_SCALE = 2.0  # as Netron's own PNG export: 11 px labels stay sharp when zoomed in
-MAX_PNG_SIDE = 16384  # the largest image Chromium captures in one piece
+MAX_PNG_SIDE = 32767  # the largest side that image viewers (and Chromium's canvas) all accept
+MAX_PNG_PIXELS = 64 * 2**20  # 256 MB of RGBA in Chromium; huge graphs are drawn smaller
 DEFAULT_TIMEOUT = 120.0
 
 
@@ -171,9 +172,8 @@ def _loopback_only(route, url: str) -> None:
 
 
 def _photograph(browser, svg: str, timeout: float) -> bytes:
-    """A PNG of the SVG at PNG_SCALE, smaller when the graph would exceed MAX_PNG_SIDE."""
-    width, height = svg_size(svg)
-    scale = min(PNG_SCALE, MAX_PNG_SIDE / max(width, height))
+    """A PNG of the SVG, drawn at png_scale()."""
+    scale = png_scale(*svg_size(svg))
     # Only our SVG is on this page: no scripts, no network.
     context = browser.new_context(java_script_enabled=False, device_scale_factor=scale)
     context.set_default_timeout(timeout * 1000)
@@ -183,6 +183,13 @@ def _photograph(browser, svg: str, timeout: float) -> bytes:
     image = page.locator("svg#export").screenshot(type="png", scale="device")
     context.close()
     return image
+
+
+def png_scale(width: float, height: float) -> float:
+    """PNG_SCALE, or less when a graph of this size (CSS px) would exceed the PNG limits."""
+    return min(
+        PNG_SCALE, MAX_PNG_SIDE / max(width, height), (MAX_PNG_PIXELS / (width * height)) ** 0.5
+    )
 
 
 def svg_size(svg: str) -> tuple[int, int]:

@@ -135,3 +135,42 @@ def test_deterministic_weights_and_feature_map_size(built):
     with torch.no_grad():
         assert model.features(x).shape[-2:] == (7, 7)  # five stride-2 stages: 224 / 32
         assert model(x).shape == (2, 1000)
+
+
+# Exported with --graph authored, the graph shows the paper's layers one node each (Figure 1).
+AUTHORED_OPS = {
+    # name: (Conv, BatchNormalization, HardSigmoid = SE blocks, Add = shortcuts)
+    "mobilenet_v3_small": (52, 34, 9, 6),
+    "mobilenet_v3_large": (62, 46, 8, 10),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(AUTHORED_OPS))
+def test_authored_export_shows_the_layers_and_verifies(name, tmp_path):
+    import inspector
+    from inspector.loading import load_model
+
+    loaded = load_model(name)
+    _give_batchnorm_statistics(loaded.module)
+    result = inspector.export_onnx(loaded, tmp_path / f"{name}.onnx", graph="authored")
+    ops = result.ops
+    convs, batchnorms, gates, shortcuts = AUTHORED_OPS[name]
+    assert (ops["Conv"], ops["BatchNormalization"]) == (convs, batchnorms)
+    assert (ops["HardSigmoid"], ops["Mul"], ops["Add"]) == (gates, gates, shortcuts)
+    assert ops["HardSwish"] > 0 and ops["Relu"] > 0 and ops["Gemm"] == 2
+    assert ops.get("GlobalAveragePool", 0) + ops.get("ReduceMean", 0) == gates + 1  # SE + head
+    report = inspector.verify(loaded, onnx=result.path, seeds=2, batch_sizes=[1, 3])
+    assert report, str(report)
+
+
+def _give_batchnorm_statistics(model):
+    """Fresh BatchNorms are nearly the identity, which would hide a wrongly exported one."""
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for bn in (m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):
+            size = bn.num_features
+            bn.running_mean.copy_(0.1 * torch.randn(size, generator=generator))
+            bn.running_var.copy_(0.5 + torch.rand(size, generator=generator))
+            bn.weight.copy_(1 + 0.1 * torch.randn(size, generator=generator))
+            bn.bias.copy_(0.1 * torch.randn(size, generator=generator))

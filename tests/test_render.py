@@ -139,3 +139,21 @@ def test_missing_browser_skips_locally_and_fails_in_ci(monkeypatch, required, ou
     monkeypatch.setenv("INSPECTOR_REQUIRE_BROWSER", required)
     with pytest.raises(outcome, match="apt-get install chromium"):
         require_browser()
+
+
+def test_png_scale_keeps_huge_graphs_within_the_limits():
+    assert render_module.png_scale(318, 13309) == render_module.PNG_SCALE  # MobileNetV3-Small
+    tall = render_module.png_scale(300, 40000)
+    assert 40000 * tall == pytest.approx(render_module.MAX_PNG_SIDE)
+    wide = render_module.png_scale(20000, 20000)
+    assert 20000 * 20000 * wide**2 == pytest.approx(render_module.MAX_PNG_PIXELS)
+
+
+@pytest.mark.browser
+def test_render_of_a_model_exports_the_authored_graph(chromium, cli, tmp_path):
+    out = tmp_path / "exercise.svg"
+    result = cli("render", "exercise_model", "-o", out, "--no-cache")
+    assert result.code == 0, result.err
+    texts = _svg_texts(out.read_text(encoding="utf-8"))
+    for layer in ("Conv", "BatchNormalization", "Relu", "Gemm"):
+        assert layer in texts

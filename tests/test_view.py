@@ -131,3 +131,26 @@ def test_view_command_serves_until_ctrl_c(model, tmp_path):
     assert not any(private_tmp.iterdir())  # the private copy is gone
     imported = {line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if "|" in line}
     assert "torch" not in imported  # viewing an .onnx file never loads PyTorch
+
+
+def test_view_of_a_model_exports_it_and_opens_the_browser(cli, monkeypatch):
+    """MODEL: exported first; the browser is sent to the URL, and Ctrl-C is a clean exit 0."""
+    import inspector.view as view_module
+
+    pages = []
+
+    def fake_browser(url):
+        pages.append((url, *_get(url + "data/conv_bn_relu.onnx")))
+        return True
+
+    def ctrl_c(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(view_module.webbrowser, "open", fake_browser)
+    monkeypatch.setattr(view_module.time, "sleep", ctrl_c)
+    result = cli("view", "conv_bn_relu", "--no-cache")
+    assert result.code == 0, result.err
+    [(url, status, served)] = pages
+    assert url.startswith("http://127.0.0.1:") and url in result.out
+    assert status == 200 and served.startswith(b"\x08")  # an ONNX ModelProto: ir_version first
+    assert "Netron stopped" in result.out
