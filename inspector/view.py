@@ -84,6 +84,8 @@ def netron_server(model_path, host: str = LOOPBACK, port: int | None = None) -> 
     """
     import netron
 
+    if port is not None and not 0 <= port <= 65535:
+        raise InspectorError(f"--port {port}: a port is a number from 1 to 65535")
     logging.getLogger("netron").setLevel(logging.WARNING)  # we print the URL ourselves
     try:
         address = netron.start(str(model_path), address=(host, port), browse=False)

@@ -157,3 +157,18 @@ def test_render_of_a_model_exports_the_authored_graph(chromium, cli, tmp_path):
     texts = _svg_texts(out.read_text(encoding="utf-8"))
     for layer in ("Conv", "BatchNormalization", "Relu", "Gemm"):
         assert layer in texts
+
+
+@pytest.mark.parametrize("command", ["view", "render"])
+def test_help_loads_no_backend(command):
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "inspector", command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and "--graph" in result.stdout
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line
+    }
+    assert not imported & {"torch", "onnx", "netron", "playwright"}

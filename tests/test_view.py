@@ -154,3 +154,34 @@ def test_view_of_a_model_exports_it_and_opens_the_browser(cli, monkeypatch):
     assert url.startswith("http://127.0.0.1:") and url in result.out
     assert status == 200 and served.startswith(b"\x08")  # an ONNX ModelProto: ir_version first
     assert "Netron stopped" in result.out
+
+
+def test_port_out_of_range_is_a_user_error(cli, model):
+    result = cli("view", model, "--port", "70000", "--no-browser")
+    assert result.code == 2
+    assert "1 to 65535" in result.err
+
+
+def test_remote_host_is_served_with_a_warning(model, monkeypatch, capsys):
+    """--allow-remote: a warning on stderr. The server is faked: tests bind to loopback only."""
+    import contextlib
+
+    import inspector.view as view_module
+
+    bound = []
+
+    @contextlib.contextmanager
+    def fake_server(path, host, port):
+        bound.append((path.name, host, port))
+        yield f"http://{host}:8080/"
+
+    def ctrl_c(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(view_module, "netron_server", fake_server)
+    monkeypatch.setattr(view_module.time, "sleep", ctrl_c)
+    view_module.view(model, host="0.0.0.0", port=8080, browser=False, allow_remote=True)
+    captured = capsys.readouterr()
+    assert bound == [(model.name, "0.0.0.0", 8080)]
+    assert captured.err.startswith("inspector: warning: serving on 0.0.0.0")
+    assert "http://0.0.0.0:8080/" in captured.out
