@@ -112,9 +112,7 @@ def _draw(chromium: str, url: str, suffix: str, timeout: float) -> tuple[bytes, 
 
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium, args=CHROMIUM_ARGS, timeout=timeout * 1000
-            )
+            browser = _launch(playwright, chromium, timeout)
             try:
                 svg, nodes = _netron_svg(browser, url, timeout)
                 image = _photograph(browser, svg, timeout) if suffix == ".png" else svg.encode()
@@ -126,9 +124,27 @@ def _draw(chromium: str, url: str, suffix: str, timeout: float) -> tuple[bytes, 
             "(a large graph may need a longer --timeout)"
         ) from None
     except Error as error:
-        first_line = (str(error).strip().splitlines() or ["unknown error"])[0]
-        raise InspectorError(f"Chromium failed: {first_line} ({INSTALL_HINT})") from None
+        raise InspectorError(f"Chromium failed: {_first_line(error)}") from None
     return image, nodes
+
+
+def _launch(playwright, chromium: str, timeout: float):
+    from playwright.sync_api import Error, TimeoutError
+
+    try:
+        return playwright.chromium.launch(
+            executable_path=chromium, args=CHROMIUM_ARGS, timeout=timeout * 1000
+        )
+    except TimeoutError:
+        raise
+    except Error as error:
+        raise InspectorError(
+            f"Chromium ({chromium}) did not start: {_first_line(error)}; {INSTALL_HINT}"
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _netron_svg(browser, url: str, timeout: float) -> tuple[str, int]:

@@ -30,11 +30,17 @@ def _svg_texts(svg: str) -> list[str]:
     return [element.text for element in ElementTree.fromstring(svg).iter(SVG_TEXT) if element.text]
 
 
+@pytest.fixture(scope="module")
+def rendered_svg(model, tmp_path_factory):
+    """(RenderResult, SVG text) of the model, drawn once for the SVG and PNG tests."""
+    require_browser()
+    result = render(model, tmp_path_factory.mktemp("svg") / "graph.svg", timeout=60)
+    return result, result.path.read_text(encoding="utf-8")
+
+
 @pytest.mark.browser
-def test_svg_names_the_layers_with_netron_styles(chromium, model, tmp_path):
-    out = tmp_path / "graph.svg"
-    result = render(model, out, timeout=60)
-    svg = out.read_text(encoding="utf-8")
+def test_svg_names_the_layers_with_netron_styles(rendered_svg):
+    result, svg = rendered_svg
     texts = _svg_texts(svg)
     for layer in ("Conv", "BatchNormalization", "Relu"):
         assert layer in texts
@@ -45,10 +51,9 @@ def test_svg_names_the_layers_with_netron_styles(chromium, model, tmp_path):
 
 
 @pytest.mark.browser
-def test_png_is_the_whole_graph_at_twice_the_svg_size(chromium, model, tmp_path):
+def test_png_is_the_whole_graph_at_twice_the_svg_size(rendered_svg, model, tmp_path):
     """The real command in a subprocess: a PNG of the whole graph, and no PyTorch loaded."""
-    png, svg = tmp_path / "graph.png", tmp_path / "graph.svg"
-    render(model, svg, timeout=60)
+    png = tmp_path / "graph.png"
     command = [
         sys.executable,
         "-X",
@@ -66,7 +71,7 @@ def test_png_is_the_whole_graph_at_twice_the_svg_size(chromium, model, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith(f"wrote {png} (")
     width, height = png_size(png.read_bytes())
-    svg_width, svg_height = render_module.svg_size(svg.read_text(encoding="utf-8"))
+    svg_width, svg_height = render_module.svg_size(rendered_svg[1])
     # Not the 1280x720 viewport: the SVG's full extent at Netron's 2x export scale.
     assert (width, height) == (
         pytest.approx(2 * svg_width, abs=2),
@@ -172,3 +177,43 @@ def test_help_loads_no_backend(command):
         line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line
     }
     assert not imported & {"torch", "onnx", "netron", "playwright"}
+
+
+class _FakeRoute:
+    """Enough of Playwright's Route for _loopback_only: records what happened to the request."""
+
+    def __init__(self, url, page=""):
+        self.request = type("Request", (), {"url": url})()
+        self.page, self.outcome = page, None
+
+    def abort(self):
+        self.outcome = ("abort",)
+
+    def continue_(self):
+        self.outcome = ("continue",)
+
+    def fetch(self):
+        return type("Response", (), {"text": lambda _: self.page})()
+
+    def fulfill(self, response, body):
+        self.outcome = ("fulfill", body)
+
+
+def test_the_page_reaches_only_the_local_server():
+    server = "http://127.0.0.1:4321/"
+    page = '<meta name="version" content="9.3.3">\n<meta name="date" content="2020-01-01 00:00:00">'
+    routes = {
+        "https://ipinfo.io/json": _FakeRoute("https://ipinfo.io/json"),
+        "analytics": _FakeRoute("https://analytics.google.com/g/collect?v=2"),
+        "other_port": _FakeRoute("http://127.0.0.1:9999/"),
+        "script": _FakeRoute(server + "view.js"),
+        "page": _FakeRoute(server, page),
+    }
+    for route in routes.values():
+        render_module._loopback_only(route, server)
+    assert [routes[k].outcome for k in ("https://ipinfo.io/json", "analytics", "other_port")] == [
+        ("abort",)
+    ] * 3
+    assert routes["script"].outcome == ("continue",)
+    # The page loses its build date, so Netron never blocks on "Please update" (180 days old).
+    assert routes["page"].outcome == ("fulfill", '<meta name="version" content="9.3.3">\n')
