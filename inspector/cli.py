@@ -7,6 +7,7 @@ at once; torch, onnx and onnxruntime are imported inside the commands that need 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import traceback
@@ -162,15 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL|FILE.onnx", help=MODEL_HELP)
     p.add_argument("--port", type=_positive_int, help="port to serve on (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="only print the URL")
-    p.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to serve on (default: 127.0.0.1; others need --allow-remote)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a --host other than loopback (the model becomes readable by others)")
     _export_options(p, output_only=False)
+    p.epilog = "Ctrl-C stops the server, removes its temporary copy of the model, and exits 0."
 
     p = command("render", cmd_render, "draw a model's graph with Netron into a PNG or SVG file",
                 parents=(common, model))
     p.add_argument("model", metavar="MODEL|FILE.onnx", help=MODEL_HELP)
     p.add_argument("-o", "--output", required=True, metavar="OUT.png|OUT.svg", help="image to write")
+    p.add_argument("--timeout", type=_positive_int, default=120, metavar="SECONDS",
+                   help="give up when Chromium and Netron have not drawn the graph by then (120)")
     _export_options(p, output_only=False)
 
     p = command("bench", cmd_bench, "time PyTorch eager against onnxruntime on the CPU",
@@ -282,12 +287,38 @@ def cmd_verify(args) -> int:
     raise InspectorError("verify is not available yet")
 
 
+@contextlib.contextmanager
+def _onnx_for(args):
+    """An .onnx path: a given file once it passed the checker (no torch), or MODEL exported."""
+    if _is_onnx_path(args.model):
+        from .onnx_file import check_onnx_file
+
+        yield check_onnx_file(args.model)
+        return
+    from .export import exported_model
+
+    with exported_model(_load(args), graph=args.graph, use_cache=not args.no_cache) as path:
+        yield path
+
+
 def cmd_view(args) -> int:
-    raise InspectorError("view is not available yet")
+    from .view import check_host, view
+
+    check_host(args.host, args.allow_remote)  # before an export that would be wasted
+    with _onnx_for(args) as path:
+        view(path, host=args.host, port=args.port, browser=not args.no_browser,
+             allow_remote=args.allow_remote)
+    return EXIT_OK
 
 
 def cmd_render(args) -> int:
-    raise InspectorError("render is not available yet")
+    from .render import check_output, find_chromium, render
+
+    check_output(args.output)  # fail fast, before an export
+    find_chromium()
+    with _onnx_for(args) as path:
+        print(render(path, args.output, timeout=args.timeout))
+    return EXIT_OK
 
 
 def cmd_bench(args) -> int:
