@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("check-all", cmd_check_all, "export and verify every registered model")
     p.add_argument("--shard", metavar="I/N", help="check only shard I of N (1-based), for CI matrices")
+    p.add_argument("--pattern", metavar="GLOB", help="only models whose name matches, e.g. 'conv*'")
     _format_option(p, "text", "json")
 
     p = command("conv-shape", cmd_conv_shape,
@@ -321,7 +322,13 @@ def cmd_bench(args) -> int:
 
 
 def cmd_check_all(args) -> int:
-    raise InspectorError("check-all is not available yet")
+    from .checkall import check_all, parse_shard, select_models
+
+    shard = parse_shard(args.shard)
+    names = select_models(args.pattern, shard)
+    report = check_all(names, shard=shard, progress=args.format == "text")
+    _emit(report, args.format)
+    return EXIT_OK if report else EXIT_FAILED
 
 
 def cmd_conv_shape(args) -> int:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import tempfile
+import types
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -428,3 +430,15 @@ def _diff_table(runs: list[Run]) -> str:
     console.print(table)
     text = console.file.getvalue()
     return "\n".join("  " + line.rstrip() for line in text.splitlines() if line.strip())
+
+
+class _CallableModule(types.ModuleType):
+    """`inspector.verify` names both this module and the function above, and importing the module
+    makes Python bind the package attribute to the module. Calling the module calls the function,
+    so `inspector.verify(model, x)` works whichever of the two the name resolves to."""
+
+    def __call__(self, *args, **kwargs) -> VerifyReport:
+        return verify(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -142,3 +142,15 @@ def test_report_json_has_the_contract_keys_and_is_strict_json():
         "mismatched": 3,
     }
     assert data["runs"][2]["outputs"][0]["max_abs_diff"] is None  # no finite difference
+
+
+def test_inspector_verify_stays_callable_after_its_module_is_imported():
+    import inspector
+    import inspector.verify  # binds the package attribute `verify` to the module
+
+    assert callable(inspector.verify)
+    from inspector import verify
+
+    assert callable(verify)
+    with pytest.raises(inspector.InspectorError, match="not int"):
+        inspector.verify(42)
