@@ -288,7 +288,9 @@ def verify(
     from .export import exported_model
 
     with eval_mode(loaded.module), exported_model(loaded, graph=graph, use_cache=use_cache) as path:
-        return verify_onnx(loaded, path, **options)
+        report = verify_onnx(loaded, path, **options)
+    report.onnx_file = f"temporary export, {graph} graph"  # the file is gone: say what it was
+    return report
 
 
 def torch_outputs(loaded, inputs) -> list:
