@@ -245,9 +245,8 @@ def verify_onnx(
         if localize:
             from .localize import first_divergence
 
-            report.first_divergence = first_divergence(
-                loaded, path, cases[0][1], atol=atol, rtol=rtol
-            )
+            inputs = _localize_inputs(cases, report.runs)
+            report.first_divergence = first_divergence(loaded, path, inputs, atol=atol, rtol=rtol)
     if save_data is not None:
         write_test_data(save_data, golden)
     return report
@@ -365,6 +364,14 @@ def _input_cases(loaded, session, seeds: int, batch_sizes, given_inputs) -> list
             (seed, loaded.example_inputs(batch_size=batch_size, seed=seed)) for seed in range(seeds)
         ]
     return cases
+
+
+def _localize_inputs(cases: list, runs: list[Run]):
+    """The inputs of the first failing run (where a divergence shows), else of the first seeded
+    one: inputs a user chose (ones, say) can hide a wrong weight."""
+    failing = [inputs for (_, inputs), run in zip(cases, runs, strict=True) if not run]
+    seeded = [inputs for seed, inputs in cases if seed is not None]
+    return (failing or seeded or [cases[0][1]])[0]
 
 
 def _as_loaded(model, example_inputs):

@@ -259,3 +259,19 @@ def load_model_from(module, *inputs):
     from inspector.loading import LoadedModel
 
     return LoadedModel(type(module).__name__, module, [tuple(t.shape) for t in inputs])
+
+
+def test_localize_looks_at_a_failing_run_not_at_the_given_ones(tmp_path):
+    model = nn.Sequential(nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 3)).eval()
+    ones = torch.ones(2, 6)
+    path = export(load_model_from(model, ones), tmp_path / "mlp.onnx")
+
+    def swap_columns(weight):
+        weight[:, [2, 3]] = weight[:, [3, 2]]
+        return weight
+
+    bad = tamper(path, tmp_path / "swapped.onnx", "0.weight", swap_columns)
+    report = inspector.verify(model, ones, onnx=bad, seeds=1, localize=True)
+    assert not report
+    assert report.first_divergence is not None, report
+    assert report.first_divergence.layer == "0"
