@@ -26,7 +26,7 @@ def main(out_dir: Path) -> int:
     # 3. Verify that onnxruntime computes what PyTorch computes, and keep the inputs and PyTorch's
     #    outputs as golden data (ONNX model-zoo layout) for later checks.
     report = inspector.verify(loaded, onnx=exported.path, save_data=out_dir / "golden")
-    print(report)
+    print(report, end="\n\n")
 
     # 4. Later, or on a machine without PyTorch: the file against its golden data.
     golden = verify_data(exported.path, out_dir / "golden")
