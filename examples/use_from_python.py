@@ -21,7 +21,7 @@ def main(out_dir: Path) -> int:
 
     # 2. Export: dynamic batch axis, checked by onnx.checker, written atomically.
     exported = inspector.export_onnx(loaded, out_dir / "exercise_model.onnx")
-    print(f"\nexported {exported.path} in {exported.seconds:.1f} s, ops {exported.ops}\n")
+    print(exported, end="\n\n")
 
     # 3. Verify that onnxruntime computes what PyTorch computes, and keep the inputs and PyTorch's
     #    outputs as golden data (ONNX model-zoo layout) for later checks.

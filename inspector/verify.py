@@ -288,7 +288,8 @@ def verify(
 
     with eval_mode(loaded.module), exported_model(loaded, graph=graph, use_cache=use_cache) as path:
         report = verify_onnx(loaded, path, **options)
-    report.onnx_file = f"temporary export, {graph} graph"  # the file is gone: say what it was
+    if not path.exists():  # a temporary export, gone now: say what it was instead
+        report.onnx_file = f"temporary export, {graph} graph"
     return report
 
 
