@@ -221,35 +221,38 @@ def verify_onnx(
     """Run a LoadedModel in PyTorch and its ONNX file in onnxruntime on the same inputs."""
     path = check_onnx_file(onnx_path)
     session = open_session(path, path.name)
-    names = [output.name for output in session.get_outputs()]
     cases = _input_cases(loaded, session, seeds, batch_sizes, given_inputs)
     report = VerifyReport(loaded.spec, str(path), atol, rtol, localized=localize)
-    golden = []
+    keep = save_data is not None
     with eval_mode(loaded.module):
-        for seed, inputs in cases:
-            arrays = [tensor.detach().cpu().numpy() for tensor in inputs]
-            expected = torch_outputs(loaded, inputs)
-            actual = run_session(session, feeds(session, arrays, path.name), path.name)
-            diffs, notes = compare_outputs(names, expected, actual, atol=atol, rtol=rtol)
-            report.runs.append(Run(seed, _batch_of(arrays), diffs, notes=notes))
-            if save_data is not None:
-                golden.append(
-                    DataSet(
-                        f"test_data_set_{len(golden)}",
-                        arrays,
-                        expected,
-                        [i.name for i in session.get_inputs()],
-                        names,
-                    )
-                )
+        results = [
+            _run_case(loaded, session, path.name, seed, inputs, atol, rtol, keep)
+            for seed, inputs in cases
+        ]
+        report.runs = [run for run, _ in results]
         if localize:
             from .localize import first_divergence
 
             inputs = _localize_inputs(cases, report.runs)
             report.first_divergence = first_divergence(loaded, path, inputs, atol=atol, rtol=rtol)
-    if save_data is not None:
-        write_test_data(save_data, golden)
+    if keep:
+        write_test_data(save_data, [data_set for _, data_set in results])
     return report
+
+
+def _run_case(loaded, session, label, seed, inputs, atol, rtol, keep: bool):
+    """One set of inputs through both runtimes -> (Run, DataSet of inputs and PyTorch's outputs
+    when `keep`, for --save-data)."""
+    arrays = [tensor.detach().cpu().numpy() for tensor in inputs]
+    expected = torch_outputs(loaded, inputs)
+    actual = run_session(session, feeds(session, arrays, label), label)
+    names = [output.name for output in session.get_outputs()]
+    diffs, notes = compare_outputs(names, expected, actual, atol=atol, rtol=rtol)
+    run = Run(seed, _batch_of(arrays), diffs, notes=notes)
+    if not keep:
+        return run, None
+    input_names = [spec.name for spec in session.get_inputs()]
+    return run, DataSet("", arrays, expected, input_names, names)
 
 
 def verify(
