@@ -16,6 +16,7 @@ from .errors import InspectorError
 from .runtime import feeds, open_session, run_session
 from .verify import OutputDiff, compare_arrays
 
+WHOLE_MODEL = "(whole model)"  # the name --localize gives the top module
 _MAX_PROTO_BYTES = 2**31 - 1  # protobuf cannot serialize more; onnxruntime would need a file
 
 
@@ -52,9 +53,7 @@ def first_divergence(loaded, onnx_path, inputs, *, atol: float, rtol: float) -> 
     pairs = [(name, values[name]) for name in expected if name in values]
     if not pairs:
         raise InspectorError(
-            f"--localize: no layer of {loaded.spec} could be matched to a value "
-            f"in {onnx_path} (export it with torch.onnx so nodes record "
-            "their modules)"
+            f"--localize: no output of {loaded.spec} matches a value in {onnx_path}"
         )
     session = _session_with_outputs(model, [value for _, value in pairs], str(onnx_path))
     arrays = [tensor.detach().cpu().numpy() for tensor in inputs]
@@ -75,7 +74,7 @@ def first_divergence(loaded, onnx_path, inputs, *, atol: float, rtol: float) -> 
 
 
 def layer_outputs(module, inputs) -> dict:
-    """Submodule name -> (type name, first output tensor as numpy), in the order modules finish.
+    """Module name -> (type name, first output tensor as numpy), in the order modules finish.
 
     A module called more than once (a shared ReLU) is left out: one ONNX value cannot stand for
     several calls.
@@ -96,7 +95,8 @@ def layer_outputs(module, inputs) -> dict:
         return hook
 
     handles = [
-        sub.register_forward_hook(hook_for(name)) for name, sub in module.named_modules() if name
+        sub.register_forward_hook(hook_for(name or WHOLE_MODEL))
+        for name, sub in module.named_modules()
     ]
     try:
         with torch.inference_mode():
@@ -109,7 +109,8 @@ def layer_outputs(module, inputs) -> dict:
 
 def layer_values(graph) -> dict[str, str]:
     """Module name -> the ONNX value its last node produces (nodes are in topological order)."""
-    last = {}
+    # The whole model last of all (it finishes last): a model without submodules still localizes.
+    last = {WHOLE_MODEL: graph.output[0].name} if graph.output else {}
     for node in graph.node:
         if not node.output:
             continue

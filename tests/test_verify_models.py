@@ -139,11 +139,14 @@ def test_inputs_of_ones_are_never_the_only_check(tmp_path):
         return weight
 
     bad = tamper(path, tmp_path / "swapped.onnx", "weight", swap_columns)
-    report = inspector.verify(model, ones, onnx=bad)
+    report = inspector.verify(model, ones, onnx=bad, localize=True)
     assert not report
     given = [run for run in report.runs if run.seed is None]
     assert len(given) == 1 and given[0]  # the ones alone would have passed
     assert not all(run for run in report.runs if run.seed is not None)
+    # A model without submodules localizes to itself.
+    assert report.first_divergence.layer == "(whole model)"
+    assert report.first_divergence.type == "Linear"
 
 
 def test_an_output_of_another_shape_is_a_mismatch(tmp_path):
