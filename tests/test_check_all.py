@@ -46,8 +46,8 @@ def test_a_pattern_that_matches_nothing_is_a_user_error(cli):
 
 
 def test_check_all_exports_and_verifies_with_a_table(cli):
-    result = cli("check-all", "--pattern", "*l*", "--shard", "2/2")  # a shard of a selection
-    names = select_models("*l*", (2, 2))
+    result = cli("check-all", "--pattern", "[celr]*", "--shard", "2/2")  # a shard of a selection
+    names = select_models("[celr]*", (2, 2))
     assert names, "the registry changed: pick another pattern"
     assert result.code == 0, result.out + result.err
     lines = result.out.splitlines()
