@@ -171,3 +171,19 @@ def test_write_refuses_a_folder_that_already_holds_files(golden):
         write_test_data(data, [DataSet("", [np.ones(1, np.float32)], [np.ones(1, np.float32)])])
     assert sorted(p.name for p in data.iterdir()) == before
     assert not [p for p in data.parent.iterdir() if p.name.startswith(".golden")]
+
+
+def test_help_and_usage_errors_of_verify_and_check_all_import_no_backend():
+    code = (
+        "import sys\n"
+        "from inspector.cli import main\n"
+        "for argv in (['verify', '--help'], ['check-all', '--help'], ['check-all', '--shard', 'x'],\n"
+        "             ['verify', 'a.onnx'], ['verify', 'm', '--atol', '-1']):\n"
+        "    try:\n"
+        "        assert main(argv) in (0, 2), argv\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "assert 'torch' not in sys.modules and 'onnx' not in sys.modules, 'a backend was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
