@@ -128,6 +128,17 @@ def test_localize_on_a_faithful_export_finds_no_divergence(tiny):
     assert "every layer matches" in str(report)
 
 
+def test_localize_raises_no_false_alarm_where_batchnorm_was_folded(tiny, tmp_path):
+    loaded, _ = tiny
+    from inspector.export import export_onnx
+
+    folded = export_onnx(loaded, tmp_path / "optimized.onnx", graph="optimized")
+    assert "BatchNormalization" not in folded.ops
+    report = inspector.verify(loaded, onnx=folded.path, seeds=1, localize=True)
+    assert report, report
+    assert report.first_divergence is None
+
+
 def test_inputs_of_ones_are_never_the_only_check(tmp_path):
     """Swapping two input columns of a Linear weight is invisible on ones, not on random inputs."""
     model = nn.Linear(6, 4).eval()
