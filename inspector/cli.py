@@ -191,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("check-all", cmd_check_all, "export and verify every registered model")
     p.add_argument("--shard", metavar="I/N", help="check only shard I of N (1-based), for CI matrices")
+    p.add_argument("--pattern", metavar="GLOB", help="only models whose name matches, e.g. 'conv*'")
     _format_option(p, "text", "json")
 
     p = command("conv-shape", cmd_conv_shape,
@@ -284,7 +285,47 @@ def cmd_export(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    raise InspectorError("verify is not available yet")
+    if args.report:
+        from .verify import check_report_destination
+
+        check_report_destination(args.report)
+    if args.save_data:
+        from .testdata import check_save_destination
+
+        check_save_destination(args.save_data)
+    if args.data is not None or _is_onnx_path(args.model):
+        report = _verify_data(args)
+    else:
+        from .verify import verify
+
+        report = verify(_load(args), onnx=args.onnx, graph=args.graph, atol=args.atol,
+                        rtol=args.rtol, seeds=args.seeds, batch_sizes=args.batch_sizes,
+                        localize=args.localize, save_data=args.save_data,
+                        use_cache=not args.no_cache)
+    print(report)
+    if args.report:
+        from .verify import save_report
+
+        save_report(report, args.report)
+    return EXIT_OK if report else EXIT_FAILED
+
+
+def _verify_data(args):
+    """FILE.onnx --data DIR: onnxruntime against golden data, with no PyTorch import."""
+    if not _is_onnx_path(args.model):
+        raise InspectorError(f"--data checks an ONNX file: write 'inspector verify FILE.onnx "
+                             f"--data {args.data}' (got {args.model!r})")
+    if args.data is None:
+        raise InspectorError(f"{args.model}: give --data DIR to check an ONNX file against "
+                             "golden data, or verify its PyTorch model with "
+                             f"'inspector verify MODEL --onnx {args.model}'")
+    for flag in ("onnx", "save_data", "localize"):
+        if getattr(args, flag):
+            raise InspectorError(f"--{flag.replace('_', '-')} needs a PyTorch MODEL; "
+                                 "it does not go with --data")
+    from .verify import verify_data
+
+    return verify_data(args.model, args.data, atol=args.atol, rtol=args.rtol)
 
 
 @contextlib.contextmanager
@@ -326,7 +367,13 @@ def cmd_bench(args) -> int:
 
 
 def cmd_check_all(args) -> int:
-    raise InspectorError("check-all is not available yet")
+    from .checkall import check_all, parse_shard, select_models
+
+    shard = parse_shard(args.shard)
+    names = select_models(args.pattern, shard)
+    report = check_all(names, shard=shard, progress=args.format == "text")
+    _emit(report, args.format)
+    return EXIT_OK if report else EXIT_FAILED
 
 
 def cmd_conv_shape(args) -> int:
