@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import onnx
 import pytest
@@ -19,6 +22,7 @@ from inspector.export_noise import exporter_failure
 from inspector.loading import load_model
 from models import list_models
 
+REPO = Path(__file__).resolve().parents[1]
 USER_MODELS = textwrap.dedent(
     """\
     import torch
@@ -186,18 +190,20 @@ def test_result_prints_itself_and_serializes(exercise_export):
 # --- the command line ---------------------------------------------------------------------------
 
 
-def test_cli_writes_name_onnx_in_the_current_folder_and_prints_only_the_result(
-    tmp_path, monkeypatch, capfd
-):
-    from inspector.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    code = main(["export", "relu"])
-    out, err = capfd.readouterr()
-    assert code == 0, err
+@pytest.mark.parametrize("verbose", [False, True])
+def test_cli_writes_name_onnx_here_and_hides_exporter_noise_unless_verbose(verbose, tmp_path):
+    # A fresh process: torch's registry warnings are printed once per process, and pytest would
+    # swallow Python warnings in-process.
+    argv = [sys.executable, "-m", "inspector", "export", "relu", *(["--verbose"] * verbose)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
     assert _listing(tmp_path) == ["relu.onnx"]
-    assert err == "", "exporter noise leaked"
-    assert out.startswith("exported relu -> relu.onnx") and "ops: Relu 1" in out
+    assert run.stdout.startswith("exported relu -> relu.onnx") and "ops: Relu 1" in run.stdout
+    if verbose:
+        assert "[torch.onnx]" in run.stderr
+    else:
+        assert run.stderr == "", "exporter noise leaked"
 
 
 @pytest.mark.parametrize("batch", [4, 1])
