@@ -35,7 +35,8 @@ class Summary:
     table: str = field(default="", repr=False)
 
     def __str__(self) -> str:
-        return self.table
+        shapes = ", ".join(map(_shape_text, self.input_shapes))
+        return f"{self.model} (input {shapes})\n{self.table}"
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -43,17 +44,27 @@ class Summary:
         return data
 
     def to_markdown(self) -> str:
-        rows = [f"## {self.model}", "", "| layer | type | output shape | params |", "|---|---|---|---:|"]
+        rows = [
+            f"## {self.model}",
+            "",
+            "| layer | type | output shape | params |",
+            "|---|---|---|---:|",
+        ]
         for layer in self.layers:
             indent = "&nbsp;&nbsp;" * max(layer.depth - 1, 0)
-            rows.append(f"| {indent}{layer.name} | {layer.type} | {_shape_text(layer.output_shape)} "
-                        f"| {layer.params:,} |")
-        rows += ["", f"- input shapes: {', '.join(map(_shape_text, self.input_shapes))}",
-                 f"- output shapes: {', '.join(map(_shape_text, self.output_shapes))}",
-                 f"- total params: {self.total_params:,}",
-                 f"- trainable params: {self.trainable_params:,}",
-                 f"- non-trainable params: {self.non_trainable_params:,}",
-                 f"- mult-adds: {self.mult_adds:,}"]
+            rows.append(
+                f"| {indent}{layer.name} | {layer.type} | {_shape_text(layer.output_shape)} "
+                f"| {layer.params:,} |"
+            )
+        rows += [
+            "",
+            f"- input shapes: {', '.join(map(_shape_text, self.input_shapes))}",
+            f"- output shapes: {', '.join(map(_shape_text, self.output_shapes))}",
+            f"- total params: {self.total_params:,}",
+            f"- trainable params: {self.trainable_params:,}",
+            f"- non-trainable params: {self.non_trainable_params:,}",
+            f"- mult-adds: {self.mult_adds:,}",
+        ]
         return "\n".join(rows)
 
 
@@ -66,9 +77,16 @@ def summarize(loaded, depth: int = 3) -> Summary:
     inputs = loaded.example_inputs()
     with _modes_restored(model), torch.no_grad():
         try:
-            stats = torchinfo.summary(model, input_data=list(inputs), depth=depth, device="cpu",
-                                      mode="eval", verbose=0, row_settings=("var_names",),
-                                      col_names=("output_size", "num_params"))
+            stats = torchinfo.summary(
+                model,
+                input_data=list(inputs),
+                depth=depth,
+                device="cpu",
+                mode="eval",
+                verbose=0,
+                row_settings=("var_names",),
+                col_names=("output_size", "num_params"),
+            )
         except RuntimeError as error:
             raise _forward_error(loaded, error) from None
         outputs = model(*inputs)
@@ -116,9 +134,14 @@ def _fix_units(table: str) -> str:
 
 
 def _layer(info) -> Layer:
-    return Layer(name=info.var_name or info.class_name, type=info.class_name, depth=info.depth,
-                 input_shape=list(info.input_size or []), output_shape=list(info.output_size or []),
-                 params=int(info.num_params))
+    return Layer(
+        name=info.var_name or info.class_name,
+        type=info.class_name,
+        depth=info.depth,
+        input_shape=list(info.input_size or []),
+        output_shape=list(info.output_size or []),
+        params=int(info.num_params),
+    )
 
 
 def _unique_parameters(model) -> list:
@@ -176,10 +199,18 @@ class OnnxSummary:
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
-        rows = [f"## {self.file}", "", f"opset {self.opset}", "", "| tensor | kind | dtype | shape |",
-                "|---|---|---|---|"]
+        rows = [
+            f"## {self.file}",
+            "",
+            f"opset {self.opset}",
+            "",
+            "| tensor | kind | dtype | shape |",
+            "|---|---|---|---|",
+        ]
         rows += [f"| {t.name} | input | {t.dtype} | {_shape_text(t.shape)} |" for t in self.inputs]
-        rows += [f"| {t.name} | output | {t.dtype} | {_shape_text(t.shape)} |" for t in self.outputs]
+        rows += [
+            f"| {t.name} | output | {t.dtype} | {_shape_text(t.shape)} |" for t in self.outputs
+        ]
         rows += ["", "| op | count |", "|---|---:|"]
         rows += [f"| {op} | {count} |" for op, count in self.ops.items()]
         rows += ["", f"- total params: {self.total_params:,}"]
@@ -218,8 +249,13 @@ def _all_nodes(graph):
 
 def _tensor_info(value, onnx) -> TensorInfo:
     tensor_type = value.type.tensor_type
-    shape = [d.dim_param or d.dim_value if (d.dim_param or d.HasField("dim_value")) else "?"
-             for d in tensor_type.shape.dim]
-    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name \
-        if tensor_type.elem_type else "?"
+    shape = [
+        d.dim_param or d.dim_value if (d.dim_param or d.HasField("dim_value")) else "?"
+        for d in tensor_type.shape.dim
+    ]
+    dtype = (
+        onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
+        if tensor_type.elem_type
+        else "?"
+    )
     return TensorInfo(value.name, shape, dtype)
