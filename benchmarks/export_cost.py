@@ -1,13 +1,17 @@
 """Export: `inspector export` against the bare `torch.onnx.export` call with the same options.
 
-Measured in one process (in-process is the fair comparison here: both sides then share the same
-imported torch and the exporter's warm caches, so the ratio is the toolkit's own cost). Each model
-is exported once by each side before timing, then the two sides alternate run by run.
+Measured in one process, both sides sharing the imported torch; each model is exported once by
+each side before timing, then the sides alternate run by run. `torch.onnx.export` builds torchlib's
+operator registry on every call; `inspector export` builds it once per process and reuses it. So
+two inspector columns: "fresh registry" clears inspector's copy before every export (the same work
+as the bare call plus inspector's own: its graph passes, names, metadata, shape inference, the
+checker, the atomic write), which is what the 1.1x target is judged on; "registry reused" is what
+a process that exports more than once (check-all, verify, the Python API) pays from its second
+export on. A whole `inspector export` process against a bare script is in the memory section.
 
 `inspector export` (authored graph, the default) is compared with `torch.onnx.export(dynamo=True,
-optimize=False)`, and `--graph optimized` with `optimize=True`; both with opset 18, a dynamic batch
-axis traced at batch >= 2, and writing the file. The bare call runs under the same quiet() that
-hides the exporter's log lines, so printing is not counted on one side only.
+optimize=False)`: opset 18, a dynamic batch axis traced at batch >= 2, writing the file. The bare
+call runs under the same quiet() that hides the exporter's log lines.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from pathlib import Path
 from _common import markdown_table, time_calls, verdict
 
 EXPORT_TARGET = 1.10
-GRAPH_OPTIMIZE = {"authored": False, "optimized": True}
 
 
 def bare_export(loaded, path: Path, optimize: bool) -> None:
@@ -42,8 +45,17 @@ def bare_export(loaded, path: Path, optimize: bool) -> None:
         )
 
 
-def measure(models: list[str], runs: int, graphs=("authored",)) -> dict:
-    """{model: {graph: {"inspector": Stats, "bare": Stats}}}."""
+def forget_registry() -> None:
+    """Drop inspector's reused torchlib registry, so the next export builds it as the bare call does."""
+    from inspector import export
+
+    reusable = getattr(export, "_reusable_exporter", None)
+    if reusable is not None:
+        reusable.cache_clear()
+
+
+def measure(models: list[str], runs: int) -> dict:
+    """{model: {"bare": Timed, "fresh": Timed, "reused": Timed}}."""
     from inspector.export import export_onnx
     from inspector.loading import load_model
 
@@ -52,47 +64,46 @@ def measure(models: list[str], runs: int, graphs=("authored",)) -> dict:
         out = Path(folder)
         for name in models:
             loaded = load_model(name)
-            results[name] = {}
-            for graph in graphs:
-                calls = {
-                    "inspector": lambda g=graph, m=loaded: export_onnx(
-                        m, out / "tool.onnx", graph=g
-                    ),
-                    "bare": lambda g=graph, m=loaded: bare_export(
-                        m, out / "bare.onnx", GRAPH_OPTIMIZE[g]
-                    ),
-                }
-                for call in calls.values():  # the first export in a process builds caches
-                    call()
-                results[name][graph] = time_calls(calls, runs)
+
+            def fresh(m=loaded):
+                forget_registry()
+                export_onnx(m, out / "fresh.onnx")
+
+            calls = {
+                "bare": lambda m=loaded: bare_export(m, out / "bare.onnx", optimize=False),
+                "fresh": fresh,
+                "reused": lambda m=loaded: export_onnx(m, out / "reused.onnx"),
+            }
+            for call in calls.values():  # the first export in a process sets up more than the rest
+                call()
+            results[name] = time_calls(calls, runs)
     return results
 
 
 def markdown(results: dict) -> tuple[str, dict]:
     rows, ratios = [], {}
-    for model, graphs in results.items():
-        for graph, t in graphs.items():
-            cpu_ratio = t["inspector"].cpu.ratio(t["bare"].cpu)
-            ratios[f"{model} ({graph})"] = cpu_ratio
-            rows.append(
-                [
-                    f"`{model}`",
-                    graph,
-                    t["bare"].wall.seconds(),
-                    t["inspector"].wall.seconds(),
-                    f"{t['inspector'].wall.ratio(t['bare'].wall):.2f}x",
-                    f"{t['bare'].cpu.median:.2f} s / {t['inspector'].cpu.median:.2f} s",
-                    f"**{cpu_ratio:.2f}x**",
-                ]
-            )
+    for model, t in results.items():
+        bare, fresh, reused = t["bare"], t["fresh"], t["reused"]
+        ratios[model] = fresh.cpu.ratio(bare.cpu)
+        rows.append(
+            [
+                f"`{model}`",
+                bare.wall.seconds(),
+                fresh.wall.seconds(),
+                f"{fresh.wall.ratio(bare.wall):.2f}x",
+                f"**{ratios[model]:.2f}x**",
+                reused.wall.seconds(),
+                f"{reused.cpu.ratio(bare.cpu):.2f}x",
+            ]
+        )
     worst = max(ratios, key=ratios.get) if ratios else None
     columns = [
         "model",
-        "graph",
-        "bare torch.onnx.export (wall)",
-        "inspector export (wall)",
+        "bare torch.onnx.export",
+        "inspector, fresh registry",
         "wall ratio",
-        "CPU bare / inspector",
+        "CPU ratio",
+        "inspector, registry reused",
         "CPU ratio",
     ]
     lines = [
@@ -105,8 +116,8 @@ def markdown(results: dict) -> tuple[str, dict]:
     ]
     if worst:
         lines.append(
-            f"Target within {EXPORT_TARGET:.1f}x of the bare exporter (judged on CPU time, which "
-            f"other processes on a shared machine disturb far less than wall time): "
+            f"Target within {EXPORT_TARGET:.1f}x of the bare exporter (fresh registry, CPU time, "
+            f"which other processes on a shared machine disturb far less than wall time): "
             f"{verdict(ratios[worst] <= EXPORT_TARGET)} (worst: {worst}, {ratios[worst]:.2f}x)."
         )
     return "\n".join(lines), {"export_cpu_ratios": ratios}

@@ -63,15 +63,37 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_section(name: str, quick: bool, runs: int) -> tuple[str, dict]:
+    import runtime
+
+    models = runtime.registered_models()
     if name == "startup":
         return startup.markdown(startup.measure(runs))
-    if name == "runtime":
-        import runtime
+    if name == "export":
+        import export_cost
 
-        models = list(QUICK_MODELS) if quick else runtime.registered_models()
-        reports = runtime.measure(models, runs=3 if quick else 20, warmup=1 if quick else 3)
-        return runtime.markdown(reports)
-    raise NotImplementedError(f"section {name} is not written yet")
+        # mobilenet_v3_large is exported as whole processes in the memory section instead.
+        chosen = ["relu"] if quick else [m for m in models if m != "mobilenet_v3_large"]
+        return export_cost.markdown(export_cost.measure(chosen, runs))
+    if name == "verify":
+        import verify_cost
+
+        chosen = ["relu"] if quick else ["exercise_model", "mobilenet_v3_small"]
+        return verify_cost.markdown(verify_cost.measure(chosen, runs))
+    if name == "check-all":
+        import checkall_cost
+
+        return checkall_cost.markdown(checkall_cost.measure(runs, "relu" if quick else None))
+    if name == "memory":
+        import memory
+
+        return memory.markdown(memory.measure(runs, "conv_bn_relu" if quick else memory.MODEL))
+    if name == "runtime":
+        chosen = list(QUICK_MODELS) if quick else models
+        reports = runtime.measure(chosen, runs=3 if quick else 20, warmup=1 if quick else 3)
+        text, headline = runtime.markdown(reports)
+        overhead = runtime.call_overhead(runs=runs, calls=200 if quick else 2000)
+        return text + "\n\n" + runtime.overhead_markdown(overhead), headline
+    raise ValueError(f"unknown section {name}")
 
 
 def _document(texts: list[str], quick: bool, runs: int, seconds: float) -> str:
