@@ -71,4 +71,5 @@ def markdown(result: dict) -> tuple[str, dict]:
             ),
         ]
     )
-    return text, {"check_all_s": total["wall"].median}
+    figure = f"{total['wall'].median:.1f} s wall, {total['cpu'].median:.1f} s CPU"
+    return text, {"figures": [("`inspector check-all` (whole registry, in-process)", figure)]}

@@ -98,9 +98,8 @@ def markdown(result: dict) -> tuple[str, dict]:
             f"CPU time {tool['time'].cpu.ratio(bare['time'].cpu):.2f}x.",
         ]
     )
-    headline = {
-        "peak_mib": tool["peak"].median / 2**20,
-        "param_mib": params / 2**20,
-        "peak_vs_bare": tool["peak"].ratio(bare["peak"]),
-    }
-    return text, headline
+    figure = (
+        f"{tool['peak'].median / 2**20:,.0f} MiB peak RSS for {params / 2**20:,.1f} MiB of "
+        f"weights; {tool['peak'].ratio(bare['peak']):.2f}x the bare exporter's peak"
+    )
+    return text, {"figures": [(f"peak memory of exporting `{result['model']}`", figure)]}

@@ -13,7 +13,9 @@ benchmarks/changes.md and is appended as it is.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -30,6 +32,13 @@ QUICK_MODELS = ("relu", "conv_bn_relu")
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    # A cache of our own: the figures must not depend on (or fill) the user's export cache.
+    with tempfile.TemporaryDirectory(prefix="inspector-bench-cache-") as cache:
+        os.environ.setdefault("INSPECTOR_CACHE_DIR", cache)
+        return _run(args)
+
+
+def _run(args) -> int:
     runs = args.runs or (2 if args.quick else 5)
     wanted = args.only or list(SECTIONS)
     started, texts, headlines, failed = time.perf_counter(), [], {}, []
@@ -47,6 +56,7 @@ def main(argv=None) -> int:
         )
         texts.append(text)
         headlines[name] = headline
+    texts.insert(0, _summary(headlines))
     document = _document(texts, args.quick, runs, time.perf_counter() - started)
     args.output.write_text(document, encoding="utf-8")
     print(f"benchmarks: wrote {args.output}", file=sys.stderr)
@@ -65,13 +75,13 @@ def _parser() -> argparse.ArgumentParser:
 def _run_section(name: str, quick: bool, runs: int) -> tuple[str, dict]:
     import runtime
 
-    models = runtime.registered_models()
     if name == "startup":
         return startup.markdown(startup.measure(runs))
     if name == "export":
         import export_cost
 
         # mobilenet_v3_large is exported as whole processes in the memory section instead.
+        models = runtime.registered_models()
         chosen = ["relu"] if quick else [m for m in models if m != "mobilenet_v3_large"]
         return export_cost.markdown(export_cost.measure(chosen, runs))
     if name == "verify":
@@ -88,12 +98,32 @@ def _run_section(name: str, quick: bool, runs: int) -> tuple[str, dict]:
 
         return memory.markdown(memory.measure(runs, "conv_bn_relu" if quick else memory.MODEL))
     if name == "runtime":
-        chosen = list(QUICK_MODELS) if quick else models
+        chosen = list(QUICK_MODELS) if quick else runtime.registered_models()
         reports = runtime.measure(chosen, runs=3 if quick else 20, warmup=1 if quick else 3)
         text, headline = runtime.markdown(reports)
         overhead = runtime.call_overhead(runs=runs, calls=200 if quick else 2000)
         return text + "\n\n" + runtime.overhead_markdown(overhead), headline
     raise ValueError(f"unknown section {name}")
+
+
+def _summary(headlines: dict) -> str:
+    """The targets and headline figures of every section, in one table at the top."""
+    rows = []
+    for headline in headlines.values():
+        rows += [
+            [name, measured, _common.verdict(ok)]
+            for name, measured, ok in headline.get("targets", [])
+        ]
+        rows += [[name, figure, ""] for name, figure in headline.get("figures", [])]
+    missing = [name for name, headline in headlines.items() if not headline]
+    lines = [
+        "## Summary",
+        "",
+        _common.markdown_table(["target or figure", "measured", "verdict"], rows),
+    ]
+    if missing:
+        lines += ["", f"Not measured in this run: {', '.join(missing)} (see the section)."]
+    return "\n".join(lines)
 
 
 def _document(texts: list[str], quick: bool, runs: int, seconds: float) -> str:
