@@ -163,7 +163,7 @@ def default_threads() -> int:
 
 
 def benchmark(
-    loaded,
+    model,
     *,
     batch_sizes=(1, 8),
     threads: int | None = None,
@@ -173,11 +173,13 @@ def benchmark(
     use_cache: bool = True,
     progress: bool = False,
 ) -> BenchReport:
-    """Time a LoadedModel in PyTorch eager and in onnxruntime at each batch size.
+    """Time a model in PyTorch eager and in onnxruntime at each batch size.
 
+    `model` is a MODEL spec string (`"exercise_model"`) or a LoadedModel (from `load_model`).
     `onnx_files` maps "authored"/"optimized" to already exported files; by default both graphs are
     exported (through the export cache unless `use_cache` is False).
     """
+    loaded = _as_loaded(model)
     threads = threads or default_threads()
     _check_arguments(batch_sizes, threads, runs, warmup)
     for batch_size in batch_sizes:  # refuse before anything big is allocated or exported
@@ -194,6 +196,19 @@ def benchmark(
             timings = _time_batch(loaded, sessions, batch_size, threads, runs, warmup, bar)
             report.results.append(BenchResult(batch_size, threads, timings, 2 * mult_adds))
     return report
+
+
+def _as_loaded(model):
+    from .loading import LoadedModel, load_model
+
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, str):
+        return load_model(model)
+    raise InspectorError(
+        f"benchmark() takes a MODEL spec or a LoadedModel (inspector.load_model(...)), "
+        f"not {type(model).__name__}"
+    )
 
 
 def _check_arguments(batch_sizes, threads, runs, warmup) -> None:
