@@ -164,12 +164,13 @@ def test_report_prints_and_serializes_without_running_anything():
     assert "2.00x" in text and "3.000" in text and "m:" in text
 
 
+@pytest.mark.slow
 def test_real_exports_of_both_graphs_through_the_cache(cli, tmp_path, monkeypatch):
     """The one test that pays for the dynamo exporter: bench uses inspector's own exports."""
     monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
     result = cli(
         "bench",
-        "exercise_model",
+        "conv_bn_relu",
         "--batch-sizes",
         "2",
         "--runs",
