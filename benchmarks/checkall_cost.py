@@ -2,8 +2,8 @@
 
 Run in one process (`inspector.checkall.check_all`, what `inspector check-all` calls after parsing
 its arguments), with a timer around each model's check; the command's process start-up (mostly
-`import torch`, see Start-up) comes on top. The first run also pays the exporter's one-time set-up
-in a fresh process, which the max column shows.
+`import torch`, see Start-up) comes on top, and so does the exporter's one-time set-up in a fresh
+process (a few seconds; this process is already warm from the sections above).
 """
 
 from __future__ import annotations

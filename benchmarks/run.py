@@ -83,7 +83,8 @@ def _run_section(name: str, quick: bool, runs: int) -> tuple[str, dict]:
         # mobilenet_v3_large is exported as whole processes in the memory section instead.
         models = runtime.registered_models()
         chosen = ["relu"] if quick else [m for m in models if m != "mobilenet_v3_large"]
-        return export_cost.markdown(export_cost.measure(chosen, runs))
+        reused = ("relu",) if quick else ("exercise_model", "mobilenet_v3_small")
+        return export_cost.markdown(export_cost.measure(chosen, runs, reused))
     if name == "verify":
         import verify_cost
 

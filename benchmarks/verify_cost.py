@@ -7,7 +7,7 @@ defaults: 3 seeds at batch sizes 1 and 3, 6 inputs. `inspector verify` is `inspe
 use_cache=False)`: it exports afresh (the export cache would skip the export and make the ratio
 meaningless; inspector's reused torchlib registry is cleared first too, as in a fresh process),
 then checks the file, compares every output element-wise and builds its report.
-Each side runs once before timing; then they alternate run by run.
+After one untimed export by each side (the export section's warm-up), they alternate run by run.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from _common import markdown_table, time_calls, verdict
-from export_cost import bare_export, forget_registry
+from export_cost import bare_export, forget_registry, warm_up
 
 VERIFY_TARGET = 1.30
 SEEDS, BATCH_SIZES = 3, (1, 3)
@@ -41,6 +41,7 @@ def measure(models: list[str], runs: int) -> dict:
     from inspector.loading import load_model
     from inspector.verify import verify
 
+    warm_up()
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         for name in models:
@@ -54,8 +55,6 @@ def measure(models: list[str], runs: int) -> dict:
                     raise RuntimeError(f"verify failed for {m.spec}: a benchmark of a failure")
 
             calls = {"inspector": tool, "essential": lambda m=loaded, p=path: essential_work(m, p)}
-            for call in calls.values():
-                call()
             results[name] = time_calls(calls, runs)
     return results
 
