@@ -100,8 +100,10 @@ def _run_section(name: str, quick: bool, runs: int) -> tuple[str, dict]:
         return memory.markdown(memory.measure(runs, "conv_bn_relu" if quick else memory.MODEL))
     if name == "runtime":
         chosen = list(QUICK_MODELS) if quick else runtime.registered_models()
-        reports = runtime.measure(chosen, runs=3 if quick else 20, warmup=1 if quick else 3)
-        text, headline = runtime.markdown(reports)
+        runs_, warmup = (3, 1) if quick else (20, 3)
+        reports = runtime.measure(chosen, runs=runs_, warmup=warmup)
+        single = runtime.measure(chosen, runs=runs_, warmup=warmup, batch_sizes=(1,), threads=1)
+        text, headline = runtime.markdown(reports, single)
         overhead = runtime.call_overhead(runs=runs, calls=200 if quick else 2000)
         return text + "\n\n" + runtime.overhead_markdown(overhead), headline
     raise ValueError(f"unknown section {name}")
