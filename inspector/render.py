@@ -160,7 +160,7 @@ def _netron_svg(browser, url: str, timeout: float) -> tuple[str, int]:
     alert = page.locator("body.alert #message-text")
     accept.or_(graph).or_(alert).first.wait_for()
     if accept.is_visible():
-        accept.click()
+        accept.press("Enter")  # the keyboard: a mouse click would leave a hover highlight
     graph.or_(alert).first.wait_for()
     if alert.count():
         raise InspectorError(f"Netron cannot draw this model: {alert.inner_text().strip()}")
