@@ -11,6 +11,7 @@ import contextlib
 import errno
 import ipaddress
 import logging
+import re
 import shutil
 import sys
 import tempfile
@@ -34,7 +35,8 @@ def private_copy(model_path) -> Iterator[Path]:
     source = Path(model_path)
     folder = Path(tempfile.mkdtemp(prefix="inspector-netron-"))  # mode 0700
     try:
-        served = folder / source.name
+        # Netron puts the name into its page and URLs unescaped: keep it to safe characters.
+        served = folder / re.sub(r"[^A-Za-z0-9._-]", "_", source.name)
         shutil.copyfile(source, served)
         for location in external_data_files(source):
             target = folder / location
