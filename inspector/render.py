@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InspectorError
+from .onnx_file import check_onnx_file
 from .view import LOOPBACK, netron_server, private_copy
 
 FORMATS = (".png", ".svg")
@@ -98,6 +99,7 @@ def _chromium_candidates() -> list[str | None]:
 def render(model_path, output, *, timeout: float = DEFAULT_TIMEOUT) -> RenderResult:
     """Draw the ONNX file at `model_path` with Netron into `output` (.png or .svg), atomically."""
     output = check_output(output)
+    model_path = check_onnx_file(model_path)
     chromium = find_chromium()
     with private_copy(model_path) as served, netron_server(served, LOOPBACK, 0) as url:
         image, nodes = _draw(chromium, url, output.suffix.lower(), timeout)

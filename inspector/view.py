@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import InspectorError
+from .onnx_file import check_onnx_file
 
 LOOPBACK = "127.0.0.1"
 
@@ -132,9 +133,10 @@ def view(
     browser: bool = True,
     allow_remote: bool = False,
 ) -> None:
-    """Serve the model in Netron and block until Ctrl-C, which is the normal way to stop."""
+    """Serve the ONNX file in Netron and block until Ctrl-C, which is the normal way to stop."""
     remote = check_host(host, allow_remote)
-    name = Path(model_path).name
+    model_path = check_onnx_file(model_path)
+    name = model_path.name
     with private_copy(model_path) as served, netron_server(served, host, port) as url:
         if remote:
             print(
