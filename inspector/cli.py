@@ -332,11 +332,9 @@ def _verify_data(args):
 
 @contextlib.contextmanager
 def _onnx_for(args):
-    """An .onnx path: a given file once it passed the checker (no torch), or MODEL exported."""
+    """An .onnx path: the file given (view and render check it) or MODEL, exported."""
     if _is_onnx_path(args.model):
-        from .onnx_file import check_onnx_file
-
-        yield check_onnx_file(args.model)
+        yield args.model
         return
     from .export import exported_model
 
