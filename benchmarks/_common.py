@@ -3,6 +3,7 @@ their peak memory, and the machine and library versions the numbers were taken o
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -124,11 +125,17 @@ def peak(runs: list[ChildRun]) -> Stats:
 
 
 def time_calls(calls: dict, runs: int) -> dict[str, Timed]:
-    """Time in-process calls `runs` times each, interleaved like time_children."""
+    """Time in-process calls `runs` times each, interleaved like time_children.
+
+    The garbage of the previous call is collected before each one (untimed): an export leaves
+    large reference cycles, and whichever call happened to trigger their collection would
+    otherwise pay for the other side's garbage.
+    """
     wall_s = {name: [] for name in calls}
     cpu_s = {name: [] for name in calls}
     for _ in range(runs):
         for name, call in calls.items():
+            gc.collect()
             start, start_cpu = time.perf_counter(), time.process_time()
             call()
             cpu_s[name].append(time.process_time() - start_cpu)

@@ -227,7 +227,7 @@ def _time_batch(loaded, sessions, batch_size, threads, runs, warmup, bar) -> dic
             session = _ort_session(path, threads)
             run = _bound_run(session, _feeds(session, inputs, batch_size, path))
             timings[runtime] = _time_calls(run, runs, warmup)
-            del session  # its spinning thread pool must not compete with the next runtime
+            del session, run  # its spinning thread pool must not compete with the next runtime
             bar()
     return timings
 
