@@ -76,6 +76,7 @@ def export_onnx(
         raise InspectorError(f"--graph {graph!r}: choose one of {', '.join(GRAPHS)}")
     if exporter not in EXPORTERS:
         raise InspectorError(f"--exporter {exporter!r}: choose one of {', '.join(EXPORTERS)}")
+    _check_opset(opset)
     destination = _destination(Path(output))
     start = time.perf_counter()
     # The staging folder comes first: an unwritable folder fails before the slow export, and a
@@ -87,6 +88,7 @@ def export_onnx(
         _name_inputs_and_outputs(model)
         _add_metadata(model, loaded, inputs, graph, exporter)
         proto = _write_and_check(model, staged)
+        _confirm_opset(proto, loaded, exporter, opset)
         if dynamic_batch:
             _confirm_dynamic_batch(proto, loaded)
         _move_into_place(staged, destination)
@@ -130,6 +132,14 @@ def default_output(loaded) -> Path:
 def _file_stem(loaded) -> str:
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in loaded.name).strip(".")
     return stem or "model"
+
+
+def _check_opset(opset: int) -> None:
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if not 7 <= opset <= newest:
+        raise InspectorError(f"--opset {opset}: onnx {onnx.__version__} knows opsets 7 to {newest}")
 
 
 # --- the destination ---------------------------------------------------------------------------
@@ -395,6 +405,17 @@ def _initializer_bytes(model) -> int:
 
 def _io_names(proto) -> tuple[list[str], list[str]]:
     return [v.name for v in proto.graph.input], [v.name for v in proto.graph.output]
+
+
+def _confirm_opset(proto, loaded, exporter: str, opset: int) -> None:
+    """The dynamo exporter falls back to its own opset when it cannot convert: do not hide that."""
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), opset)
+    if written != opset:
+        raise InspectorError(
+            f"{loaded.spec}: the {exporter} exporter cannot write opset {opset} "
+            f"for this model (its graph stayed at opset {written}); choose "
+            f"another --opset, e.g. {written}"
+        )
 
 
 def _confirm_dynamic_batch(proto, loaded) -> None:

@@ -338,3 +338,38 @@ def test_public_torch_onnx_export_path_gives_the_same_graph(tmp_path, monkeypatc
     result = export_onnx(loaded, tmp_path / "public.onnx")
     assert result.ops == {"Conv": 1, "BatchNormalization": 1, "Relu": 1}
     assert_matches_torch(result.path, loaded, batch_size=3, seed=2)
+
+
+def test_an_opset_the_exporter_silently_ignores_is_refused(tmp_path, cli):
+    # The dynamo exporter cannot convert to opset 13 and quietly writes 18 instead.
+    out = tmp_path / "relu.onnx"
+    result = cli("export", "relu", "-o", out, "--opset", "13")
+    assert result.code == 2 and "cannot write opset 13" in result.err
+    assert _listing(tmp_path) == []
+
+
+def test_another_opset_is_written_as_asked(tmp_path):
+    result = export_onnx(load_model("relu"), tmp_path / "relu.onnx", opset=17)
+    versions = {o.domain: o.version for o in onnx.load(str(result.path)).opset_import}
+    assert result.opset == 17 and versions[""] == 17
+
+
+def test_native_exporter_output_is_hidden_too(tmp_path, capfd):
+    from inspector.cli import main
+
+    # The TorchScript exporter prints its graph from C++ when it fails.
+    code = main(
+        [
+            "export",
+            "relu",
+            "-o",
+            str(tmp_path / "r.onnx"),
+            "--exporter",
+            "torchscript",
+            "--opset",
+            "28",
+        ]
+    )
+    out, err = capfd.readouterr()
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("inspector: error: relu: export failed")
