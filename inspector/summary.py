@@ -75,7 +75,7 @@ def summarize(loaded, depth: int = 3) -> Summary:
 
     model = loaded.module
     inputs = loaded.example_inputs()
-    with _modes_restored(model), torch.no_grad():
+    with _modes_restored(model), _LayerTracker(model) as tracker, torch.no_grad():
         try:
             stats = torchinfo.summary(
                 model,
@@ -88,8 +88,8 @@ def summarize(loaded, depth: int = 3) -> Summary:
                 col_names=("output_size", "num_params"),
             )
         except RuntimeError as error:
-            raise _forward_error(loaded, error) from None
-        outputs = model(*inputs)
+            raise _forward_error(loaded, error, tracker.failing_layer()) from None
+    outputs = tracker.outputs
     params = _unique_parameters(model)
     trainable = sum(p.numel() for p in params if p.requires_grad)
     total = sum(p.numel() for p in params)
@@ -117,11 +117,45 @@ def _modes_restored(model):
             module.training = training
 
 
-def _forward_error(loaded, error: RuntimeError) -> InspectorError:
+class _LayerTracker:
+    """Hooks that remember the model's outputs and which layer was running when forward failed."""
+
+    def __init__(self, model):
+        self.model, self.running, self.outputs, self.handles = model, [], None, []
+
+    def __enter__(self):
+        for name, module in self.model.named_modules():
+            self.handles.append(module.register_forward_pre_hook(self._enter(name, module)))
+            self.handles.append(module.register_forward_hook(self._leave))
+        return self
+
+    def __exit__(self, *exc_info):
+        for handle in self.handles:
+            handle.remove()
+
+    def _enter(self, name, module):
+        def hook(_module, _inputs):
+            self.running.append(f"{name} ({type(module).__name__})" if name else "")
+
+        return hook
+
+    def _leave(self, module, _inputs, output):
+        self.running.pop()
+        if module is self.model:
+            self.outputs = output
+
+    def failing_layer(self) -> str:
+        return self.running[-1] if self.running else ""
+
+
+def _forward_error(loaded, error: RuntimeError, layer: str) -> InspectorError:
     cause = error.__cause__ or error
     shapes = ", ".join(_shape_text(s) for s in loaded.input_shapes)
     message = " ".join(str(cause).split()) or type(cause).__name__
-    return InspectorError(f"{loaded.spec}: forward failed on input shape {shapes}: {message}")
+    where = f" in layer {layer}" if layer else ""
+    return InspectorError(
+        f"{loaded.spec}: forward failed on input shape {shapes}{where}: {message}"
+    )
 
 
 def _fix_units(table: str) -> str:

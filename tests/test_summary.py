@@ -98,6 +98,7 @@ def test_forward_failure_names_the_shape(cli):
     result = cli("summary", "exercise_model", "--input-shape", "2,3,64,64")
     assert result.code == 2
     assert "2x3x64x64" in result.err
+    assert "in layer fc (Linear)" in result.err
     assert "mat1 and mat2" in result.err  # the Linear layer's own message
     assert len(result.err.strip().splitlines()) == 1
 
