@@ -192,18 +192,18 @@ def _trace_inputs(loaded, dynamic_batch: bool):
     """Example inputs to trace with; a dynamic batch needs a batch of at least 2."""
     batch = loaded.input_shapes[0][0] if loaded.input_shapes[0] else 1
     if dynamic_batch and batch < MIN_TRACE_BATCH:
-        batch = MIN_TRACE_BATCH
-        inputs = loaded.example_inputs(batch_size=batch)
-        _check_runs_at(loaded, inputs, batch)
-    else:
-        inputs = loaded.example_inputs()
-    return inputs
+        return loaded.example_inputs(batch_size=MIN_TRACE_BATCH)
+    return loaded.example_inputs()
 
 
-def _check_runs_at(loaded, inputs, batch: int) -> None:
-    """A model that only runs at its example batch has that batch baked in: say so before tracing."""
+def _explain_failure_at_trace_batch(loaded, inputs) -> None:
+    """After a failed export: if the model does not even run at the batch we traced with (and that
+    is not its example batch), its batch is baked into its code; say that instead."""
     import torch
 
+    batch = inputs[0].shape[0] if inputs and inputs[0].dim() else None
+    if batch is None or (loaded.input_shapes[0] or (None,))[0] == batch:
+        return
     try:
         with torch.no_grad():
             loaded.module(*inputs)
@@ -243,8 +243,10 @@ def _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose
                 f"{loaded.spec}: the batch dimension (axis 0) is fixed by the "
                 f"model's code; {_BAKED_HINT}"
             ) from None
+        _explain_failure_at_trace_batch(loaded, inputs)
         raise InspectorError(f"{loaded.spec}: {exporter_failure(error)}") from None
     except (RuntimeError, ValueError, TypeError, NotImplementedError) as error:
+        _explain_failure_at_trace_batch(loaded, inputs)
         raise InspectorError(f"{loaded.spec}: {exporter_failure(error)}") from None
     if graph == "authored":
         from .graph_passes import authored_graph
