@@ -47,6 +47,18 @@ USER_MODELS = textwrap.dedent(
             return torch.linalg.eigvals(x).real
 
 
+    class Clash(nn.Module):
+        '''Parameters named like the graph's inputs and outputs.'''
+
+        def __init__(self):
+            super().__init__()
+            self.input = nn.Parameter(torch.randn(3))
+            self.output = nn.Parameter(torch.randn(3))
+
+        def forward(self, x):
+            return x * self.input + self.output
+
+
     class TwoInOut(nn.Module):
         def __init__(self):
             super().__init__()
@@ -163,6 +175,13 @@ def test_several_inputs_and_outputs_are_numbered(user_models, tmp_path):
     assert result.input_names == ["input_0", "input_1"]
     assert result.output_names == ["output_0", "output_1"]
     assert_matches_torch(result.path, loaded, batch_size=5, seed=7)
+
+
+def test_weights_named_input_and_output_do_not_clash_with_the_graph_names(user_models, tmp_path):
+    loaded = load_model(f"{user_models}:Clash", input_shapes=[(2, 3)])
+    result = export_onnx(loaded, tmp_path / "clash.onnx")
+    assert result.input_names == ["input"] and result.output_names == ["output"]
+    assert_matches_torch(result.path, loaded, batch_size=4, seed=1)
 
 
 # --- the written file ---------------------------------------------------------------------------
