@@ -83,7 +83,7 @@ def export_onnx(
     # Ctrl-C at any point below removes whatever was staged.
     with _staging_folder(destination) as staged:
         inputs = _trace_inputs(loaded, dynamic_batch)
-        with quiet(verbose):
+        with quiet(verbose), _eval_mode(loaded.module):
             model = _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose)
         _name_inputs_and_outputs(model)
         _add_metadata(model, loaded, inputs, graph, exporter)
@@ -194,6 +194,18 @@ def _trace_inputs(loaded, dynamic_batch: bool):
     if dynamic_batch and batch < MIN_TRACE_BATCH:
         return loaded.example_inputs(batch_size=MIN_TRACE_BATCH)
     return loaded.example_inputs()
+
+
+@contextmanager
+def _eval_mode(module):
+    """Export in eval mode (BatchNorm's running statistics, no dropout), then restore each layer."""
+    modes = [(layer, layer.training) for layer in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for layer, training in modes:
+            layer.training = training
 
 
 def _explain_failure_at_trace_batch(loaded, inputs) -> None:

@@ -59,6 +59,16 @@ USER_MODELS = textwrap.dedent(
             return x * self.input + self.output
 
 
+    class Dropped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+            self.drop = nn.Dropout(0.5)
+
+        def forward(self, x):
+            return self.drop(self.fc(x))
+
+
     class TwoInOut(nn.Module):
         def __init__(self):
             super().__init__()
@@ -182,6 +192,17 @@ def test_weights_named_input_and_output_do_not_clash_with_the_graph_names(user_m
     result = export_onnx(loaded, tmp_path / "clash.onnx")
     assert result.input_names == ["input"] and result.output_names == ["output"]
     assert_matches_torch(result.path, loaded, batch_size=4, seed=1)
+
+
+def test_a_model_in_training_mode_exports_its_eval_graph_and_stays_in_training(
+    user_models, tmp_path
+):
+    loaded = load_model(f"{user_models}:Dropped", input_shapes=[(2, 8)])
+    loaded.module.train()
+    result = export_onnx(loaded, tmp_path / "dropped.onnx")
+    assert loaded.module.training and loaded.module.drop.training
+    loaded.module.eval()  # compare against the eval graph: no dropout
+    assert_matches_torch(result.path, loaded, batch_size=3, seed=2)
 
 
 # --- the written file ---------------------------------------------------------------------------
