@@ -165,3 +165,12 @@ def test_a_model_without_source_is_not_cached(cache_dir, exports):
     with exported_model(loaded) as path:
         assert cache_dir not in path.parents
     assert len(exports) == 1
+
+
+def test_an_unusable_cache_folder_falls_back_to_a_temporary_export(tmp_path, monkeypatch, exports):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(blocker / "cache"))
+    with exported_model(tiny()) as path:
+        assert path.is_file() and blocker not in path.parents
+    assert not path.exists() and len(exports) == 1
