@@ -233,6 +233,26 @@ def test_small_models_are_one_file_that_passes_the_full_checker(exercise_export)
     onnx.checker.check_model(str(result.path), full_check=True)
 
 
+def test_past_the_size_limit_weights_go_beside_the_file_under_its_final_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(export_module, "SINGLE_FILE_LIMIT", 0)  # as if the model were > 2 GB
+    linear = {
+        "in_features": 16,
+        "out_features": 32,
+    }  # a weight past ir.save's 256-byte inline limit
+    loaded = load_model("linear", kwargs=linear, input_shapes=[(2, 16)])
+    result = export_onnx(loaded, tmp_path / "big.onnx")
+    assert _listing(tmp_path) == ["big.onnx", "big.onnx.data"]
+    proto = onnx.load(str(result.path), load_external_data=False)
+    locations = {
+        entry.value
+        for tensor in proto.graph.initializer
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
+    assert locations == {"big.onnx.data"}
+    assert_matches_torch(result.path, loaded, batch_size=3, seed=4)
+
+
 def test_result_prints_itself_and_serializes(exercise_export):
     _, result = exercise_export
     assert isinstance(result, ExportResult)
