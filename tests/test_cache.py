@@ -134,6 +134,22 @@ def test_a_corrupt_entry_is_made_again_not_used(cache_dir, exports):
     assert len(exports) == 2
 
 
+def test_an_edited_entry_that_is_still_valid_onnx_is_made_again(cache_dir, exports):
+    import onnx
+    from onnx import numpy_helper
+
+    loaded = tiny()
+    with exported_model(loaded) as path:
+        pass
+    model = onnx.load(str(path))
+    weight = model.graph.initializer[0]
+    weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) + 1.0, weight.name))
+    onnx.save(model, str(path))  # still passes the checker, no longer the model's export
+    with exported_model(loaded) as again:
+        assert_matches_torch(again, loaded, batch_size=2, seed=6)
+    assert len(exports) == 2
+
+
 def test_use_cache_false_exports_to_a_temporary_file_removed_on_exit(cache_dir, exports):
     loaded = tiny()
     with exported_model(loaded, use_cache=False) as path:
