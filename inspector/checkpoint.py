@@ -7,6 +7,7 @@ which refuses pickled code; there is deliberately no unsafe fallback.
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def read_state_dict(path: Path) -> dict:
         raise InspectorError(f"checkpoint {path}: no such file")
     if path.is_dir():
         raise InspectorError(f"checkpoint {path} is a folder, not a file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise InspectorError(f"checkpoint {path} is not a regular file")
     if path.stat().st_size == 0:
         raise InspectorError(f"checkpoint {path} is empty")
     if _is_lfs_pointer(path):
@@ -59,26 +62,50 @@ def _read_safetensors(path: Path) -> dict:
 
 
 def _read_torch(path: Path) -> dict:
+    # Asked first: torch.load would warn on stderr before refusing a TorchScript archive.
+    if _is_torchscript_archive(path):
+        raise InspectorError(_TORCHSCRIPT.format(path=path))
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise InspectorError(_refusal(path, str(error))) from None
     except RuntimeError as error:
         if "TorchScript" in str(error):
-            raise InspectorError(f"checkpoint {path} is a TorchScript archive, not a state_dict; "
-                                 "save model.state_dict() instead") from None
+            raise InspectorError(_TORCHSCRIPT.format(path=path)) from None
         raise InspectorError(f"checkpoint {path} cannot be read: {_first_line(error)}") from None
     except (EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
         reason = _first_line(error) or type(error).__name__
-        raise InspectorError(f"checkpoint {path} is not a PyTorch checkpoint ({reason})") from None
+        raise InspectorError(f"checkpoint {path} is not a PyTorch checkpoint, or is truncated "
+                             f"({reason})") from None
+
+
+_TORCHSCRIPT = ("checkpoint {path} is a TorchScript archive, not a state_dict; "
+                "save model.state_dict() instead")
+
+
+def _is_torchscript_archive(path: Path) -> bool:
+    """torch.jit.save writes constants.pkl next to data.pkl; torch.save never does."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/constants.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
 
 
 def _refusal(path: Path, message: str) -> str:
-    if "add_safe_globals" in message and "Module" in message:
-        return (f"checkpoint {path} holds a whole pickled model, not a state_dict; refusing to "
-                "unpickle it (that can run code): save model.state_dict() instead")
-    return (f"checkpoint {path} holds pickled objects that weights_only=True refuses to load "
-            "(unpickling them could run code); save a plain state_dict or use .safetensors")
+    """Say what the pickle holds: weights_only=True names the first global it refused."""
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message)
+    if found is None:
+        reason = re.search(r"WeightsUnpickler error: \s*(.+)", message)
+        detail = reason.group(1).strip() if reason else "its pickle does not decode"
+        return f"checkpoint {path} is not a PyTorch checkpoint ({detail})"
+    name = found.group(1)
+    if name.startswith("torch.nn.modules.") or name.startswith("torch.jit."):
+        return (f"checkpoint {path} holds a whole pickled model ({name}), not a state_dict; "
+                "refusing to unpickle it (that can run code): save model.state_dict() instead")
+    return (f"checkpoint {path} refers to {name}, which weights_only=True refuses to unpickle "
+            "(that could run code); save a plain state_dict (of a whole model: "
+            "model.state_dict()) or use .safetensors")
 
 
 def _unwrap(state, path: Path) -> dict:
