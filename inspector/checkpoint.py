@@ -7,7 +7,9 @@ which refuses pickled code; there is deliberately no unsafe fallback.
 from __future__ import annotations
 
 import pickle
+import pickletools
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -40,13 +42,12 @@ def read_state_dict(path: Path) -> dict:
         raise InspectorError(f"checkpoint {path}: no such file")
     if path.is_dir():
         raise InspectorError(f"checkpoint {path} is a folder, not a file")
-    if not path.is_file():  # a FIFO or a device would block or never end
-        raise InspectorError(f"checkpoint {path} is not a regular file")
     if path.stat().st_size == 0:
         raise InspectorError(f"checkpoint {path} is empty")
     if _is_lfs_pointer(path):
-        raise InspectorError(f"checkpoint {path} is a Git LFS pointer, not the weights; "
-                             "run 'git lfs pull'")
+        raise InspectorError(
+            f"checkpoint {path} is a Git LFS pointer, not the weights; run 'git lfs pull'"
+        )
     state = _read_safetensors(path) if path.suffix == ".safetensors" else _read_torch(path)
     return _unwrap(state, path)
 
@@ -58,54 +59,64 @@ def _read_safetensors(path: Path) -> dict:
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as error:
-        raise InspectorError(f"checkpoint {path} is not a readable safetensors file: {error}") from None
+        raise InspectorError(
+            f"checkpoint {path} is not a readable safetensors file: {error}"
+        ) from None
 
 
 def _read_torch(path: Path) -> dict:
-    # Asked first: torch.load would warn on stderr before refusing a TorchScript archive.
-    if _is_torchscript_archive(path):
-        raise InspectorError(_TORCHSCRIPT.format(path=path))
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about TorchScript archives; we say it below
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise InspectorError(_refusal(path, str(error))) from None
     except RuntimeError as error:
         if "TorchScript" in str(error):
-            raise InspectorError(_TORCHSCRIPT.format(path=path)) from None
+            raise InspectorError(
+                f"checkpoint {path} is a TorchScript archive, not a state_dict; "
+                "save model.state_dict() instead"
+            ) from None
         raise InspectorError(f"checkpoint {path} cannot be read: {_first_line(error)}") from None
     except (EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
         reason = _first_line(error) or type(error).__name__
-        raise InspectorError(f"checkpoint {path} is not a PyTorch checkpoint, or is truncated "
-                             f"({reason})") from None
-
-
-_TORCHSCRIPT = ("checkpoint {path} is a TorchScript archive, not a state_dict; "
-                "save model.state_dict() instead")
-
-
-def _is_torchscript_archive(path: Path) -> bool:
-    """torch.jit.save writes constants.pkl next to data.pkl; torch.save never does."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any(name.endswith("/constants.pkl") for name in archive.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return False
+        raise InspectorError(f"checkpoint {path} is not a PyTorch checkpoint ({reason})") from None
 
 
 def _refusal(path: Path, message: str) -> str:
-    """Say what the pickle holds: weights_only=True names the first global it refused."""
-    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message)
-    if found is None:
-        reason = re.search(r"WeightsUnpickler error: \s*(.+)", message)
-        detail = reason.group(1).strip() if reason else "its pickle does not decode"
-        return f"checkpoint {path} is not a PyTorch checkpoint ({detail})"
-    name = found.group(1)
-    if name.startswith("torch.nn.modules.") or name.startswith("torch.jit."):
-        return (f"checkpoint {path} holds a whole pickled model ({name}), not a state_dict; "
-                "refusing to unpickle it (that can run code): save model.state_dict() instead")
-    return (f"checkpoint {path} refers to {name}, which weights_only=True refuses to unpickle "
-            "(that could run code); save a plain state_dict (of a whole model: "
-            "model.state_dict()) or use .safetensors")
+    if "Unsupported global" not in message:
+        return f"checkpoint {path} is not a PyTorch checkpoint (its pickle does not decode)"
+    if any(name.startswith("torch.nn.modules.") for name in _pickled_globals(path)):
+        return (
+            f"checkpoint {path} holds a whole pickled model, not a state_dict; refusing to "
+            "unpickle it (that can run code): save model.state_dict() instead"
+        )
+    found = re.search(r"GLOBAL (\S+)", message)
+    what = f" ({found.group(1)})" if found else ""
+    return (
+        f"checkpoint {path} holds pickled objects{what} that weights_only=True refuses to load "
+        "(unpickling them could run code); save a plain state_dict or use .safetensors"
+    )
+
+
+def _pickled_globals(path: Path) -> set[str]:
+    """The classes and functions a checkpoint's pickle names, read without unpickling anything."""
+    names = set()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
+            data = archive.read(pickles[0]) if pickles else b""
+        strings = []
+        for opcode, arg, _ in pickletools.genops(data):
+            if opcode.name == "GLOBAL":
+                names.add(arg.replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.add(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except (zipfile.BadZipFile, ValueError, OSError):
+        pass
+    return names
 
 
 def _unwrap(state, path: Path) -> dict:
@@ -115,25 +126,29 @@ def _unwrap(state, path: Path) -> dict:
                 state = state[key]
                 break
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise InspectorError(f"checkpoint {path} is not a state_dict (a mapping of names to "
-                             "tensors)")
+        raise InspectorError(
+            f"checkpoint {path} is not a state_dict (a mapping of names to tensors)"
+        )
     return state
 
 
 def _strip_prefix(state: dict, prefix: str) -> dict:
     if state and all(key.startswith(prefix) for key in state):
-        return {key[len(prefix):]: value for key, value in state.items()}
+        return {key[len(prefix) :]: value for key, value in state.items()}
     return state
 
 
 def _check_sizes(module: nn.Module, state: dict, path: Path) -> None:
     expected = module.state_dict()
-    wrong = [f"{key} {tuple(value.shape)} vs model {tuple(expected[key].shape)}"
-             for key, value in state.items()
-             if key in expected and expected[key].shape != value.shape]
+    wrong = [
+        f"{key} {tuple(value.shape)} vs model {tuple(expected[key].shape)}"
+        for key, value in state.items()
+        if key in expected and expected[key].shape != value.shape
+    ]
     if wrong:
-        raise InspectorError(f"checkpoint {path} does not fit the model: "
-                             f"{_listing('size mismatch', wrong)}")
+        raise InspectorError(
+            f"checkpoint {path} does not fit the model: {_listing('size mismatch', wrong)}"
+        )
 
 
 def _listing(what: str, items: list[str], most: int = 5) -> str:

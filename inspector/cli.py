@@ -189,14 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     _format_option(p, "text", "json")
 
     p = command("conv-shape", cmd_conv_shape,
-                "compute a convolution's output size, or solve for stride and padding")
+                "compute a convolution's output size, or solve for stride and padding "
+                "(each size is one integer or an H,W pair)")
     p.add_argument("--input", required=True, metavar="I|H,W", help="input size")
     p.add_argument("--kernel", required=True, metavar="K|KH,KW", help="kernel size")
-    p.add_argument("--stride", metavar="S", help="stride (default: 1)")
-    p.add_argument("--padding", metavar="P", help="padding (default: 0)")
-    p.add_argument("--dilation", metavar="D", help="dilation (default: 1)")
-    p.add_argument("--output", metavar="O|H,W", help="wanted output size: list the stride and "
-                   "padding that give it")
+    p.add_argument("--stride", metavar="S|SH,SW", help="stride (default: 1; with --output: "
+                   "searched unless given)")
+    p.add_argument("--padding", metavar="P|PH,PW", help="padding (default: 0; with --output: "
+                   "searched from 0 to dilation*(kernel-1) unless given)")
+    p.add_argument("--dilation", metavar="D|DH,DW", help="dilation (default: 1)")
+    p.add_argument("--output", metavar="O|H,W", help="wanted output size: list every stride and "
+                   "padding that give it, simplest first")
     _format_option(p, "text", "json")
     return parser
 
@@ -211,7 +214,11 @@ def _export_options(parser, output_only: bool = True) -> None:
                             help="keep the example batch size fixed instead of a dynamic axis")
         parser.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo",
                             help="torch.onnx exporter (default: dynamo)")
-    parser.add_argument("--no-cache", action="store_true", help=argparse.SUPPRESS)
+    # export always exports afresh; the others reuse the export cache unless told not to.
+    cache_help = argparse.SUPPRESS if output_only else (
+        "export afresh instead of reusing the export cache ($INSPECTOR_CACHE_DIR, default "
+        "~/.cache/inspector)")
+    parser.add_argument("--no-cache", action="store_true", help=cache_help)
 
 
 def _version() -> str:
@@ -261,7 +268,14 @@ def cmd_summary(args) -> int:
 
 
 def cmd_export(args) -> int:
-    raise InspectorError("export is not available yet")
+    from .export import default_output, export_onnx
+
+    loaded = _load(args)
+    output = args.output or default_output(loaded)
+    result = export_onnx(loaded, output, opset=args.opset, graph=args.graph, exporter=args.exporter,
+                         dynamic_batch=not args.static_batch, verbose=args.verbose)
+    print(result)
+    return EXIT_OK
 
 
 def cmd_verify(args) -> int:
@@ -285,7 +299,20 @@ def cmd_check_all(args) -> int:
 
 
 def cmd_conv_shape(args) -> int:
-    raise InspectorError("conv-shape is not available yet")
+    from .convshape import conv_output_size, parse_size, solve_conv
+
+    def size(option, default=None):
+        text = getattr(args, option.lstrip("-"))
+        return default if text is None else parse_size(text, option)
+
+    sizes = {"input": size("--input"), "kernel": size("--kernel"), "dilation": size("--dilation", 1)}
+    if args.output is None:
+        result = conv_output_size(**sizes, stride=size("--stride", 1), padding=size("--padding", 0))
+    else:
+        result = solve_conv(**sizes, output=size("--output"), stride=size("--stride"),
+                            padding=size("--padding"))
+    _emit(result, args.format)
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,8 +24,10 @@ class Listing:
         shapes = [", ".join("x".join(map(str, s)) for s in e.input_shapes) for e in self.models]
         shape_width = max(map(len, shapes), default=5)
         lines = [f"{'name':<{width}}  {'input':<{shape_width}}  description"]
-        lines += [f"{e.name:<{width}}  {s:<{shape_width}}  {e.description}"
-                  for e, s in zip(self.models, shapes)]
+        lines += [
+            f"{e.name:<{width}}  {s:<{shape_width}}  {e.description}"
+            for e, s in zip(self.models, shapes, strict=True)
+        ]
         return "\n".join(lines)
 
 
@@ -33,5 +35,6 @@ def registry_listing(pattern: str | None = None) -> Listing:
     import models
 
     entries = (models.get_entry(name) for name in models.list_models(pattern))
-    return Listing([Entry(e.name, e.description, [list(s) for s in e.input_shapes])
-                    for e in entries])
+    return Listing(
+        [Entry(e.name, e.description, [list(s) for s in e.input_shapes]) for e in entries]
+    )

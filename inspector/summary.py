@@ -35,7 +35,8 @@ class Summary:
     table: str = field(default="", repr=False)
 
     def __str__(self) -> str:
-        return self.table
+        shapes = ", ".join(map(_shape_text, self.input_shapes))
+        return f"{self.model} (input {shapes})\n{self.table}"
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -43,17 +44,27 @@ class Summary:
         return data
 
     def to_markdown(self) -> str:
-        rows = [f"## {self.model}", "", "| layer | type | output shape | params |", "|---|---|---|---:|"]
+        rows = [
+            f"## {self.model}",
+            "",
+            "| layer | type | output shape | params |",
+            "|---|---|---|---:|",
+        ]
         for layer in self.layers:
             indent = "&nbsp;&nbsp;" * max(layer.depth - 1, 0)
-            rows.append(f"| {indent}{layer.name} | {layer.type} | {_shape_text(layer.output_shape)} "
-                        f"| {layer.params:,} |")
-        rows += ["", f"- input shapes: {', '.join(map(_shape_text, self.input_shapes))}",
-                 f"- output shapes: {', '.join(map(_shape_text, self.output_shapes))}",
-                 f"- total params: {self.total_params:,}",
-                 f"- trainable params: {self.trainable_params:,}",
-                 f"- non-trainable params: {self.non_trainable_params:,}",
-                 f"- mult-adds: {self.mult_adds:,}"]
+            rows.append(
+                f"| {indent}{layer.name} | {layer.type} | {_shape_text(layer.output_shape)} "
+                f"| {layer.params:,} |"
+            )
+        rows += [
+            "",
+            f"- input shapes: {', '.join(map(_shape_text, self.input_shapes))}",
+            f"- output shapes: {', '.join(map(_shape_text, self.output_shapes))}",
+            f"- total params: {self.total_params:,}",
+            f"- trainable params: {self.trainable_params:,}",
+            f"- non-trainable params: {self.non_trainable_params:,}",
+            f"- mult-adds: {self.mult_adds:,}",
+        ]
         return "\n".join(rows)
 
 
@@ -64,14 +75,21 @@ def summarize(loaded, depth: int = 3) -> Summary:
 
     model = loaded.module
     inputs = loaded.example_inputs()
-    with _modes_restored(model), torch.no_grad():
+    with _modes_restored(model), _LayerTracker(model) as tracker, torch.no_grad():
         try:
-            stats = torchinfo.summary(model, input_data=list(inputs), depth=depth, device="cpu",
-                                      mode="eval", verbose=0, row_settings=("var_names",),
-                                      col_names=("output_size", "num_params"))
+            stats = torchinfo.summary(
+                model,
+                input_data=list(inputs),
+                depth=depth,
+                device="cpu",
+                mode="eval",
+                verbose=0,
+                row_settings=("var_names",),
+                col_names=("output_size", "num_params"),
+            )
         except RuntimeError as error:
-            raise _forward_error(loaded, error) from None
-        outputs = model(*inputs)
+            raise _forward_error(loaded, error, tracker.failing_layer()) from None
+    outputs = tracker.outputs
     params = _unique_parameters(model)
     trainable = sum(p.numel() for p in params if p.requires_grad)
     total = sum(p.numel() for p in params)
@@ -99,11 +117,45 @@ def _modes_restored(model):
             module.training = training
 
 
-def _forward_error(loaded, error: RuntimeError) -> InspectorError:
+class _LayerTracker:
+    """Hooks that remember the model's outputs and which layer was running when forward failed."""
+
+    def __init__(self, model):
+        self.model, self.running, self.outputs, self.handles = model, [], None, []
+
+    def __enter__(self):
+        for name, module in self.model.named_modules():
+            self.handles.append(module.register_forward_pre_hook(self._enter(name, module)))
+            self.handles.append(module.register_forward_hook(self._leave))
+        return self
+
+    def __exit__(self, *exc_info):
+        for handle in self.handles:
+            handle.remove()
+
+    def _enter(self, name, module):
+        def hook(_module, _inputs):
+            self.running.append(f"{name} ({type(module).__name__})" if name else "")
+
+        return hook
+
+    def _leave(self, module, _inputs, output):
+        self.running.pop()
+        if module is self.model:
+            self.outputs = output
+
+    def failing_layer(self) -> str:
+        return self.running[-1] if self.running else ""
+
+
+def _forward_error(loaded, error: RuntimeError, layer: str) -> InspectorError:
     cause = error.__cause__ or error
     shapes = ", ".join(_shape_text(s) for s in loaded.input_shapes)
     message = " ".join(str(cause).split()) or type(cause).__name__
-    return InspectorError(f"{loaded.spec}: forward failed on input shape {shapes}: {message}")
+    where = f" in layer {layer}" if layer else ""
+    return InspectorError(
+        f"{loaded.spec}: forward failed on input shape {shapes}{where}: {message}"
+    )
 
 
 def _fix_units(table: str) -> str:
@@ -116,9 +168,14 @@ def _fix_units(table: str) -> str:
 
 
 def _layer(info) -> Layer:
-    return Layer(name=info.var_name or info.class_name, type=info.class_name, depth=info.depth,
-                 input_shape=list(info.input_size or []), output_shape=list(info.output_size or []),
-                 params=int(info.num_params))
+    return Layer(
+        name=info.var_name or info.class_name,
+        type=info.class_name,
+        depth=info.depth,
+        input_shape=list(info.input_size or []),
+        output_shape=list(info.output_size or []),
+        params=int(info.num_params),
+    )
 
 
 def _unique_parameters(model) -> list:
@@ -176,10 +233,18 @@ class OnnxSummary:
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
-        rows = [f"## {self.file}", "", f"opset {self.opset}", "", "| tensor | kind | dtype | shape |",
-                "|---|---|---|---|"]
+        rows = [
+            f"## {self.file}",
+            "",
+            f"opset {self.opset}",
+            "",
+            "| tensor | kind | dtype | shape |",
+            "|---|---|---|---|",
+        ]
         rows += [f"| {t.name} | input | {t.dtype} | {_shape_text(t.shape)} |" for t in self.inputs]
-        rows += [f"| {t.name} | output | {t.dtype} | {_shape_text(t.shape)} |" for t in self.outputs]
+        rows += [
+            f"| {t.name} | output | {t.dtype} | {_shape_text(t.shape)} |" for t in self.outputs
+        ]
         rows += ["", "| op | count |", "|---|---:|"]
         rows += [f"| {op} | {count} |" for op, count in self.ops.items()]
         rows += ["", f"- total params: {self.total_params:,}"]
@@ -218,8 +283,13 @@ def _all_nodes(graph):
 
 def _tensor_info(value, onnx) -> TensorInfo:
     tensor_type = value.type.tensor_type
-    shape = [d.dim_param or d.dim_value if (d.dim_param or d.HasField("dim_value")) else "?"
-             for d in tensor_type.shape.dim]
-    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name \
-        if tensor_type.elem_type else "?"
+    shape = [
+        d.dim_param or d.dim_value if (d.dim_param or d.HasField("dim_value")) else "?"
+        for d in tensor_type.shape.dim
+    ]
+    dtype = (
+        onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
+        if tensor_type.elem_type
+        else "?"
+    )
     return TensorInfo(value.name, shape, dtype)

@@ -1,17 +1,17 @@
 """A model registry in the style of timm and torchvision: the names are the builder functions.
 
-    @register_model(description="...", input_shape=(1, 3, 224, 224))
-    def my_net(**kwargs):
-        return MyNet(**kwargs)
+@register_model(description="...", input_shape=(1, 3, 224, 224))
+def my_net(**kwargs):
+    return MyNet(**kwargs)
 
-    model = create_model("my_net")
+model = create_model("my_net")
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn

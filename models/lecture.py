@@ -64,20 +64,25 @@ class MyModel(nn.Module):
         return x
 
 
-@register_model(description="sample.py: Conv2d(3, 64, 3, padding=1) -> BatchNorm2d -> ReLU",
-                input_shape=(1, 3, 128, 128))
+@register_model(
+    description="sample.py: Conv2d(3, 64, 3, padding=1) -> BatchNorm2d -> ReLU",
+    input_shape=(1, 3, 128, 128),
+)
 def conv_bn_relu():
     return ConvBNReLU()
 
 
-@register_model(description="Exercise 3: Conv2d(3, 256, 5, stride=8) -> BN -> ReLU -> Linear(64)",
-                input_shape=(32, 3, 128, 128))
+@register_model(
+    description="Exercise 3: Conv2d(3, 256, 5, stride=8) -> BN -> ReLU -> Linear(64)",
+    input_shape=(32, 3, 128, 128),
+)
 def exercise_model():
     return ExerciseModel()
 
 
-@register_model(description="make_model.py: MyModel(arg1, arg2), forward returns its input",
-                input_shape=(2, 3))
+@register_model(
+    description="make_model.py: MyModel(arg1, arg2), forward returns its input", input_shape=(2, 3)
+)
 def my_model(arg1: int = 1234, arg2: str = "tus"):
     return MyModel(arg1=arg1, arg2=arg2)
 
@@ -85,26 +90,36 @@ def my_model(arg1: int = 1234, arg2: str = "tus"):
 # The slides' single-layer demos, with the slides' arguments and example shapes.
 
 
-@register_model(description="conv.py: nn.Conv2d(in_channels=3, out_channels=64, kernel_size=3)",
-                input_shape=(16, 3, 256, 256))
-def conv(in_channels: int = 3, out_channels: int = 64, kernel_size: int = 3, stride: int = 1,
-         padding: int = 0):
+@register_model(
+    description="conv.py: nn.Conv2d(in_channels=3, out_channels=64, kernel_size=3)",
+    input_shape=(16, 3, 256, 256),
+)
+def conv(
+    in_channels: int = 3,
+    out_channels: int = 64,
+    kernel_size: int = 3,
+    stride: int = 1,
+    padding: int = 0,
+):
     return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding)
 
 
-@register_model(description="linear.py: nn.Linear(in_features=1280, out_features=256)",
-                input_shape=(32, 1280))
+@register_model(
+    description="linear.py: nn.Linear(in_features=1280, out_features=256)", input_shape=(32, 1280)
+)
 def linear(in_features: int = 1280, out_features: int = 256, bias: bool = True):
     return nn.Linear(in_features, out_features, bias=bias)
 
 
-@register_model(description="batchnorm.py: nn.BatchNorm2d(num_features=256)",
-                input_shape=(32, 256, 64, 64))
+@register_model(
+    description="batchnorm.py: nn.BatchNorm2d(num_features=256)", input_shape=(32, 256, 64, 64)
+)
 def batchnorm(num_features: int = 256, affine: bool = True):
     return nn.BatchNorm2d(num_features, affine=affine)
 
 
-@register_model(description="relu.py: nn.ReLU() on the slide's 1x1x3x3 tensor",
-                input_shape=(1, 1, 3, 3))
+@register_model(
+    description="relu.py: nn.ReLU() on the slide's 1x1x3x3 tensor", input_shape=(1, 1, 3, 3)
+)
 def relu():
     return nn.ReLU()

@@ -20,8 +20,16 @@ def test_help_does_not_import_torch():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("argv", [["summary"], ["nonsense"], ["summary", "relu", "--depth", "0"],
-                                  ["summary", "relu", "--input-shape", "1,x"], []])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["summary"],
+        ["nonsense"],
+        ["summary", "relu", "--depth", "0"],
+        ["summary", "relu", "--input-shape", "1,x"],
+        [],
+    ],
+)
 def test_usage_errors_are_one_line_exit_2(cli, argv):
     result = cli(*argv)
     assert result.code == 2
@@ -30,8 +38,9 @@ def test_usage_errors_are_one_line_exit_2(cli, argv):
 
 
 def test_python_dash_m_runs_the_cli():
-    result = subprocess.run([sys.executable, "-m", "inspector", "list"], capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "inspector", "list"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     assert "exercise_model" in result.stdout
 

@@ -1,0 +1,150 @@
+"""A content-addressed cache of ONNX exports, so view/render/verify of an unchanged model skip export.
+
+The key hashes everything the exported file depends on: the source files of the model's classes
+and of its registry builder, the layers' settings (the module's repr), every tensor of its state
+(parameters and buffers, byte for byte), its constructor arguments, the input shapes, the export
+options, and the versions of inspector, torch, onnx and onnxscript. A changed weight is a different
+key, so a stale entry cannot be hit.
+
+Location: $INSPECTOR_CACHE_DIR, else $XDG_CACHE_HOME/inspector, else ~/.cache/inspector. Entries
+are `<key>.onnx` files; deleting the folder is always safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import json
+import os
+from pathlib import Path
+
+from . import __version__
+from .errors import InspectorError
+
+KEY_FORMAT = 1  # bump when the key's recipe changes
+
+
+def cache_dir() -> Path:
+    """Where exports are cached: $INSPECTOR_CACHE_DIR, $XDG_CACHE_HOME/inspector, ~/.cache/inspector."""
+    if os.environ.get("INSPECTOR_CACHE_DIR"):
+        return Path(os.environ["INSPECTOR_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "inspector"
+
+
+def cached_export(loaded, *, graph: str = "authored") -> Path | None:
+    """The cached export of `loaded` with default options, made now if missing or corrupt.
+
+    None when the model cannot be keyed (its code has no source file) or the cache folder is not
+    writable; the caller then exports to a temporary file instead.
+    """
+    from .export import export_onnx
+    from .onnx_file import check_onnx_file
+
+    key = cache_key(loaded, graph=graph)
+    if key is None:
+        return None
+    folder = cache_dir()
+    path = folder / f"{key}.onnx"
+    if path.exists():
+        try:
+            return check_onnx_file(path)
+        except InspectorError:
+            _remove_entry(path)  # corrupt or truncated: make it again rather than use it
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(folder, os.W_OK):
+        return None
+    return export_onnx(loaded, path, graph=graph).path
+
+
+def cache_key(
+    loaded,
+    *,
+    graph: str = "authored",
+    opset: int = 18,
+    exporter: str = "dynamo",
+    dynamic_batch: bool = True,
+) -> str | None:
+    """A hex digest of everything the export depends on, or None when the code has no source."""
+    code = _code_digest(loaded.module, _builder(loaded.spec))
+    if code is None:
+        return None
+    recipe = {
+        "format": KEY_FORMAT,
+        "spec": loaded.spec,
+        "kwargs": json.dumps(loaded.kwargs, sort_keys=True, default=repr),
+        "code": code,
+        # torch's own layers have no file of ours to hash: their settings (stride, padding, ...)
+        # are in the module's repr.
+        "layers": repr(loaded.module),
+        "state": _state_digest(loaded.module),
+        "input_shapes": [list(shape) for shape in loaded.input_shapes],
+        "options": [graph, opset, exporter, dynamic_batch],
+        "versions": _versions(),
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+
+def _code_digest(module, builder=None) -> str | None:
+    """Hash the source files of the model's classes and builder (torch's own: its version)."""
+    digest = hashlib.sha256()
+    classes = sorted({type(m) for m in module.modules()}, key=lambda c: c.__qualname__)
+    for obj in [*classes, *([builder] if builder else [])]:
+        if obj.__module__.startswith("torch."):
+            continue
+        try:
+            source = Path(inspect.getfile(obj)).read_bytes()
+        except (TypeError, OSError):
+            return None  # defined in a notebook or REPL: we cannot tell when it changes
+        digest.update(f"{obj.__module__}.{obj.__qualname__}\0".encode())
+        digest.update(source)
+    return digest.hexdigest()
+
+
+def _builder(spec: str):
+    """The registry function that builds `spec`, or None for module:attr specs."""
+    import models
+
+    if ":" in spec:
+        return None
+    try:
+        return models.get_entry(spec).builder
+    except KeyError:
+        return None
+
+
+def _state_digest(module) -> str:
+    """Every parameter and buffer, by name, dtype, shape and bytes."""
+    import torch
+
+    digest = hashlib.sha256()
+    tensors = dict(module.named_parameters(remove_duplicate=False))
+    tensors.update(module.named_buffers(remove_duplicate=False))
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxscript
+    import torch
+
+    return {
+        "inspector": __version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxscript": onnxscript.__version__,
+    }
+
+
+def _remove_entry(path: Path) -> None:
+    for stale in (path, path.with_name(path.name + ".data")):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()

@@ -1,0 +1,394 @@
+"""LoadedModel -> a checked ONNX file: torch.onnx export, graph passes, metadata, atomic write.
+
+The file is written into a temporary folder beside the destination under the destination's own
+basename (an .onnx file records its external-data file by basename), checked there, and only then
+moved into place, so a failure or Ctrl-C never leaves half a file and never touches an existing one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .errors import InspectorError
+from .export_noise import exporter_failure, quiet
+
+GRAPHS = ("authored", "optimized")
+EXPORTERS = ("dynamo", "torchscript")
+# Past protobuf's 2 GB limit the weights must live in a separate .onnx.data file; below it a
+# single file is friendlier (one thing to copy, attach, or open in Netron).
+SINGLE_FILE_LIMIT = 1_800_000_000
+MIN_TRACE_BATCH = 2  # with batch 1 torch.export may specialize the batch axis (pytorch #148629)
+
+
+@dataclass
+class ExportResult:
+    """What `export_onnx` wrote; prints as one line plus the op counts."""
+
+    path: Path
+    graph: str
+    exporter: str
+    opset: int
+    seconds: float
+    input_names: list[str]
+    output_names: list[str]
+    dynamic_batch: bool
+    ops: dict[str, int] = field(default_factory=dict)
+    model: str = ""
+
+    def __str__(self) -> str:
+        batch = "dynamic batch" if self.dynamic_batch else "static batch"
+        ops = ", ".join(f"{op} {count}" for op, count in self.ops.items()) or "none"
+        return (
+            f"exported {self.model or 'model'} -> {self.path} ({self.graph} graph, {self.exporter}, "
+            f"opset {self.opset}, {batch}) in {self.seconds:.2f} s\n"
+            f"  inputs: {', '.join(self.input_names)} | outputs: {', '.join(self.output_names)}\n"
+            f"  ops: {ops}"
+        )
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["path"] = str(self.path)
+        return data
+
+
+def export_onnx(
+    loaded,
+    output,
+    *,
+    opset: int = 18,
+    graph: str = "authored",
+    exporter: str = "dynamo",
+    dynamic_batch: bool = True,
+    verbose: bool = False,
+) -> ExportResult:
+    """Export `loaded` (a LoadedModel) to the ONNX file `output`, check it, and describe it."""
+    if graph not in GRAPHS:
+        raise InspectorError(f"--graph {graph!r}: choose one of {', '.join(GRAPHS)}")
+    if exporter not in EXPORTERS:
+        raise InspectorError(f"--exporter {exporter!r}: choose one of {', '.join(EXPORTERS)}")
+    destination = _destination(Path(output))
+    start = time.perf_counter()
+    # The staging folder comes first: an unwritable folder fails before the slow export, and a
+    # Ctrl-C at any point below removes whatever was staged.
+    with _staging_folder(destination) as staged:
+        inputs = _trace_inputs(loaded, dynamic_batch)
+        with quiet(verbose):
+            model = _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose)
+        _name_inputs_and_outputs(model)
+        _add_metadata(model, loaded, inputs, graph, exporter)
+        proto = _write_and_check(model, staged)
+        if dynamic_batch:
+            _confirm_dynamic_batch(proto, loaded)
+        _move_into_place(staged, destination)
+    input_names, output_names = _io_names(proto)
+    return ExportResult(
+        path=destination,
+        graph=graph,
+        exporter=exporter,
+        opset=opset,
+        seconds=round(time.perf_counter() - start, 3),
+        input_names=input_names,
+        output_names=output_names,
+        dynamic_batch=dynamic_batch,
+        ops=_op_counts(proto),
+        model=loaded.spec,
+    )
+
+
+@contextmanager
+def exported_model(loaded, *, graph: str = "authored", use_cache: bool = True) -> Iterator[Path]:
+    """A path to an up-to-date ONNX export of `loaded` (default options), for verify/view/render/bench.
+
+    From the cache when possible; otherwise a temporary file removed on exit.
+    """
+    from .cache import cached_export
+
+    if use_cache:
+        path = cached_export(loaded, graph=graph)
+        if path is not None:
+            yield path
+            return
+    with tempfile.TemporaryDirectory(prefix="inspector-") as folder:
+        yield export_onnx(loaded, Path(folder) / f"{_file_stem(loaded)}.onnx", graph=graph).path
+
+
+def default_output(loaded) -> Path:
+    """`<name>.onnx` in the current folder."""
+    return Path(f"{_file_stem(loaded)}.onnx")
+
+
+def _file_stem(loaded) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in loaded.name).strip(".")
+    return stem or "model"
+
+
+# --- the destination ---------------------------------------------------------------------------
+
+
+def _destination(path: Path) -> Path:
+    if path.is_dir():
+        raise InspectorError(
+            f"output {path} is a folder; give a file name such as {path / 'model.onnx'}"
+        )
+    folder = path.parent
+    if not folder.exists():
+        raise InspectorError(f"output folder {folder} does not exist; create it first")
+    if not folder.is_dir():
+        raise InspectorError(f"output folder {folder} is not a folder")
+    if path.suffix.lower() != ".onnx":
+        raise InspectorError(f"output {path} must end in .onnx")
+    return path
+
+
+@contextmanager
+def _staging_folder(destination: Path) -> Iterator[Path]:
+    """A temporary folder beside `destination`, removed whatever happens (also on Ctrl-C)."""
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=".inspector-export-", dir=destination.parent))
+    except OSError as error:
+        raise InspectorError(
+            f"cannot write to folder {destination.parent}: {error.strerror or error}"
+        ) from None
+    try:
+        yield folder / destination.name
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _move_into_place(staged: Path, destination: Path) -> None:
+    data = staged.with_name(staged.name + ".data")
+    try:
+        if data.exists():
+            os.replace(data, destination.with_name(destination.name + ".data"))
+        os.replace(staged, destination)
+    except OSError as error:
+        raise InspectorError(f"cannot write {destination}: {error.strerror or error}") from None
+
+
+# --- running the exporter ----------------------------------------------------------------------
+
+
+def _trace_inputs(loaded, dynamic_batch: bool):
+    """Example inputs to trace with; a dynamic batch needs a batch of at least 2."""
+    batch = loaded.input_shapes[0][0] if loaded.input_shapes[0] else 1
+    if dynamic_batch and batch < MIN_TRACE_BATCH:
+        batch = MIN_TRACE_BATCH
+        inputs = loaded.example_inputs(batch_size=batch)
+        _check_runs_at(loaded, inputs, batch)
+    else:
+        inputs = loaded.example_inputs()
+    return inputs
+
+
+def _check_runs_at(loaded, inputs, batch: int) -> None:
+    """A model that only runs at its example batch has that batch baked in: say so before tracing."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            loaded.module(*inputs)
+    except Exception as error:  # the model's own code failing at another batch size
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InspectorError(
+            f"{loaded.spec} does not run with batch size {batch} ({first}): its "
+            f"batch dimension (axis 0) seems fixed in its code; {_BAKED_HINT}"
+        ) from None
+
+
+_BAKED_HINT = (
+    "write x.view(x.size(0), -1) instead of a fixed batch such as x.view(32, -1), "
+    "or export with --static-batch"
+)
+
+
+_SPECIALIZED = "specialized it to be a constant"
+
+
+def _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose):
+    """torch.onnx.export -> an onnx_ir Model, with the passes that make the requested graph."""
+    import torch
+
+    try:
+        if exporter == "dynamo":
+            model = _dynamo_export(
+                torch, loaded.module, inputs, opset, graph, dynamic_batch, verbose
+            )
+        else:
+            model = _torchscript_export(
+                torch, loaded.module, inputs, opset, graph, dynamic_batch, verbose
+            )
+    except torch.onnx.OnnxExporterError as error:
+        if _SPECIALIZED in str(error):
+            raise InspectorError(
+                f"{loaded.spec}: the batch dimension (axis 0) is fixed by the "
+                f"model's code; {_BAKED_HINT}"
+            ) from None
+        raise InspectorError(f"{loaded.spec}: {exporter_failure(error)}") from None
+    except (RuntimeError, ValueError, TypeError, NotImplementedError) as error:
+        raise InspectorError(f"{loaded.spec}: export failed: {exporter_failure(error)}") from None
+    if graph == "authored":
+        from .graph_passes import authored_graph
+
+        authored_graph(model)
+    return model
+
+
+def _dynamo_export(torch, module, inputs, opset, graph, dynamic_batch, verbose):
+    dynamic_shapes = None
+    if dynamic_batch:
+        batch = torch.export.Dim("batch")
+        dynamic_shapes = tuple({0: batch} if x.dim() else None for x in inputs)
+    program = torch.onnx.export(
+        module,
+        inputs,
+        dynamo=True,
+        opset_version=opset,
+        optimize=graph == "optimized",
+        dynamic_shapes=dynamic_shapes,
+        verbose=verbose,
+    )
+    return program.model
+
+
+def _torchscript_export(torch, module, inputs, opset, graph, dynamic_batch, verbose):
+    import io
+
+    import onnx
+    from onnxscript import ir
+
+    names = [f"input_{i}" for i in range(len(inputs))]
+    buffer = io.BytesIO()
+    axes = (
+        {name: {0: "batch"} for name, x in zip(names, inputs, strict=True) if x.dim()}
+        if dynamic_batch
+        else None
+    )
+    torch.onnx.export(
+        module,
+        inputs,
+        buffer,
+        dynamo=False,
+        opset_version=opset,
+        input_names=names,
+        dynamic_axes=axes,
+        do_constant_folding=graph == "optimized",
+        verbose=verbose,
+    )
+    model = ir.serde.deserialize_model(onnx.load_from_string(buffer.getvalue()))
+    if dynamic_batch:  # torchscript leaves output batch axes to its own naming; share one symbol
+        for value in model.graph.outputs:
+            if value.shape is not None and len(value.shape) and not isinstance(value.shape[0], int):
+                value.shape = ir.Shape(["batch", *value.shape[1:]])
+    return model
+
+
+# --- names and metadata ------------------------------------------------------------------------
+
+
+def _name_inputs_and_outputs(model) -> None:
+    """`input`/`output`, or `input_0`, `input_1`, ... when there are several."""
+    import onnx_ir.passes.common as common_passes
+
+    common_passes.OutputFixPass()(model)  # an output that is an input gets its own Identity node
+    graph = model.graph
+    wanted = {**_numbered(graph.inputs, "input"), **_numbered(graph.outputs, "output")}
+    taken = set(wanted.values())
+    for node in graph:
+        for value in node.outputs:
+            if value.name in taken and value not in wanted:
+                value.name = f"{value.name}__inner"
+    for name, initializer in list(graph.initializers.items()):
+        if name in taken:
+            graph.initializers.pop(name)
+            initializer.name = f"{name}__inner"
+            graph.register_initializer(initializer)
+    for value, name in wanted.items():
+        value.name = name
+
+
+def _numbered(values, base: str) -> dict:
+    if len(values) == 1:
+        return {values[0]: base}
+    return {value: f"{base}_{i}" for i, value in enumerate(values)}
+
+
+def _add_metadata(model, loaded, inputs, graph: str, exporter: str) -> None:
+    import torch
+
+    params = {id(p): p.numel() for p in loaded.module.parameters()}
+    model.metadata_props.update(
+        {
+            "inspector.model": loaded.spec,
+            "inspector.parameters": str(sum(params.values())),
+            "inspector.input_shapes": ";".join(
+                ",".join(map(str, shape)) for shape in loaded.input_shapes
+            ),
+            "inspector.trace_shapes": ";".join(",".join(map(str, x.shape)) for x in inputs),
+            "inspector.graph": graph,
+            "inspector.exporter": exporter,
+            "inspector.version": __version__,
+            "torch.version": torch.__version__,
+        }
+    )
+    model.producer_name = "inspector"
+    model.producer_version = __version__
+
+
+# --- writing and checking ----------------------------------------------------------------------
+
+
+def _write_and_check(model, path: Path):
+    """Save, run shape inference in place, then the full checker; return the proto (no weights)."""
+    import onnx
+    from onnxscript import ir
+
+    big = _initializer_bytes(model) > SINGLE_FILE_LIMIT
+    try:
+        ir.save(model, path, external_data=path.name + ".data" if big else None)
+        onnx.shape_inference.infer_shapes_path(str(path), str(path), data_prop=True)
+        onnx.checker.check_model(str(path), full_check=True)
+    except OSError as error:
+        raise InspectorError(f"cannot write {path.name}: {error.strerror or error}") from None
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        first = (str(error).strip().splitlines() or [""])[0]
+        raise InspectorError(f"the exported file fails the ONNX checker: {first}") from None
+    return onnx.load(str(path), load_external_data=False)
+
+
+def _initializer_bytes(model) -> int:
+    return sum(
+        value.const_value.nbytes
+        for value in model.graph.initializers.values()
+        if value.const_value is not None
+    )
+
+
+def _io_names(proto) -> tuple[list[str], list[str]]:
+    return [v.name for v in proto.graph.input], [v.name for v in proto.graph.output]
+
+
+def _confirm_dynamic_batch(proto, loaded) -> None:
+    """Axis 0 of every input and output must be symbolic in the file, not a fixed number."""
+    for kind, values in (("input", proto.graph.input), ("output", proto.graph.output)):
+        for value in values:
+            dims = value.type.tensor_type.shape.dim
+            if dims and not dims[0].dim_param:
+                fixed = dims[0].dim_value if dims[0].HasField("dim_value") else "unknown"
+                raise InspectorError(
+                    f"{loaded.spec} bakes its batch size into the graph: axis 0 "
+                    f"of {kind} {value.name!r} came out fixed at {fixed} instead "
+                    f"of dynamic; {_BAKED_HINT}"
+                )
+
+
+def _op_counts(proto) -> dict[str, int]:
+    return dict(Counter(node.op_type for node in proto.graph.node).most_common())

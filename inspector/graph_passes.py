@@ -1,0 +1,56 @@
+"""The two graphs `inspector export` can write, as onnxscript / onnx_ir passes over the exported model.
+
+`authored`: one node per layer as the model is written. The exporter's own optimizer would fold
+BatchNormalization into Conv (its fuse_batchnorm rule); without any optimizer the graph keeps
+Shape/Concat/Expand/CastLike plumbing. So we run constant folding (which turns shape arithmetic on
+static dims into constants) and only the rewrite rules that remove no-op plumbing, none of the
+fusions (BatchNorm into Conv, Pad into Conv, ReLU into Clip, MatMul+Add into Gemm, HardSwish).
+
+`optimized` needs no pass of ours: it is `torch.onnx.export(optimize=True)` itself.
+"""
+
+from __future__ import annotations
+
+FOLD_ROUNDS = 2  # a second round catches what the first one's rewrites made foldable
+
+
+def _plumbing_rules():
+    from onnxscript.rewriter.rules import common as rules
+
+    return [
+        rules.add_0_rule,
+        rules.sub_0_rule,
+        rules.mul_by_1_rule,
+        rules.div_by_1_rule,
+        rules.dropout_inference_rule,
+        rules.dropout_zero_rule,
+        rules.cast_cast_rule,
+        rules.no_op_cast_rule,
+        rules.no_op_expand_rule,
+        rules.no_op_transpose_rule,
+        rules.reshape_reshape_rule,
+        rules.squeeze_reshape_1d_rule,
+        rules.unsqueeze_unsqueeze_rule,
+        rules.collapse_slice_rule,
+        rules.collapse_slice2_rule,
+        rules.cast_constant_of_shape_rule,
+        rules.cast_constant_of_shape_without_value_rule,
+        rules.materialize_reshape_shape_rule,
+    ]
+
+
+def authored_graph(model) -> None:
+    """Remove shape plumbing in place, keeping every layer's node (BatchNormalization included)."""
+    import onnx_ir.passes.common as common_passes
+    from onnxscript import optimizer, rewriter
+
+    common_passes.InlinePass()(model)
+    rules = _plumbing_rules()
+    for _ in range(FOLD_ROUNDS):
+        optimizer.fold_constants(model)
+        rewriter.rewrite(model, pattern_rewrite_rules=rules)
+    common_passes.RemoveUnusedNodesPass()(model)
+    # Folded shapes become initializers, not Constant nodes that Netron would draw as layers.
+    common_passes.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
+    common_passes.DeduplicateInitializersPass()(model)
+    common_passes.RemoveUnusedOpsetsPass()(model)

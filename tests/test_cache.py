@@ -1,0 +1,167 @@
+"""The export cache: a hit skips the exporter, any change to weights, shapes or code misses."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+from _export_helpers import assert_matches_torch
+
+from inspector import cache as cache_module
+from inspector import export as export_module
+from inspector.export import exported_model
+from inspector.loading import load_model
+
+TINY = {"in_features": 6, "out_features": 4}
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def exports(monkeypatch):
+    """Count real exporter runs by wrapping export_onnx."""
+    calls = []
+    real = export_module.export_onnx
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(export_module, "export_onnx", counting)
+    return calls
+
+
+def tiny(shape=(2, 6)):
+    return load_model("linear", kwargs=TINY, input_shapes=[shape])
+
+
+def test_a_hit_returns_the_same_file_without_exporting_again(cache_dir, exports):
+    loaded = tiny()
+    with exported_model(loaded) as first:
+        content = first.read_bytes()
+    with exported_model(tiny()) as second:
+        assert second == first and second.read_bytes() == content
+    assert len(exports) == 1
+    assert first.parent == cache_dir and first.is_file()  # kept for the next command
+    assert_matches_torch(first, loaded, batch_size=3, seed=4)
+
+
+def test_changing_one_weight_misses(cache_dir, exports):
+    loaded = tiny()
+    with exported_model(loaded) as before:
+        pass
+    with torch.no_grad():
+        loaded.module.weight[1, 2] += 0.5
+    with exported_model(loaded) as after:
+        assert after != before
+        assert_matches_torch(after, loaded, batch_size=2, seed=8)  # the new weight is in the file
+    assert len(exports) == 2
+
+
+def test_changing_a_buffer_misses(cache_dir):
+    loaded = load_model("batchnorm", kwargs={"num_features": 3}, input_shapes=[(2, 3, 4, 4)])
+    key = cache_module.cache_key(loaded)
+    loaded.module.running_mean[0] = 0.25
+    assert cache_module.cache_key(loaded) != key
+
+
+def test_changing_the_input_shape_misses(cache_dir, exports):
+    with exported_model(tiny((2, 6))) as first:
+        pass
+    with exported_model(tiny((3, 6))) as second:
+        assert second != first
+    assert len(exports) == 2
+
+
+def test_graph_and_options_are_part_of_the_key(cache_dir):
+    loaded = tiny()
+    keys = {
+        cache_module.cache_key(loaded),
+        cache_module.cache_key(loaded, graph="optimized"),
+        cache_module.cache_key(loaded, opset=17),
+        cache_module.cache_key(loaded, exporter="torchscript"),
+        cache_module.cache_key(loaded, dynamic_batch=False),
+    }
+    assert len(keys) == 5
+
+
+def test_layer_settings_without_weights_are_part_of_the_key(cache_dir):
+    # Same spec, kwargs and weights; only the layer's padding differs (as when a builder's default
+    # changes in the source): the key must still change.
+    loaded = load_model("conv")
+    key = cache_module.cache_key(loaded)
+    loaded.module.padding = (1, 1)
+    assert cache_module.cache_key(loaded) != key
+
+
+def test_changing_the_model_code_misses(tmp_path, cache_dir):
+    source = tmp_path / "net.py"
+    code = textwrap.dedent(
+        """\
+        from torch import nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 2)
+
+            def forward(self, x):
+                return self.fc(x){}
+        """
+    )
+    source.write_text(code.format(""))
+    before = cache_module.cache_key(load_model(f"{source}:Net", input_shapes=[(2, 4)]))
+    source.write_text(code.format(" * 2"))
+    after = cache_module.cache_key(load_model(f"{source}:Net", input_shapes=[(2, 4)]))
+    assert before and after and before != after
+
+
+def test_a_corrupt_entry_is_made_again_not_used(cache_dir, exports):
+    loaded = tiny()
+    with exported_model(loaded) as path:
+        pass
+    path.write_bytes(path.read_bytes()[:100])  # truncated, as by a full disk
+    with exported_model(loaded) as again:
+        assert again == path
+        assert_matches_torch(again, loaded, batch_size=2, seed=9)
+    assert len(exports) == 2
+
+
+def test_use_cache_false_exports_to_a_temporary_file_removed_on_exit(cache_dir, exports):
+    loaded = tiny()
+    with exported_model(loaded, use_cache=False) as path:
+        assert path.is_file() and cache_dir not in path.parents
+        assert_matches_torch(path, loaded, batch_size=2, seed=10)
+    assert not path.exists() and not path.parent.exists()
+    assert not cache_dir.exists()
+    assert len(exports) == 1
+
+
+def test_default_location_is_under_the_home_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv("INSPECTOR_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cache_module.cache_dir() == tmp_path / ".cache" / "inspector"
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert cache_module.cache_dir() == tmp_path / "elsewhere"
+
+
+def test_a_model_without_source_is_not_cached(cache_dir, exports):
+    namespace = {}
+    exec(
+        "from torch import nn\nclass Net(nn.Module):\n    def forward(self, x):\n        return x * 3\n",
+        namespace,
+    )
+    loaded = load_model("relu")
+    loaded.module = namespace["Net"]().eval()
+    assert cache_module.cache_key(loaded) is None
+    with exported_model(loaded) as path:
+        assert cache_dir not in path.parents
+    assert len(exports) == 1

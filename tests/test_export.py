@@ -1,0 +1,321 @@
+"""inspector export: every model exports, BatchNorm survives, the batch stays dynamic, writes are atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+
+import onnx
+import pytest
+import torch
+from _export_helpers import assert_matches_torch, give_batchnorm_statistics
+from onnx import numpy_helper
+
+from inspector import export as export_module
+from inspector.errors import InspectorError
+from inspector.export import ExportResult, export_onnx
+from inspector.export_noise import exporter_failure
+from inspector.loading import load_model
+from models import list_models
+
+USER_MODELS = textwrap.dedent(
+    """\
+    import torch
+    from torch import nn
+
+
+    class Baked(nn.Module):
+        '''The lecture's habit: the batch (4 here) written into view().'''
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(12, 5)
+
+        def forward(self, x):
+            return self.fc(x.view(4, -1))
+
+
+    class Eig(nn.Module):
+        '''An op with no ONNX translation.'''
+
+        def forward(self, x):
+            return torch.linalg.eigvals(x).real
+
+
+    class TwoInOut(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 6)
+
+        def forward(self, a, b):
+            return self.fc(a) + b, a * b
+    """
+)
+
+
+@pytest.fixture
+def user_models(tmp_path):
+    folder = tmp_path / "src"
+    folder.mkdir()
+    path = folder / "user_models.py"
+    path.write_text(USER_MODELS)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exercise_export(tmp_path_factory):
+    """One authored export of the exercise model with real BatchNorm statistics, shared."""
+    loaded = load_model("exercise_model")
+    give_batchnorm_statistics(loaded.module)
+    out = tmp_path_factory.mktemp("exercise") / "exercise_model.onnx"
+    return loaded, export_onnx(loaded, out)
+
+
+def _listing(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+# --- every registered model ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_exports_with_a_dynamic_batch(name, tmp_path):
+    loaded = load_model(name)
+    assert give_batchnorm_statistics(loaded.module) >= 0
+    result = export_onnx(loaded, tmp_path / f"{name}.onnx")
+
+    assert result.path.is_file() and _listing(tmp_path) == [f"{name}.onnx"]
+    assert result.dynamic_batch and result.input_names == ["input"]
+    assert result.output_names == ["output"]
+    proto = onnx.load(str(result.path))
+    for value in [*proto.graph.input, *proto.graph.output]:
+        assert value.type.tensor_type.shape.dim[0].dim_param, value.name
+    # The file runs at two batch sizes other than the traced one, on seeded random inputs.
+    for batch_size, seed in ((1, 11), (3, 12)):
+        assert_matches_torch(result.path, loaded, batch_size, seed)
+
+
+# --- the authored graph -------------------------------------------------------------------------
+
+
+def test_authored_graph_keeps_one_node_per_layer_and_no_shape_plumbing(exercise_export):
+    _, result = exercise_export
+    assert result.ops == {"Conv": 1, "BatchNormalization": 1, "Relu": 1, "Reshape": 1, "Gemm": 1}
+
+
+def test_batchnorm_survives_authored_export_with_its_running_statistics(tmp_path):
+    loaded = load_model("conv_bn_relu", input_shapes=[(2, 3, 10, 10)])
+    assert give_batchnorm_statistics(loaded.module) == 1
+    result = export_onnx(loaded, tmp_path / "cbr.onnx")
+    assert result.ops == {"Conv": 1, "BatchNormalization": 1, "Relu": 1}
+
+    proto = onnx.load(str(result.path))
+    (bn,) = [node for node in proto.graph.node if node.op_type == "BatchNormalization"]
+    weights = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    layer = loaded.module.bn
+    expected = [layer.weight, layer.bias, layer.running_mean, layer.running_var]
+    for name, tensor in zip(bn.input[1:], expected, strict=True):
+        torch.testing.assert_close(torch.tensor(weights[name]), tensor.detach())
+    assert_matches_torch(result.path, loaded, batch_size=5, seed=3)
+
+
+def test_optimized_graph_folds_batchnorm_into_conv(tmp_path):
+    loaded = load_model("conv_bn_relu", input_shapes=[(2, 3, 10, 10)])
+    give_batchnorm_statistics(loaded.module)
+    result = export_onnx(loaded, tmp_path / "cbr.onnx", graph="optimized")
+    assert "BatchNormalization" not in result.ops and result.ops["Conv"] == 1
+    assert_matches_torch(result.path, loaded, batch_size=4, seed=5)
+
+
+def test_torchscript_exporter_also_keeps_batchnorm_and_a_dynamic_batch(tmp_path):
+    loaded = load_model("conv_bn_relu", input_shapes=[(2, 3, 10, 10)])
+    give_batchnorm_statistics(loaded.module)
+    result = export_onnx(loaded, tmp_path / "ts.onnx", exporter="torchscript")
+    assert result.exporter == "torchscript" and result.ops["BatchNormalization"] == 1
+    assert "Identity" not in result.ops
+    assert_matches_torch(result.path, loaded, batch_size=3, seed=6)
+
+
+def test_several_inputs_and_outputs_are_numbered(user_models, tmp_path):
+    loaded = load_model(f"{user_models}:TwoInOut", input_shapes=[(2, 6), (2, 6)])
+    result = export_onnx(loaded, tmp_path / "two.onnx")
+    assert result.input_names == ["input_0", "input_1"]
+    assert result.output_names == ["output_0", "output_1"]
+    assert_matches_torch(result.path, loaded, batch_size=5, seed=7)
+
+
+# --- the written file ---------------------------------------------------------------------------
+
+
+def test_metadata_records_model_parameters_versions_and_shapes(exercise_export):
+    loaded, result = exercise_export
+    meta = {p.key: p.value for p in onnx.load(str(result.path)).metadata_props}
+    assert meta["inspector.model"] == "exercise_model"
+    assert meta["inspector.parameters"] == str(sum(p.numel() for p in loaded.module.parameters()))
+    assert meta["inspector.input_shapes"] == "32,3,128,128"
+    assert meta["torch.version"] == torch.__version__
+    assert meta["inspector.version"] and meta["inspector.graph"] == "authored"
+
+
+def test_shape_inference_puts_shapes_on_the_inner_edges(exercise_export):
+    _, result = exercise_export
+    proto = onnx.load(str(result.path))
+    shapes = {v.name: v.type.tensor_type.shape for v in proto.graph.value_info}
+    relu = next(node for node in proto.graph.node if node.op_type == "Relu")
+    dims = shapes[relu.output[0]].dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [256, 16, 16]
+
+
+def test_small_models_are_one_file_that_passes_the_full_checker(exercise_export):
+    _, result = exercise_export
+    assert _listing(result.path.parent) == ["exercise_model.onnx"]
+    onnx.checker.check_model(str(result.path), full_check=True)
+
+
+def test_result_prints_itself_and_serializes(exercise_export):
+    _, result = exercise_export
+    assert isinstance(result, ExportResult)
+    text = str(result)
+    assert "exercise_model" in text and "BatchNormalization 1" in text and "dynamic batch" in text
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["path"] == str(result.path) and data["ops"]["Conv"] == 1
+    assert data["opset"] == 18 and data["exporter"] == "dynamo"
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def test_cli_writes_name_onnx_in_the_current_folder_and_prints_only_the_result(
+    tmp_path, monkeypatch, capfd
+):
+    from inspector.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    code = main(["export", "relu"])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    assert _listing(tmp_path) == ["relu.onnx"]
+    assert err == "", "exporter noise leaked"
+    assert out.startswith("exported relu -> relu.onnx") and "ops: Relu 1" in out
+
+
+@pytest.mark.parametrize("batch", [4, 1])
+def test_baked_batch_is_refused_naming_the_batch_and_the_fix(batch, user_models, cli):
+    folder = user_models.parent
+    out = folder / "baked.onnx"
+    result = cli("export", f"{user_models}:Baked", "--input-shape", f"{batch},3,4", "-o", out)
+    assert result.code == 2
+    assert len(result.err.strip().splitlines()) == 1
+    assert "batch" in result.err and "x.view(x.size(0), -1)" in result.err
+    assert "--static-batch" in result.err
+    assert _listing(folder) == ["user_models.py"]
+
+
+def test_baked_batch_exports_with_static_batch(user_models, cli):
+    out = user_models.parent / "baked.onnx"
+    result = cli(
+        "export", f"{user_models}:Baked", "--input-shape", "4,3,4", "-o", out, "--static-batch"
+    )
+    assert result.code == 0, result.err
+    dim = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim[0]
+    assert dim.dim_value == 4 and not dim.dim_param
+
+
+def test_exporter_failure_is_one_line_naming_step_and_op(user_models, cli):
+    folder = user_models.parent
+    out = folder / "eig.onnx"
+    out.write_bytes(b"an earlier export")
+    result = cli("export", f"{user_models}:Eig", "--input-shape", "2,3,3", "-o", out)
+    assert result.code == 2
+    assert len(result.err.strip().splitlines()) == 1
+    assert "step 3/3" in result.err and "aten.linalg_eig" in result.err
+    assert "\x1b[" not in result.err and "Traceback" not in result.err
+    assert out.read_bytes() == b"an earlier export"
+    assert _listing(folder) == ["eig.onnx", "user_models.py"]
+
+
+def test_exporter_failure_message_from_ansi_coloured_text():
+    error = RuntimeError(
+        "Failed to export. \x1b[96mThis is step 1/3\x1b[0m of exporting.\n\n"
+        "## Exception summary\n\n<class 'torch.SomeError'>: the real reason\nmore detail\n\n"
+        'The following call raised this error:\n  File "/a/b/net.py", line 9, in forward\n'
+        "    if x.sum() > 0:\n"
+    )
+    line = exporter_failure(error)
+    assert line == (
+        "export failed at step 1/3 (torch.export), at net.py:9 `if x.sum() > 0:`: the real reason"
+    )
+
+
+# --- atomic writes ------------------------------------------------------------------------------
+
+
+def test_interrupt_after_writing_leaves_the_destination_untouched(tmp_path, monkeypatch, cli):
+    out = tmp_path / "relu.onnx"
+    out.write_bytes(b"keep me")
+
+    def interrupted(staged, destination):
+        assert staged.is_file()  # the new file was fully written before the interrupt
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_module, "_move_into_place", interrupted)
+    result = cli("export", "relu", "-o", out)
+    assert result.code == 130
+    assert out.read_bytes() == b"keep me"
+    assert _listing(tmp_path) == ["relu.onnx"]
+
+
+def test_a_failing_check_after_writing_leaves_nothing_behind(tmp_path, monkeypatch):
+    def broken(model, loaded, inputs, graph, exporter):
+        model.graph.node(0).op_type = "NoSuchOp"  # the checker must reject this file
+
+    monkeypatch.setattr(export_module, "_add_metadata", broken)
+    with pytest.raises(InspectorError, match="ONNX checker"):
+        export_onnx(load_model("relu"), tmp_path / "relu.onnx")
+    assert _listing(tmp_path) == []
+
+
+def test_export_replaces_an_existing_file(tmp_path):
+    out = tmp_path / "relu.onnx"
+    out.write_bytes(b"old")
+    export_onnx(load_model("relu"), out)
+    assert onnx.load(str(out)).graph.node[0].op_type == "Relu"
+    assert _listing(tmp_path) == ["relu.onnx"]
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ("missing/relu.onnx", "does not exist"),
+        (".", "is a folder"),
+        ("relu.txt", "must end in .onnx"),
+    ],
+)
+def test_bad_destinations_are_user_errors(where, message, tmp_path, cli):
+    result = cli("export", "relu", "-o", tmp_path / where)
+    assert result.code == 2 and message in result.err
+    assert _listing(tmp_path) == []
+
+
+def test_read_only_folder_is_a_user_error(tmp_path, monkeypatch, cli):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    # As root a chmod'ed folder stays writable, so refuse the staging folder itself.
+    monkeypatch.setattr(export_module.tempfile, "mkdtemp", refuse)
+    result = cli("export", "relu", "-o", tmp_path / "relu.onnx")
+    assert result.code == 2 and "cannot write to folder" in result.err
+    assert "Permission denied" in result.err and _listing(tmp_path) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_folder_for_real(tmp_path, cli):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        result = cli("export", "relu", "-o", folder / "relu.onnx")
+    finally:
+        folder.chmod(0o755)
+    assert result.code == 2 and _listing(folder) == []

@@ -1,0 +1,127 @@
+import textwrap
+
+import pytest
+import torch
+
+from inspector.errors import InspectorError
+from inspector.loading import load_model, parse_kwargs
+
+USER_MODELS = textwrap.dedent(
+    """
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self, width=8):
+            super().__init__()
+            self.fc = nn.Linear(4, width)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    def make_net(width=4):
+        return Net(width=width)
+
+    def not_a_model():
+        return 42
+
+    NUMBER = 3
+    """
+)
+
+
+@pytest.fixture
+def user_file(tmp_path):
+    path = tmp_path / "user_models.py"
+    path.write_text(USER_MODELS)
+    return path
+
+
+def test_class_in_a_file(user_file):
+    loaded = load_model(f"{user_file}:Net", input_shapes=[(2, 4)])
+    assert loaded.module.fc.out_features == 8
+    assert not loaded.module.training
+    assert loaded.name == "Net"
+
+
+def test_factory_function_with_kwargs(user_file):
+    loaded = load_model(f"{user_file}:make_net", input_shapes=[(2, 4)], kwargs={"width": 6})
+    assert loaded.module.fc.out_features == 6
+
+
+def test_package_module_attr():
+    loaded = load_model("models.lecture:ConvBNReLU", input_shapes=[(1, 3, 8, 8)])
+    assert type(loaded.module).__name__ == "ConvBNReLU"
+
+
+def test_registry_kwargs_reach_the_builder():
+    assert load_model("my_model", kwargs={"arg1": 5, "arg2": "x"}).module.arg1 == 5
+
+
+def test_registry_example_shape_is_the_default():
+    assert load_model("exercise_model").input_shapes == [(32, 3, 128, 128)]
+
+
+def test_example_inputs_take_a_batch_size_and_are_seeded():
+    loaded = load_model("exercise_model")
+    (a,) = loaded.example_inputs(batch_size=2, seed=5)
+    (b,) = loaded.example_inputs(batch_size=2, seed=5)
+    (c,) = loaded.example_inputs(batch_size=2, seed=6)
+    assert a.shape == (2, 3, 128, 128)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.parametrize(
+    ("text", "pairs", "expected"),
+    [
+        ('{"arg1": 1}', [], {"arg1": 1}),
+        (None, ["arg1=2", "arg2=tus"], {"arg1": 2, "arg2": "tus"}),
+        ('{"a": 1}', ["a=[1, 2]"], {"a": [1, 2]}),
+        (None, ["flag=true"], {"flag": True}),
+    ],
+)
+def test_parse_kwargs(text, pairs, expected):
+    assert parse_kwargs(text, pairs) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "kwargs", "shapes", "message"),
+    [
+        ("exercise_modle", {}, None, "did you mean exercise_model"),
+        ("{file}:Missing", {}, [(1, 4)], "has no attribute 'Missing'"),
+        ("{file}:NUMBER", {}, [(1, 4)], "is a int, not an nn.Module"),
+        ("{file}:not_a_model", {}, [(1, 4)], "returned a int, not an nn.Module"),
+        ("{file}:Net", {"depth": 3}, [(1, 4)], "bad constructor arguments"),
+        ("{file}:Net", {}, None, "pass --input-shape"),
+        ("no/such/file.py:Net", {}, [(1, 4)], "no such file"),
+        ("no_such_package_xyz:Net", {}, [(1, 4)], "cannot import module"),
+    ],
+)
+def test_errors_name_the_problem(user_file, spec, kwargs, shapes, message):
+    with pytest.raises(InspectorError, match=message):
+        load_model(spec.format(file=user_file), input_shapes=shapes, kwargs=kwargs)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("[1, 2]", "must be a JSON object"), ("{bad", "not valid JSON")],
+)
+def test_bad_kwargs_json(text, message):
+    with pytest.raises(InspectorError, match=message):
+        parse_kwargs(text, [])
+
+
+def test_a_file_that_raises_on_import(tmp_path, cli):
+    path = tmp_path / "broken.py"
+    path.write_text("raise RuntimeError('boom at import')\n")
+    result = cli("summary", f"{path}:Net", "--input-shape", "1,4")
+    assert result.code == 2
+    assert "boom at import" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_cli_summary_of_a_user_file(user_file, cli):
+    result = cli(
+        "summary", f"{user_file}:Net", "--input-shape", "2,4", "-k", "width=3", "--format", "json"
+    )
+    assert result.code == 0, result.err
+    assert result.json()["total_params"] == 4 * 3 + 3

@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+import models
+from models import create_model, list_models, register_model
+
+
+def test_lecture_models_are_registered():
+    expected = {"conv_bn_relu", "exercise_model", "my_model", "conv", "linear", "batchnorm", "relu"}
+    assert expected <= set(list_models())
+
+
+def test_duplicate_names_raise():
+    with pytest.raises(ValueError, match="already registered"):
+
+        @register_model(description="again", input_shape=(1,))
+        def relu():
+            return torch.nn.ReLU()
+
+
+def test_pattern_filters_names():
+    assert list_models("conv*") == ["conv", "conv_bn_relu"]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_building_is_deterministic(name):
+    first, second = create_model(name), create_model(name)
+    a, b = first.state_dict(), second.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_runs_on_its_example_shape(name):
+    entry = models.get_entry(name)
+    model = create_model(name).eval()
+    generator = torch.Generator().manual_seed(1)
+    inputs = [torch.randn(shape, generator=generator) for shape in entry.input_shapes]
+    with torch.inference_mode():
+        output = model(*inputs)
+    assert output.shape[0] == entry.input_shapes[0][0]
+
+
+def test_building_does_not_disturb_the_global_seed():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    create_model("exercise_model")
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_exercise_model_gives_the_slides_shape():
+    model = models.ExerciseModel().eval()
+    x = torch.randn(32, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    assert model(x).shape == (32, 64)
+
+
+def test_my_model_keeps_its_arguments_and_returns_its_input():
+    model = create_model("my_model", arg1=7, arg2="x")
+    x = torch.randn(2, 3)
+    assert (model.arg1, model.arg2) == (7, "x")
+    assert torch.equal(model(x), x)
