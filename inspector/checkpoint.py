@@ -42,6 +42,8 @@ def read_state_dict(path: Path) -> dict:
         raise InspectorError(f"checkpoint {path}: no such file")
     if path.is_dir():
         raise InspectorError(f"checkpoint {path} is a folder, not a file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise InspectorError(f"checkpoint {path} is not a regular file")
     if path.stat().st_size == 0:
         raise InspectorError(f"checkpoint {path} is empty")
     if _is_lfs_pointer(path):
