@@ -63,7 +63,23 @@ def arena(tmp_path, monkeypatch) -> Arena:
     monkeypatch.chdir(work)  # anything written to the cwd shows up in the snapshot
     monkeypatch.setenv("TMPDIR", str(tmpdir))
     monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))  # a new entry would show
     return Arena(tmp_path, inputs, out, existing, tmpdir)
+
+
+@pytest.fixture
+def read_only_folder(arena):
+    """A folder even root cannot write into: chattr +i (root ignores mode bits, not this flag)."""
+    folder = arena.out / "read-only"
+    folder.mkdir()
+    (folder / "kept.txt").write_text("kept\n")
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i is not available here: {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
 
 
 def _python_default_warning_filters() -> None:
@@ -174,7 +190,7 @@ CHECKPOINT_CASES = [
     Case(
         "truncated",
         lambda d: bad.truncated(bad.valid_checkpoint(d, _lecture_model())),
-        ("truncated",),
+        ("not a PyTorch checkpoint",),
     ),
     Case(
         "random-bytes", lambda d: bad.random_bytes(d, "weights.pt"), ("not a PyTorch checkpoint",)
@@ -208,7 +224,7 @@ def _lecture_model():
 # The commands: how each one is given an ONNX file or a checkpoint, with outputs aimed at `out` ---
 
 
-def _onnx_argv(command: str, path: Path, out: Path) -> list:
+def _onnx_argv(command: str, path: Path, arena: Arena) -> list:
     return {
         "summary": ["summary", path],
     }[command]
@@ -217,13 +233,82 @@ def _onnx_argv(command: str, path: Path, out: Path) -> list:
 ONNX_COMMANDS = ["summary"]
 
 
-def _model_argv(command: str, model_options: list, out: Path) -> list:
+def _model_argv(command: str, model_options: list, arena: Arena) -> list:
+    """The command on MODEL; a command that writes aims at the existing destination file."""
     return {
         "summary": ["summary", MODEL, *model_options],
+        "export": ["export", MODEL, *model_options, "-o", arena.existing],
     }[command]
 
 
-MODEL_COMMANDS = ["summary"]
+MODEL_COMMANDS = ["summary", "export"]
+
+
+# Where a command writes: -o and friends, aimed at places it cannot or must not write -------------
+
+
+def _output_argv(command: str, destination: Path) -> list:
+    return {
+        "export": ["export", MODEL, *SMALL, "-o", destination],
+    }[command]
+
+
+OUTPUT_SUFFIX = {"export": ".onnx"}
+
+OUTPUT_CASES = [
+    Case("missing-folder", lambda out: out / "no-such-folder" / "result", ("does not exist",)),
+    Case("file-as-parent", lambda out: out / "existing.onnx" / "result", ("not a folder",)),
+    Case("is-a-folder", lambda out: bad.a_folder(out, "result"), ("is a folder",)),
+]
+
+
+@pytest.mark.parametrize("case", OUTPUT_CASES, ids=str)
+@pytest.mark.parametrize("command", list(OUTPUT_SUFFIX))
+def test_unwritable_output_path_is_refused(arena, run, command, case):
+    destination = case.make(arena.out)
+    if not destination.is_dir():
+        destination = destination.with_suffix(OUTPUT_SUFFIX[command])
+    before = arena.snapshot()
+    result = run(*_output_argv(command, destination))
+    assert_refused(result, *case.words)
+    assert arena.snapshot() == before
+
+
+@pytest.mark.parametrize("command", list(OUTPUT_SUFFIX))
+def test_read_only_output_folder_is_refused(arena, run, read_only_folder, command):
+    destination = read_only_folder / f"result{OUTPUT_SUFFIX[command]}"
+    with pytest.raises(PermissionError):  # the folder really is read-only, even for root
+        (read_only_folder / "probe").write_text("x")
+    before = arena.snapshot()
+    result = run(*_output_argv(command, destination))
+    assert_refused(result, str(read_only_folder), "cannot write")
+    assert arena.snapshot() == before
+
+
+# conv-shape takes numbers, not files: the hostile ones -------------------------------------------
+
+CONV_SHAPE_CASES = [
+    (["--input", "0", "--kernel", "3"], "positive"),
+    (["--input", "-5", "--kernel", "3"], "positive"),
+    (["--input", "3", "--kernel", "999"], "larger than"),
+    (["--input", "1e999", "--kernel", "3"], "not an integer"),
+    (["--input", ",,", "--kernel", "3"], "not an integer"),
+    (["--input", "8,8,8", "--kernel", "3"], "H,W pair"),
+    (["--input", "8", "--kernel", "3", "--stride", "0"], "stride"),
+    (["--input", "8", "--kernel", "3", "--dilation", "0"], "dilation"),
+    (["--input", "8", "--kernel", "3", "--padding", "-1"], "padding"),
+    (["--input", "8", "--kernel", "3", "--output", "0"], "output"),
+    (["--input", "8", "--kernel", "3", "--output", "100"], "no stride and padding"),
+]
+
+
+@pytest.mark.parametrize(
+    "argv, word", CONV_SHAPE_CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else None
+)
+def test_conv_shape_refuses_impossible_numbers(arena, run, argv, word):
+    before = arena.snapshot()
+    assert_refused(run("conv-shape", *argv), word)
+    assert arena.snapshot() == before
 
 
 @pytest.mark.parametrize("case", ONNX_CASES, ids=str)
@@ -231,7 +316,7 @@ MODEL_COMMANDS = ["summary"]
 def test_bad_onnx_file_is_refused(arena, run, command, case):
     path = case.make(arena.inputs)
     before = arena.snapshot()
-    result = run(*_onnx_argv(command, path, arena.out))
+    result = run(*_onnx_argv(command, path, arena))
     assert_refused(result, path.name, *case.words)
     assert arena.snapshot() == before
 
@@ -241,7 +326,7 @@ def test_bad_onnx_file_is_refused(arena, run, command, case):
 def test_bad_checkpoint_is_refused(arena, run, command, case):
     path = case.make(arena.inputs)
     before = arena.snapshot()
-    result = run(*_model_argv(command, [*SMALL, "--checkpoint", path], arena.out))
+    result = run(*_model_argv(command, [*SMALL, "--checkpoint", path], arena))
     assert_refused(result, path.name, *case.words)
     assert arena.snapshot() == before
 
@@ -252,7 +337,7 @@ def test_checkpoint_that_would_run_code_is_never_unpickled(arena, run, command, 
     marker = arena.root / "PWNED"
     path = bad.checkpoint_running_code(arena.inputs, marker, legacy=legacy)
     before = arena.snapshot()
-    result = run(*_model_argv(command, [*SMALL, "--checkpoint", path], arena.out))
+    result = run(*_model_argv(command, [*SMALL, "--checkpoint", path], arena))
     assert_refused(result, path.name, "io.open", "weights_only=True refuses")
     assert not marker.exists()
     assert arena.snapshot() == before
@@ -280,7 +365,7 @@ def test_input_shape_too_large_for_memory_is_refused_before_allocating(
         torch, "randn", lambda *a, **k: allocations.append(a) or real_randn(*a, **k)
     )
     before = arena.snapshot()
-    result = run(*_model_argv(command, ["--input-shape", HUGE_SHAPE], arena.out))
+    result = run(*_model_argv(command, ["--input-shape", HUGE_SHAPE], arena))
     assert_refused(result, "1x3x100000x100000", "needs ~111.8 GiB", "GiB available")
     assert allocations == []
     assert arena.snapshot() == before
@@ -326,6 +411,10 @@ def test_cuda_checkpoint_loads_only_thanks_to_map_location(arena, run):
         assert torch.equal(loaded.module.state_dict()[key], value), key
     result = run("summary", MODEL, *SMALL, "--checkpoint", path)
     assert result.code == 0, result.err
+    destination = arena.out / "from-cuda.onnx"
+    result = run("export", MODEL, *SMALL, "--checkpoint", path, "-o", destination)
+    assert result.code == 0, result.err
+    assert destination.is_file()
 
 
 # Native crashes: a child process takes the blow ------------------------------------------------
@@ -383,7 +472,7 @@ def test_native_crash_in_the_checker_fails_the_command_cleanly(
     crashing_onnx_libraries("checker")
     path = bad.valid_onnx(arena.inputs)
     before = arena.snapshot()
-    result = run(*_onnx_argv(command, path, arena.out))
+    result = run(*_onnx_argv(command, path, arena))
     assert_refused(result, str(path), "crashed the onnx checker (SIGSEGV)")
     assert arena.snapshot() == before
 
