@@ -68,8 +68,7 @@ def _check_in_child(path: Path, runtime: bool) -> str | None:
     package_root = str(Path(__file__).resolve().parent.parent)
     command = [sys.executable, "-c", _CHILD_CODE, package_root, str(path),
                "runtime" if runtime else "checker"]
-    # On Ctrl-C the child gets SIGINT too; subprocess.run kills and reaps it before re-raising.
-    done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    done = _run_child(command)
     lines = done.stdout.splitlines()
     stages = [line.split(" ", 1)[1] for line in lines if line.startswith("stage ")]
     stage = _STAGE_NAMES.get(stages[-1] if stages else "checker", "the onnx checker")
@@ -86,6 +85,21 @@ def _check_in_child(path: Path, runtime: bool) -> str | None:
     detail = _first_line(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "")
     return f"ONNX file {path} cannot be checked: {stage} exited with status {done.returncode}" + (
         f": {detail}" if done.stderr.strip() else "")
+
+
+def _run_child(command: list[str]) -> subprocess.CompletedProcess:
+    pipe = subprocess.PIPE
+    with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=pipe, stderr=pipe,
+                          text=True) as child:
+        try:
+            out, err = child.communicate()
+        except BaseException:
+            # Ctrl-C: subprocess.run would give the child 0.25 s and leave it unreaped (a zombie
+            # for whoever inherits it); stop it and reap it ourselves.
+            child.kill()
+            child.wait()
+            raise
+    return subprocess.CompletedProcess(command, child.returncode, out, err)
 
 
 def _child_main(path: str, runtime: bool) -> None:
