@@ -83,6 +83,9 @@ def _read_torch(path: Path) -> dict:
     except (EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
         reason = _first_line(error) or type(error).__name__
         raise InspectorError(f"checkpoint {path} is not a PyTorch checkpoint ({reason})") from None
+    except Exception as error:  # the unpickler on crafted bytes: IndexError, KeyError, struct.error
+        reason = f"{type(error).__name__}: {_first_line(error)}".rstrip(": ")
+        raise InspectorError(f"checkpoint {path} is not a PyTorch checkpoint ({reason})") from None
 
 
 def _refusal(path: Path, message: str) -> str:
