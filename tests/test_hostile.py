@@ -196,6 +196,8 @@ CHECKPOINT_CASES = [
         "random-bytes", lambda d: bad.random_bytes(d, "weights.pt"), ("not a PyTorch checkpoint",)
     ),
     Case("lfs-pointer", lambda d: bad.lfs_pointer(d, "weights.pt"), ("Git LFS pointer",)),
+    # One pickle opcode (APPENDS on an empty stack): the unpickler fails with an IndexError.
+    Case("pickle-garbage", lambda d: _written(d / "weights.pt", b"e"), ("IndexError",)),
     Case("torchscript", bad.torchscript_archive, ("TorchScript archive",)),
     Case("pickled-module", bad.pickled_module, ("whole pickled model",)),
     Case("size-mismatch", _mismatched, ("does not fit", "conv.weight (32, 3, 3, 3)")),
@@ -213,6 +215,11 @@ CHECKPOINT_CASES = [
     ),
     Case("safetensors-lfs", lambda d: bad.lfs_pointer(d, "w.safetensors"), ("Git LFS pointer",)),
 ]
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 def _lecture_model():
@@ -579,3 +586,8 @@ def test_onnxruntime_telemetry_is_off_and_leaves_no_session_file(tmp_path):
     # Without inspector's default the same import leaves onnxruntime's session file behind.
     subprocess.run([sys.executable, "-c", "import onnxruntime"], env=env, check=True)
     assert [p.name for p in tmpdir.iterdir()] == [".ses"]
+
+
+@pytest.mark.parametrize("argv", [["list", "a\nb"], ["summary", "relu", "--depth", "x\ry"]])
+def test_an_argument_holding_a_newline_is_still_a_one_line_usage_error(run, argv):
+    assert_refused(run(*argv), "a b" if argv[0] == "list" else "x y")
