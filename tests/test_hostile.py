@@ -588,6 +588,9 @@ def test_onnxruntime_telemetry_is_off_and_leaves_no_session_file(tmp_path):
     assert [p.name for p in tmpdir.iterdir()] == [".ses"]
 
 
-@pytest.mark.parametrize("argv", [["list", "a\nb"], ["summary", "relu", "--depth", "x\ry"]])
-def test_an_argument_holding_a_newline_is_still_a_one_line_usage_error(run, argv):
-    assert_refused(run(*argv), "a b" if argv[0] == "list" else "x y")
+@pytest.mark.parametrize(
+    "argv, word",
+    [(["list", "a\nb"], "unrecognized arguments: a b"), (["conv-shape", "--input\r"], "--input")],
+)
+def test_an_argument_holding_a_newline_is_still_a_one_line_usage_error(run, argv, word):
+    assert_refused(run(*argv), word)
