@@ -33,7 +33,7 @@ clean:
 # The lecture's Figure 1, drawn by Netron from our own MobileNetV3-Small export.
 figure: $(STAMP)
 	mkdir -p docs
-	$(BIN)/inspector render mobilenet_v3_small -o docs/mobilenet_v3_small.png
+	$(BIN)/inspector render mobilenet_v3_small --graph authored -o docs/mobilenet_v3_small.png
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

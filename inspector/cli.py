@@ -7,6 +7,7 @@ at once; torch, onnx and onnxruntime are imported inside the commands that need 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import traceback
@@ -163,15 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL|FILE.onnx", help=MODEL_HELP)
     p.add_argument("--port", type=_positive_int, help="port to serve on (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="only print the URL")
-    p.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to serve on (default: 127.0.0.1; others need --allow-remote)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a --host other than loopback (the model becomes readable by others)")
     _export_options(p, output_only=False)
+    p.epilog = "Ctrl-C stops the server, removes its temporary copy of the model, and exits 0."
 
     p = command("render", cmd_render, "draw a model's graph with Netron into a PNG or SVG file",
                 parents=(common, model))
     p.add_argument("model", metavar="MODEL|FILE.onnx", help=MODEL_HELP)
     p.add_argument("-o", "--output", required=True, metavar="OUT.png|OUT.svg", help="image to write")
+    p.add_argument("--timeout", type=_positive_int, default=120, metavar="SECONDS",
+                   help="give up when Chromium and Netron have not drawn the graph by then (120)")
     _export_options(p, output_only=False)
 
     p = command("bench", cmd_bench, "time PyTorch eager against onnxruntime on the CPU",
@@ -187,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("check-all", cmd_check_all, "export and verify every registered model")
     p.add_argument("--shard", metavar="I/N", help="check only shard I of N (1-based), for CI matrices")
+    p.add_argument("--pattern", metavar="GLOB", help="only models whose name matches, e.g. 'conv*'")
     _format_option(p, "text", "json")
 
     p = command("conv-shape", cmd_conv_shape,
@@ -280,15 +286,81 @@ def cmd_export(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    raise InspectorError("verify is not available yet")
+    if args.report:
+        from .verify import check_report_destination
+
+        check_report_destination(args.report)
+    if args.save_data:
+        from .testdata import check_save_destination
+
+        check_save_destination(args.save_data)
+    if args.data is not None or _is_onnx_path(args.model):
+        report = _verify_data(args)
+    else:
+        from .verify import verify
+
+        report = verify(_load(args), onnx=args.onnx, graph=args.graph, atol=args.atol,
+                        rtol=args.rtol, seeds=args.seeds, batch_sizes=args.batch_sizes,
+                        localize=args.localize, save_data=args.save_data,
+                        use_cache=not args.no_cache)
+    print(report)
+    if args.report:
+        from .verify import save_report
+
+        save_report(report, args.report)
+    return EXIT_OK if report else EXIT_FAILED
+
+
+def _verify_data(args):
+    """FILE.onnx --data DIR: onnxruntime against golden data, with no PyTorch import."""
+    if not _is_onnx_path(args.model):
+        raise InspectorError(f"--data checks an ONNX file: write 'inspector verify FILE.onnx "
+                             f"--data {args.data}' (got {args.model!r})")
+    if args.data is None:
+        raise InspectorError(f"{args.model}: give --data DIR to check an ONNX file against "
+                             "golden data, or verify its PyTorch model with "
+                             f"'inspector verify MODEL --onnx {args.model}'")
+    for flag in ("onnx", "save_data", "localize"):
+        if getattr(args, flag):
+            raise InspectorError(f"--{flag.replace('_', '-')} needs a PyTorch MODEL; "
+                                 "it does not go with --data")
+    from .verify import verify_data
+
+    return verify_data(args.model, args.data, atol=args.atol, rtol=args.rtol)
+
+
+@contextlib.contextmanager
+def _onnx_for(args):
+    """An .onnx path: a given file once it passed the checker (no torch), or MODEL exported."""
+    if _is_onnx_path(args.model):
+        from .onnx_file import check_onnx_file
+
+        yield check_onnx_file(args.model)
+        return
+    from .export import exported_model
+
+    with exported_model(_load(args), graph=args.graph, use_cache=not args.no_cache) as path:
+        yield path
 
 
 def cmd_view(args) -> int:
-    raise InspectorError("view is not available yet")
+    from .view import check_host, view
+
+    check_host(args.host, args.allow_remote)  # before an export that would be wasted
+    with _onnx_for(args) as path:
+        view(path, host=args.host, port=args.port, browser=not args.no_browser,
+             allow_remote=args.allow_remote)
+    return EXIT_OK
 
 
 def cmd_render(args) -> int:
-    raise InspectorError("render is not available yet")
+    from .render import check_output, find_chromium, render
+
+    check_output(args.output)  # fail fast, before an export
+    find_chromium()
+    with _onnx_for(args) as path:
+        print(render(path, args.output, timeout=args.timeout))
+    return EXIT_OK
 
 
 def cmd_bench(args) -> int:
@@ -296,7 +368,13 @@ def cmd_bench(args) -> int:
 
 
 def cmd_check_all(args) -> int:
-    raise InspectorError("check-all is not available yet")
+    from .checkall import check_all, parse_shard, select_models
+
+    shard = parse_shard(args.shard)
+    names = select_models(args.pattern, shard)
+    report = check_all(names, shard=shard, progress=args.format == "text")
+    _emit(report, args.format)
+    return EXIT_OK if report else EXIT_FAILED
 
 
 def cmd_conv_shape(args) -> int:

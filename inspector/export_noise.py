@@ -10,6 +10,7 @@ import contextlib
 import io
 import logging
 import re
+import sys
 import warnings
 from collections.abc import Iterator
 
@@ -23,9 +24,13 @@ _CALL_SITE = re.compile(r'File "([^"]+)", line (\d+), in \w+\n\s+(.+)')
 
 @contextlib.contextmanager
 def quiet(verbose: bool = False) -> Iterator[None]:
-    """Hide the exporter's warnings, log lines and prints (unless `verbose`)."""
+    """Hide the exporter's warnings, log lines and prints (unless `verbose`).
+
+    With `verbose` its prints go to stderr, so stdout still carries only our result.
+    """
     if verbose:
-        yield
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
         return
     previous = logging.root.manager.disable
     logging.disable(logging.CRITICAL)

@@ -1,6 +1,6 @@
 """Plain PyTorch models from the lecture, and the registry that names them."""
 
-from . import lecture  # noqa: F401  (registers the lecture's models)
+from . import lecture, mobilenetv3  # noqa: F401  (importing a module registers its models)
 from ._registry import ModelEntry, create_model, get_entry, list_models, register_model
 from .lecture import ConvBNReLU, ExerciseModel, MyModel
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import onnx
 import pytest
@@ -19,6 +22,7 @@ from inspector.export_noise import exporter_failure
 from inspector.loading import load_model
 from models import list_models
 
+REPO = Path(__file__).resolve().parents[1]
 USER_MODELS = textwrap.dedent(
     """\
     import torch
@@ -186,18 +190,23 @@ def test_result_prints_itself_and_serializes(exercise_export):
 # --- the command line ---------------------------------------------------------------------------
 
 
-def test_cli_writes_name_onnx_in_the_current_folder_and_prints_only_the_result(
-    tmp_path, monkeypatch, capfd
-):
-    from inspector.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    code = main(["export", "relu"])
-    out, err = capfd.readouterr()
-    assert code == 0, err
+def test_cli_writes_name_onnx_here_and_hides_exporter_noise(tmp_path):
+    # A fresh process: torch's registry warnings are printed once per process, and pytest would
+    # swallow Python warnings in-process.
+    argv = [sys.executable, "-m", "inspector", "export", "relu"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
     assert _listing(tmp_path) == ["relu.onnx"]
-    assert err == "", "exporter noise leaked"
-    assert out.startswith("exported relu -> relu.onnx") and "ops: Relu 1" in out
+    assert run.stdout.startswith("exported relu -> relu.onnx") and "ops: Relu 1" in run.stdout
+    assert run.stderr == "", "exporter noise leaked"
+
+
+def test_verbose_shows_the_exporter_progress_on_stderr(tmp_path, cli):
+    result = cli("export", "relu", "-o", tmp_path / "relu.onnx", "--verbose")
+    assert result.code == 0
+    assert "[torch.onnx]" in result.err and "[torch.onnx]" not in result.out
+    assert result.out.startswith("exported relu")
 
 
 @pytest.mark.parametrize("batch", [4, 1])
@@ -319,3 +328,13 @@ def test_read_only_folder_for_real(tmp_path, cli):
     finally:
         folder.chmod(0o755)
     assert result.code == 2 and _listing(folder) == []
+
+
+def test_public_torch_onnx_export_path_gives_the_same_graph(tmp_path, monkeypatch):
+    # export_onnx reuses torch.onnx's internal registry; without those internals it must fall back.
+    loaded = load_model("conv_bn_relu", input_shapes=[(2, 3, 10, 10)])
+    give_batchnorm_statistics(loaded.module)
+    monkeypatch.setattr(export_module, "_reusable_exporter", lambda opset: None)
+    result = export_onnx(loaded, tmp_path / "public.onnx")
+    assert result.ops == {"Conv": 1, "BatchNormalization": 1, "Relu": 1}
+    assert_matches_torch(result.path, loaded, batch_size=3, seed=2)

@@ -1,0 +1,193 @@
+"""check-all: export and verify every registered model (or one CI shard of them) with one verdict."""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import tempfile
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InspectorError
+
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """One model's line in the table: exported and verified, or the reason it could not be."""
+
+    model: str
+    params: int | None
+    export_seconds: float | None
+    max_abs_diff: float | None
+    passed: bool
+    error: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        if self.error:
+            return "ERROR"
+        return "PASSED" if self.passed else "FAILED"
+
+    def to_dict(self) -> dict:
+        diff = self.max_abs_diff
+        return {
+            "model": self.model,
+            "params": self.params,
+            "export_seconds": self.export_seconds,
+            "max_abs_diff": diff if diff is None or math.isfinite(diff) else None,
+            "passed": self.passed,
+            "verdict": self.verdict,
+            "error": self.error,
+        }
+
+
+@dataclass
+class CheckAllReport:
+    """Every checked model; truthy when all of them passed."""
+
+    checks: list[ModelCheck] = field(default_factory=list)
+    shard: tuple[int, int] | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def to_dict(self) -> dict:
+        shard = f"{self.shard[0]}/{self.shard[1]}" if self.shard else None
+        return {
+            "passed": self.passed,
+            "shard": shard,
+            "models": [check.to_dict() for check in self.checks],
+        }
+
+    def __str__(self) -> str:
+        where = f" (shard {self.shard[0]}/{self.shard[1]})" if self.shard else ""
+        if not self.checks:
+            return f"PASSED | no models to check{where}"
+        failed = [check.model for check in self.checks if not check.passed]
+        total = len(self.checks)
+        headline = (
+            f"PASSED | all {total} model(s) export and verify{where}"
+            if not failed
+            else f"FAILED | {len(failed)} of {total} model(s) fail{where}: {', '.join(failed)}"
+        )
+        errors = [f"  {check.model}: {check.error}" for check in self.checks if check.error]
+        return "\n".join([_table(self.checks), headline, *errors])
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'2/4' -> (2, 4): the 2nd of 4 shards, 1-based as CI matrices count."""
+    if text is None:
+        return None
+    match = _SHARD.match(text)
+    if not match:
+        raise InspectorError(f"--shard {text!r}: write it as I/N, e.g. 1/4")
+    index, count = int(match.group(1)), int(match.group(2))
+    if count < 1 or not 1 <= index <= count:
+        raise InspectorError(f"--shard {text!r}: I must be between 1 and N (N >= 1)")
+    return index, count
+
+
+def select_models(pattern: str | None = None, shard: tuple[int, int] | None = None) -> list[str]:
+    """Registered names (matching `pattern`), dealt round-robin so each shard gets big and small."""
+    import models
+
+    names = models.list_models(pattern)
+    if pattern and not names:
+        raise InspectorError(
+            f"--pattern {pattern!r} matches no registered model; see 'inspector list'"
+        )
+    if shard:
+        index, count = shard
+        names = names[index - 1 :: count]
+    return names
+
+
+def check_all(names: list[str], *, shard=None, progress: bool = False, **verify_options):
+    """Export each model to a temporary file and verify it; one failure never stops the rest."""
+    report = CheckAllReport(shard=shard)
+    with (
+        tempfile.TemporaryDirectory(prefix="inspector-check-all-") as folder,
+        _progress_bar(progress, len(names)) as step,
+    ):
+        for name in names:
+            with step(name):
+                report.checks.append(check_model(name, Path(folder), **verify_options))
+    return report
+
+
+def check_model(name: str, folder: Path, **verify_options) -> ModelCheck:
+    from .export import export_onnx
+    from .loading import load_model
+    from .verify import verify_onnx
+
+    params = export_seconds = None
+    try:
+        loaded = load_model(name)
+        params = sum(p.numel() for p in {id(p): p for p in loaded.module.parameters()}.values())
+        exported = export_onnx(loaded, folder / f"{name}.onnx")
+        export_seconds = round(exported.seconds, 2)
+        report = verify_onnx(loaded, exported.path, **verify_options)
+    except Exception as error:  # KeyboardInterrupt still stops the sweep
+        reason = " ".join(str(error).split()) or type(error).__name__
+        if not isinstance(error, InspectorError):
+            reason = f"{type(error).__name__}: {reason}"
+        return ModelCheck(name, params, export_seconds, None, False, reason)
+    finally:
+        for path in folder.glob(f"{name}.onnx*"):
+            path.unlink()
+    worst = max((d.max_abs_diff for run in report.runs for d in run.outputs), default=0.0)
+    return ModelCheck(name, params, export_seconds, worst, report.passed)
+
+
+@contextmanager
+def _progress_bar(enabled: bool, total: int):
+    """Yields step(name), a context around one model: a rich bar on a terminal, silent in CI logs."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda name: nullcontext()
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("check-all", total=total)
+
+        @contextmanager
+        def step(name: str):
+            progress.update(task, description=f"exporting and verifying {name}")
+            yield
+            progress.advance(task)
+
+        yield step
+
+
+def _table(checks: list[ModelCheck]) -> str:
+    from io import StringIO
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("model")
+    for title in ("params", "export s", "max abs diff"):
+        table.add_column(title, justify="right")
+    table.add_column("verdict")
+    for check in checks:
+        table.add_row(
+            check.model,
+            "-" if check.params is None else f"{check.params:,}",
+            "-" if check.export_seconds is None else f"{check.export_seconds:.1f}",
+            "-" if check.max_abs_diff is None else f"{check.max_abs_diff:.3g}",
+            check.verdict,
+        )
+    console = Console(file=StringIO(), width=160, color_system=None, highlight=False)
+    console.print(table)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines() if line.strip())

@@ -1,0 +1,73 @@
+"""onnxruntime on the CPU: open a checked ONNX model and run it, with its failures as user errors.
+
+No torch here: `inspector verify FILE.onnx --data DIR` runs through this module alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InspectorError
+
+# onnxruntime prefixes every message with "[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : ".
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*")
+
+
+def open_session(model, label: str):
+    """An InferenceSession on CPUExecutionProvider for a path (already checked) or model bytes.
+
+    A model onnxruntime cannot run (an opset or operator it does not implement) is the user's
+    input problem, not a mismatch: it becomes an InspectorError with onnxruntime's reason.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    # Errors only: old-opset models otherwise print a warning per session straight to stderr.
+    options.log_severity_level = 3
+    try:
+        return onnxruntime.InferenceSession(
+            str(model) if not isinstance(model, bytes) else model,
+            options,
+            providers=["CPUExecutionProvider"],
+        )
+    except Exception as error:  # onnxruntime's exception classes all derive from Exception
+        raise InspectorError(
+            f"onnxruntime cannot run {label}: {ort_reason(error)}{_opset_hint(model)}"
+        ) from None
+
+
+def run_session(session, feeds: dict, label: str, output_names=None) -> list:
+    """Run once; a refused input (wrong shape, dtype or name) is a user error naming the cause."""
+    try:
+        return session.run(output_names, feeds)
+    except Exception as error:
+        raise InspectorError(f"onnxruntime failed to run {label}: {ort_reason(error)}") from None
+
+
+def feeds(session, arrays: list, label: str) -> dict:
+    """Pair the model's inputs with the given arrays in order (as torch.onnx names them)."""
+    inputs = session.get_inputs()
+    if len(inputs) != len(arrays):
+        names = ", ".join(i.name for i in inputs)
+        raise InspectorError(
+            f"{label} takes {len(inputs)} input(s) ({names}) but {len(arrays)} were given"
+        )
+    return {spec.name: array for spec, array in zip(inputs, arrays, strict=True)}
+
+
+def ort_reason(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return _ORT_PREFIX.sub("", text)
+
+
+def _opset_hint(model) -> str:
+    if isinstance(model, bytes):
+        return ""
+    import onnx
+
+    try:
+        proto = onnx.load(str(model), load_external_data=False)
+    except Exception:
+        return ""
+    versions = [op.version for op in proto.opset_import if op.domain in ("", "ai.onnx")]
+    return f" (the model uses opset {versions[0]})" if versions else ""

@@ -1,0 +1,151 @@
+"""Netron on loopback: serve one ONNX model, and nothing else, until the user stops it.
+
+Netron's server answers `/data/<path>` with any file under the served model's folder, so it never
+sees the user's folder: the model (and its external-data files) is copied into a private temporary
+folder first, and that folder is removed when the server stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import logging
+import shutil
+import sys
+import tempfile
+import time
+import webbrowser
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import InspectorError
+
+LOOPBACK = "127.0.0.1"
+
+
+@contextlib.contextmanager
+def private_copy(model_path) -> Iterator[Path]:
+    """Yield a copy of the model in a fresh folder only we can read; remove the folder afterwards.
+
+    Copies, not hard links: onnx's checker refuses hard-linked external data, so linking the
+    user's `.onnx.data` would make their own file fail `inspector verify` while we serve it.
+    """
+    source = Path(model_path)
+    folder = Path(tempfile.mkdtemp(prefix="inspector-netron-"))  # mode 0700
+    try:
+        served = folder / source.name
+        shutil.copyfile(source, served)
+        for location in external_data_files(source):
+            target = folder / location
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source.parent / location, target)
+        yield served
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def external_data_files(model_path: Path) -> list[str]:
+    """The relative paths of the files holding the model's external tensors (checked files only)."""
+    import onnx
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    locations = {
+        ExternalDataInfo(t).location for t in _tensors(model.graph) if uses_external_data(t)
+    }
+    folder = model_path.parent.resolve()
+    for location in locations:
+        # check_onnx_file refuses these already; a copy must never reach outside the folder.
+        if not (folder / location).resolve().is_relative_to(folder):
+            raise InspectorError(f"{model_path}: external data {location!r} is outside its folder")
+    return sorted(locations)
+
+
+def _tensors(graph):
+    """Every TensorProto of a graph: initializers, tensor attributes, and those of subgraphs."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("g"):
+                yield from _tensors(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _tensors(subgraph)
+
+
+@contextlib.contextmanager
+def netron_server(model_path, host: str = LOOPBACK, port: int | None = None) -> Iterator[str]:
+    """Serve `model_path` with Netron on host:port (None: Netron's choice, 0: any free port).
+
+    Yields the URL; stops the server on exit. A busy port is a user error.
+    """
+    import netron
+
+    if port is not None and not 0 <= port <= 65535:
+        raise InspectorError(f"--port {port}: a port is a number from 1 to 65535")
+    logging.getLogger("netron").setLevel(logging.WARNING)  # we print the URL ourselves
+    try:
+        address = netron.start(str(model_path), address=(host, port), browse=False)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise InspectorError(
+                f"port {port} on {host} is already in use; choose another --port or leave it out"
+            ) from None
+        raise InspectorError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
+    try:
+        yield f"http://{address[0]}:{address[1]}/"
+    finally:
+        netron.stop(address)
+
+
+def check_host(host: str, allow_remote: bool) -> bool:
+    """True when `host` is not loopback (allowed only with allow_remote); raises otherwise."""
+    if _is_loopback(host):
+        return False
+    if not allow_remote:
+        raise InspectorError(
+            f"--host {host} would let other machines download the model; "
+            "add --allow-remote if that is what you want"
+        )
+    return True
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: only "localhost" is known to stay on this machine
+        return False
+
+
+def view(
+    model_path,
+    *,
+    host: str = LOOPBACK,
+    port: int | None = None,
+    browser: bool = True,
+    allow_remote: bool = False,
+) -> None:
+    """Serve the model in Netron and block until Ctrl-C, which is the normal way to stop."""
+    remote = check_host(host, allow_remote)
+    name = Path(model_path).name
+    with private_copy(model_path) as served, netron_server(served, host, port) as url:
+        if remote:
+            print(
+                f"inspector: warning: serving on {host}: anyone who can reach this machine "
+                "can download the model",
+                file=sys.stderr,
+            )
+        print(f"Netron is serving {name} at {url} (Ctrl-C to stop)", flush=True)
+        if browser and not webbrowser.open(url):
+            print("inspector: no web browser found; open the URL yourself", file=sys.stderr)
+        try:
+            while True:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+    print("Netron stopped", flush=True)

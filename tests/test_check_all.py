@@ -1,0 +1,125 @@
+"""inspector check-all: shards, the summary table and JSON, and failing models failing the run."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+import models
+from inspector.checkall import parse_shard, select_models
+from inspector.errors import InspectorError
+from models._registry import _REGISTRY, ModelEntry
+
+
+@pytest.mark.parametrize("text, shard", [("1/1", (1, 1)), ("2/4", (2, 4)), (" 3 / 3 ", (3, 3))])
+def test_parse_shard(text, shard):
+    assert parse_shard(text) == shard
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1/0", "a/b", "1", "1/2/3", "-1/2", ""])
+def test_a_bad_shard_is_a_one_line_user_error(cli, text):
+    with pytest.raises(InspectorError, match="--shard"):
+        parse_shard(text)
+    result = cli("check-all", f"--shard={text}")
+    assert result.code == 2
+    assert result.err.startswith("inspector: error: --shard")
+    assert len(result.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 20])
+def test_shards_split_the_registry_without_overlap(count):
+    shards = [select_models(shard=(i, count)) for i in range(1, count + 1)]
+    flat = [name for shard in shards for name in shard]
+    assert sorted(flat) == models.list_models()
+    assert len(flat) == len(set(flat))
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+
+
+def test_a_pattern_that_matches_nothing_is_a_user_error(cli):
+    result = cli("check-all", "--pattern", "no_such_*")
+    assert result.code == 2
+    assert "matches no registered model" in result.err
+
+
+def test_check_all_exports_and_verifies_with_a_table(cli):
+    result = cli("check-all", "--pattern", "[celr]*", "--shard", "2/2")  # a shard of a selection
+    names = select_models("[celr]*", (2, 2))
+    assert names, "the registry changed: pick another pattern"
+    assert result.code == 0, result.out + result.err
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["model", "params", "export", "s", "max", "abs", "diff", "verdict"]
+    for name in names:
+        row = next(line for line in lines if line.split()[0] == name)
+        assert row.split()[-1] == "PASSED"
+    assert lines[-1] == f"PASSED | all {len(names)} model(s) export and verify (shard 2/2)"
+    assert result.err == ""  # no progress bar when stderr is not a terminal
+
+
+def test_check_all_json(cli):
+    result = cli("check-all", "--pattern", "relu", "--format", "json")
+    assert result.code == 0, result.err
+    data = result.json()
+    assert data["passed"] is True and data["shard"] is None
+    (entry,) = data["models"]
+    assert entry["model"] == "relu" and entry["verdict"] == "PASSED"
+    assert entry["params"] == 0 and entry["export_seconds"] > 0
+    assert 0 <= entry["max_abs_diff"] < 1e-4
+
+
+class NoisyModel(nn.Module):
+    """Draws random numbers in forward: onnxruntime's draws never equal PyTorch's."""
+
+    def forward(self, x):
+        return x + torch.rand_like(x)
+
+
+class BakedBatchModel(nn.Module):
+    """The lecture's `view(32, ...)` habit: the batch size is baked into the graph."""
+
+    def forward(self, x):
+        return x.view(32, -1)
+
+
+@pytest.fixture
+def failing_models(monkeypatch):
+    monkeypatch.setitem(
+        _REGISTRY, "zz_noisy", ModelEntry("zz_noisy", NoisyModel, "noise", ((2, 8),))
+    )
+    monkeypatch.setitem(
+        _REGISTRY, "zz_baked", ModelEntry("zz_baked", BakedBatchModel, "baked", ((32, 4, 2),))
+    )
+
+
+def test_any_failing_model_fails_the_run_and_the_rest_still_run(cli, failing_models):
+    result = cli("check-all", "--pattern", "zz_*", "--format", "json")
+    assert result.code == 1, result.err
+    verdicts = {entry["model"]: entry for entry in result.json()["models"]}
+    assert verdicts["zz_noisy"]["verdict"] == "FAILED"
+    assert verdicts["zz_noisy"]["max_abs_diff"] > 1e-3
+    assert verdicts["zz_baked"]["verdict"] == "ERROR"
+    assert "batch" in verdicts["zz_baked"]["error"]
+
+    text = cli("check-all", "--pattern", "zz_noisy")
+    assert text.code == 1
+    assert text.out.splitlines()[-1] == "FAILED | 1 of 1 model(s) fail: zz_noisy"
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so rich draws its progress bar into it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_draws_on_a_terminal_only(cli, monkeypatch):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    result = cli("check-all", "--pattern", "relu")
+    assert result.code == 0, result.err
+    assert "exporting and verifying relu" in terminal.getvalue()
+    assert "exporting" not in result.out  # the table on stdout stays clean
+    assert result.out.splitlines()[-1].startswith("PASSED | all 1 model(s)")

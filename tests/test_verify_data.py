@@ -1,0 +1,189 @@
+"""`inspector verify FILE.onnx --data DIR`: golden model-zoo data, onnxruntime only, no torch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from _verify_helpers import BACKEND_DATA
+from onnx import TensorProto, helper, numpy_helper
+
+from inspector.testdata import DataSet, read_test_data, write_test_data
+
+
+def _scale_shift_model(path, scale, shift):
+    """y = x * scale + shift, built directly with onnx.helper (opset 18)."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Mul", ["x", "scale"], ["scaled"]),
+            helper.make_node("Add", ["scaled", "shift"], ["y"]),
+        ],
+        "scale_shift",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [numpy_helper.from_array(scale, "scale"), numpy_helper.from_array(shift, "shift")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture
+def golden(tmp_path):
+    """A model file and golden data computed with numpy for three random inputs."""
+    rng = np.random.default_rng(0)
+    scale, shift = (
+        rng.standard_normal(4).astype(np.float32),
+        rng.standard_normal(4).astype(np.float32),
+    )
+    model = _scale_shift_model(tmp_path / "scale_shift.onnx", scale, shift)
+    sets = []
+    for batch in (1, 3, 5):
+        x = rng.standard_normal((batch, 4)).astype(np.float32)
+        sets.append(DataSet("", [x], [x * scale + shift], ["x"], ["y"]))
+    data = write_test_data(tmp_path / "golden", sets)
+    return model, data
+
+
+def test_golden_data_round_trips_through_the_zoo_layout(golden):
+    _, data = golden
+    names = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.pb"))
+    assert names == [
+        f"test_data_set_{n}/{kind}_0.pb" for n in range(3) for kind in ("input", "output")
+    ]
+    first = read_test_data(data)[0]
+    assert first.name == "test_data_set_0" and first.input_names == ["x"]
+    assert first.inputs[0].shape == (1, 4)
+
+
+def test_matching_data_passes(cli, golden):
+    model, data = golden
+    result = cli("verify", model, "--data", data)
+    assert result.code == 0, result.err
+    assert result.out.startswith("PASSED | scale_shift.onnx")
+    assert "test_data_set_2" in result.out
+
+
+def test_an_altered_output_fails_with_exit_1(cli, golden, tmp_path):
+    model, data = golden
+    target = data / "test_data_set_1" / "output_0.pb"
+    tensor = onnx.load_tensor(str(target))
+    values = numpy_helper.to_array(tensor).copy()
+    values[2, 1] += 0.01  # far beyond atol + rtol * |value|
+    target.write_bytes(numpy_helper.from_array(values, tensor.name).SerializeToString())
+    result = cli("verify", model, "--data", data, "--report", tmp_path / "report.json")
+    assert result.code == 1
+    assert result.out.startswith("FAILED | scale_shift.onnx: 1 of 3 run(s) mismatch")
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["passed"] is False
+    assert [run["outputs"][0]["mismatched"] for run in report["runs"]] == [0, 1, 0]
+
+
+def test_loose_tolerances_accept_what_tight_ones_refuse(cli, golden):
+    model, data = golden
+    target = data / "test_data_set_0" / "output_0.pb"
+    values = numpy_helper.to_array(onnx.load_tensor(str(target))).copy()
+    values += 1e-3
+    target.write_bytes(numpy_helper.from_array(values, "y").SerializeToString())
+    assert cli("verify", model, "--data", data).code == 1
+    assert cli("verify", model, "--data", data, "--atol", "2e-3").code == 0
+
+
+def test_the_data_path_never_imports_torch(golden):
+    model, data = golden
+    code = (
+        "import sys\n"
+        "from inspector.cli import main\n"
+        f"code = main(['verify', {str(model)!r}, '--data', {str(data)!r}])\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "PASSED" in result.stdout
+
+
+def test_model_zoo_data_shipped_with_onnx_verifies(cli):
+    case = BACKEND_DATA / "test_Conv2d"
+    result = cli("verify", case / "model.onnx", "--data", case)
+    assert result.code == 0, result.err
+    assert result.out.startswith("PASSED")
+
+
+def test_a_model_onnxruntime_cannot_run_is_a_user_error(cli):
+    case = BACKEND_DATA / "test_AvgPool2d"  # opset 6: onnxruntime has no AveragePool(1) kernel
+    result = cli("verify", case / "model.onnx", "--data", case)
+    assert result.code == 2
+    assert result.out == ""
+    assert len(result.err.strip().splitlines()) == 1
+    assert result.err.startswith("inspector: error: onnxruntime cannot run model.onnx: ")
+    assert "AveragePool" in result.err and "opset 6" in result.err
+
+
+def test_inputs_that_do_not_fit_the_model_are_a_user_error(cli, golden, tmp_path):
+    model, _ = golden
+    x = np.zeros((2, 7), dtype=np.float32)
+    data = write_test_data(tmp_path / "wrong", [DataSet("", [x], [x])])
+    result = cli("verify", model, "--data", data)
+    assert result.code == 2
+    assert result.err.startswith("inspector: error: onnxruntime failed to run scale_shift.onnx")
+
+
+@pytest.mark.parametrize("problem", ["missing", "empty", "garbage", "no_output"])
+def test_unusable_data_folders_are_user_errors(cli, golden, problem):
+    model, data = golden
+    if problem == "missing":
+        shutil.rmtree(data)
+    elif problem == "empty":
+        shutil.rmtree(data)
+        data.mkdir()
+    elif problem == "garbage":
+        (data / "test_data_set_0" / "input_0.pb").write_bytes(b"\xff\xfe not a tensor")
+    else:
+        (data / "test_data_set_2" / "output_0.pb").unlink()
+    result = cli("verify", model, "--data", data)
+    assert result.code == 2, result.out
+    assert result.err.startswith("inspector: error: ")
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_an_onnx_file_needs_data_and_data_needs_an_onnx_file(cli, golden):
+    model, data = golden
+    alone = cli("verify", model)
+    assert alone.code == 2 and "--data DIR" in alone.err
+    spec = cli("verify", "exercise_model", "--data", data)
+    assert spec.code == 2 and "--data checks an ONNX file" in spec.err
+    localize = cli("verify", model, "--data", data, "--localize")
+    assert localize.code == 2 and "--localize needs a PyTorch MODEL" in localize.err
+
+
+def test_write_refuses_a_folder_that_already_holds_files(golden):
+    _, data = golden
+    before = sorted(p.name for p in data.iterdir())
+    from inspector.errors import InspectorError
+
+    with pytest.raises(InspectorError, match="already exists"):
+        write_test_data(data, [DataSet("", [np.ones(1, np.float32)], [np.ones(1, np.float32)])])
+    assert sorted(p.name for p in data.iterdir()) == before
+    assert not [p for p in data.parent.iterdir() if p.name.startswith(".golden")]
+
+
+def test_help_and_usage_errors_of_verify_and_check_all_import_no_backend():
+    code = (
+        "import sys\n"
+        "from inspector.cli import main\n"
+        "for argv in (['verify', '--help'], ['check-all', '--help'], ['check-all', '--shard', 'x'],\n"
+        "             ['verify', 'a.onnx'], ['verify', 'm', '--atol', '-1']):\n"
+        "    try:\n"
+        "        assert main(argv) in (0, 2), argv\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "assert 'torch' not in sys.modules and 'onnx' not in sys.modules, 'a backend was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
