@@ -135,15 +135,13 @@ def _checker_problem(path: str) -> str | None:
 
 
 def _runtime_problem(path: str) -> str | None:
-    import onnxruntime
+    # The same session (options, provider) and the same refusal as the parent's later load.
+    from .runtime import open_session
 
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3  # errors only: warnings would go straight to the terminal
-    options.intra_op_num_threads = 1
     try:
-        onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # onnxruntime's exception classes derive from Exception only
-        return f"onnxruntime cannot load {path}: {_first_line(error)}"
+        open_session(path, Path(path).name)
+    except InspectorError as error:
+        return str(error)
     return None
 
 

@@ -512,7 +512,7 @@ def test_onnxruntime_refusal_is_reported_with_the_file(tmp_path):
     path = tmp_path / "custom.onnx"
     onnx.save(model, str(path))
     assert check_onnx_file(path, runtime=False) == path
-    with pytest.raises(InspectorError, match=f"onnxruntime cannot load {path}"):
+    with pytest.raises(InspectorError, match="onnxruntime cannot run custom.onnx: .*Unknown"):
         check_onnx_file(path)
 
 
