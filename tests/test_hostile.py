@@ -9,6 +9,7 @@ own writes to stderr count too); a few run as real `python -m inspector` process
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -52,19 +53,46 @@ class Arena:
     def snapshot(self):
         return bad.snapshot(self.root)
 
+    @property
+    def report(self) -> Path:
+        return self.out / "report.json"  # exists: must stay byte-identical
+
+
+@pytest.fixture(scope="session")
+def export_cache(tmp_path_factory) -> Path:
+    """One export cache for the whole suite: a cache entry is not a stray file, and sharing it
+    spares re-exporting the same small model for every case that gets that far."""
+    return tmp_path_factory.mktemp("export-cache")
+
 
 @pytest.fixture
-def arena(tmp_path, monkeypatch) -> Arena:
+def arena(tmp_path, monkeypatch, export_cache) -> Arena:
     inputs, out, work, tmpdir = (tmp_path / name for name in ("inputs", "out", "work", "tmp"))
     for folder in (inputs, out, work, tmpdir):
         folder.mkdir()
     existing = out / "existing.onnx"
     existing.write_bytes(b"an earlier result that must survive\n")
+    (out / "report.json").write_text('{"an earlier": "report"}\n')
+    (out / "golden").mkdir()  # for verify FILE.onnx --data
     monkeypatch.chdir(work)  # anything written to the cwd shows up in the snapshot
     monkeypatch.setenv("TMPDIR", str(tmpdir))
     monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
-    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))  # a new entry would show
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(export_cache))
+    _never_serve_forever(monkeypatch)
     return Arena(tmp_path, inputs, out, existing, tmpdir)
+
+
+def _never_serve_forever(monkeypatch) -> None:
+    """`view` serves until Ctrl-C: should a case ever get that far, stop it at once (it then
+    exits 0, which fails the case) instead of hanging the suite."""
+    import types
+
+    from inspector import view
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(view, "time", types.SimpleNamespace(sleep=interrupt))
 
 
 @pytest.fixture
@@ -234,21 +262,32 @@ def _lecture_model():
 def _onnx_argv(command: str, path: Path, arena: Arena) -> list:
     return {
         "summary": ["summary", path],
+        "verify --data": ["verify", path, "--data", _golden_folder(arena)],
+        "verify --onnx": ["verify", MODEL, *SMALL, "--onnx", path, "--report", arena.report],
+        "view": ["view", path, "--no-browser"],
+        "render": ["render", path, "-o", arena.out / "graph.png"],
     }[command]
 
 
-ONNX_COMMANDS = ["summary"]
+def _golden_folder(arena: Arena) -> Path:
+    return arena.out / "golden"  # made by the arena, before the snapshot
+
+
+ONNX_COMMANDS = ["summary", "verify --data", "verify --onnx", "view", "render"]
 
 
 def _model_argv(command: str, model_options: list, arena: Arena) -> list:
-    """The command on MODEL; a command that writes aims at the existing destination file."""
+    """The command on MODEL; a command that writes aims at an existing destination file."""
     return {
         "summary": ["summary", MODEL, *model_options],
         "export": ["export", MODEL, *model_options, "-o", arena.existing],
+        "verify": ["verify", MODEL, *model_options, "--report", arena.report],
+        "view": ["view", MODEL, *model_options, "--no-browser"],
+        "render": ["render", MODEL, *model_options, "-o", arena.out / "graph.png"],
     }[command]
 
 
-MODEL_COMMANDS = ["summary", "export"]
+MODEL_COMMANDS = ["summary", "export", "verify", "view", "render"]
 
 
 # Where a command writes: -o and friends, aimed at places it cannot or must not write -------------
@@ -256,28 +295,54 @@ MODEL_COMMANDS = ["summary", "export"]
 
 def _output_argv(command: str, destination: Path) -> list:
     return {
-        "export": ["export", MODEL, *SMALL, "-o", destination],
+        "export -o": ["export", MODEL, *SMALL, "-o", destination],
+        "render -o": ["render", MODEL, *SMALL, "-o", destination],
+        "verify --report": ["verify", MODEL, *SMALL, "--report", destination],
+        "verify --save-data": ["verify", MODEL, *SMALL, "--save-data", destination],
     }[command]
 
 
-OUTPUT_SUFFIX = {"export": ".onnx"}
+OUTPUT_SUFFIX = {
+    "export -o": ".onnx",
+    "render -o": ".png",
+    "verify --report": ".json",
+    "verify --save-data": "",
+}
+
+
+def _full_folder(out: Path, suffix: str) -> Path:
+    folder = bad.a_folder(out, f"result{suffix}")
+    (folder / "keep.txt").write_text("keep\n")
+    return folder
+
 
 OUTPUT_CASES = [
-    Case("missing-folder", lambda out: out / "no-such-folder" / "result", ("does not exist",)),
-    Case("file-as-parent", lambda out: out / "existing.onnx" / "result", ("not a folder",)),
-    Case("is-a-folder", lambda out: bad.a_folder(out, "result"), ("is a folder",)),
+    Case(
+        "missing-folder",
+        lambda out, sfx: out / "no-such-folder" / f"result{sfx}",
+        ("does not exist",),
+    ),
+    Case(
+        "file-as-parent",
+        lambda out, sfx: out / "existing.onnx" / f"result{sfx}",
+        ("existing.onnx",),
+    ),
+    Case("is-a-folder", _full_folder, ("result",)),
 ]
+# What each command says about a folder where its file should go (--save-data wants a folder).
+FOLDER_WORDS = {"verify --save-data": "already exists"}
 
 
 @pytest.mark.parametrize("case", OUTPUT_CASES, ids=str)
 @pytest.mark.parametrize("command", list(OUTPUT_SUFFIX))
 def test_unwritable_output_path_is_refused(arena, run, command, case):
-    destination = case.make(arena.out)
-    if not destination.is_dir():
-        destination = destination.with_suffix(OUTPUT_SUFFIX[command])
+    destination = case.make(arena.out, OUTPUT_SUFFIX[command])
+    words = case.words
+    if case.name == "is-a-folder":
+        words += (FOLDER_WORDS.get(command, "is a folder"),)
     before = arena.snapshot()
     result = run(*_output_argv(command, destination))
-    assert_refused(result, *case.words)
+    assert_refused(result, *words)
     assert arena.snapshot() == before
 
 
@@ -594,3 +659,18 @@ def test_onnxruntime_telemetry_is_off_and_leaves_no_session_file(tmp_path):
 )
 def test_an_argument_holding_a_newline_is_still_a_one_line_usage_error(run, argv, word):
     assert_refused(run(*argv), word)
+
+
+@pytest.mark.parametrize("target", ["FILE.onnx", "MODEL"])
+def test_busy_port_is_refused(arena, run, target):
+    model = bad.valid_onnx(arena.inputs) if target == "FILE.onnx" else MODEL
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        before = arena.snapshot()
+        result = run(
+            "view", model, *([] if target == "FILE.onnx" else SMALL), "--no-browser", "--port", port
+        )
+    assert_refused(result, f"port {port}", "already in use")
+    assert arena.snapshot() == before  # the private copy Netron would have served is gone too
