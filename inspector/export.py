@@ -253,7 +253,7 @@ def _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose
     if graph == "authored":
         from .graph_passes import authored_graph
 
-        authored_graph(model)
+        authored_graph(model, parameters=set(loaded.module.state_dict()))
     return model
 
 

@@ -39,8 +39,12 @@ def _plumbing_rules():
     ]
 
 
-def authored_graph(model) -> None:
-    """Remove shape plumbing in place, keeping every layer's node (BatchNormalization included)."""
+def authored_graph(model, parameters: set[str] = frozenset()) -> None:
+    """Remove shape plumbing in place, keeping every layer's node (BatchNormalization included).
+
+    `parameters` names the model's own weights (its state_dict keys, which the exporter keeps as
+    initializer names), so that they are told apart from constants the exporter made up.
+    """
     import onnx_ir.passes.common as common_passes
     from onnxscript import optimizer, rewriter
 
@@ -49,8 +53,27 @@ def authored_graph(model) -> None:
     for _ in range(FOLD_ROUNDS):
         optimizer.fold_constants(model)
         rewriter.rewrite(model, pattern_rewrite_rules=rules)
+    _drop_made_up_conv_bias(model, parameters)
     common_passes.RemoveUnusedNodesPass()(model)
     # Folded shapes become initializers, not Constant nodes that Netron would draw as layers.
     common_passes.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
-    common_passes.DeduplicateInitializersPass()(model)
     common_passes.RemoveUnusedOpsetsPass()(model)
+
+
+def _drop_made_up_conv_bias(model, parameters: set[str]) -> None:
+    """A Conv written without bias comes out of the exporter with a bias of folded zeros.
+
+    Netron would draw it as a `B` input, and deduplication would even give it the name of the next
+    BatchNorm's (zero) bias. The layer as written has no bias, so the graph should not have one
+    either; a real bias parameter stays, even when it happens to be zero.
+    """
+    import numpy as np
+
+    for node in model.graph.all_nodes():
+        if node.op_type != "Conv" or len(node.inputs) < 3 or node.inputs[2] is None:
+            continue
+        bias = node.inputs[2]
+        if bias.name in parameters or bias.const_value is None:
+            continue
+        if not np.any(bias.const_value.numpy()):
+            node.resize_inputs(2)

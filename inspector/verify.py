@@ -98,6 +98,7 @@ class VerifyReport:
     first_divergence: object = None  # a localize.Divergence, or None
     localized: bool = False
     reference: str = "PyTorch"  # what onnxruntime is compared with
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -113,6 +114,7 @@ class VerifyReport:
             "rtol": self.rtol,
             "runs": [run.to_dict() for run in self.runs],
             "model": self.model,
+            "warnings": list(self.warnings),
             "onnx": self.onnx_file,
         }
         if self.localized:
@@ -123,6 +125,7 @@ class VerifyReport:
     def __str__(self) -> str:
         lines = [self._headline(), _diff_table(self.runs)]
         lines += [f"  {run.label}: {note}" for run in self.runs for note in run.notes]
+        lines += [f"  warning: {warning}" for warning in self.warnings]
         if self.localized:
             lines.append(
                 f"  first divergence: {self.first_divergence}"
@@ -203,6 +206,7 @@ def verify_data(onnx_path, data_dir, *, atol: float = ATOL, rtol: float = RTOL) 
         diffs, notes = compare_outputs(names, data_set.outputs, actual, atol=atol, rtol=rtol)
         batch = _batch_of(data_set.inputs)
         report.runs.append(Run(None, batch, diffs, data_set=data_set.name, notes=notes))
+    report.warnings += scale_warnings([largest_value(d.outputs) for d in data_sets], atol)
     return report
 
 
@@ -229,20 +233,21 @@ def verify_onnx(
             _run_case(loaded, session, path.name, seed, inputs, atol, rtol, keep)
             for seed, inputs in cases
         ]
-        report.runs = [run for run, _ in results]
+        report.runs = [run for run, _, _ in results]
+        report.warnings += scale_warnings([peak for _, _, peak in results], atol)
         if localize:
             from .localize import first_divergence
 
             inputs = _localize_inputs(cases, report.runs)
             report.first_divergence = first_divergence(loaded, path, inputs, atol=atol, rtol=rtol)
     if keep:
-        write_test_data(save_data, [data_set for _, data_set in results])
+        write_test_data(save_data, [data_set for _, data_set, _ in results])
     return report
 
 
 def _run_case(loaded, session, label, seed, inputs, atol, rtol, keep: bool):
-    """One set of inputs through both runtimes -> (Run, DataSet of inputs and PyTorch's outputs
-    when `keep`, for --save-data)."""
+    """One set of inputs through both runtimes -> (Run, the inputs and PyTorch's outputs as a
+    DataSet when `keep` (for --save-data), the largest output value)."""
     arrays = [tensor.detach().cpu().numpy() for tensor in inputs]
     expected = torch_outputs(loaded, inputs)
     actual = run_session(session, feeds(session, arrays, label), label)
@@ -250,9 +255,9 @@ def _run_case(loaded, session, label, seed, inputs, atol, rtol, keep: bool):
     diffs, notes = compare_outputs(names, expected, actual, atol=atol, rtol=rtol)
     run = Run(seed, _batch_of(arrays), diffs, notes=notes)
     if not keep:
-        return run, None
+        return run, None, largest_value(expected)
     input_names = [spec.name for spec in session.get_inputs()]
-    return run, DataSet("", arrays, expected, input_names, names)
+    return run, DataSet("", arrays, expected, input_names, names), largest_value(expected)
 
 
 def verify(
@@ -294,6 +299,29 @@ def verify(
     if not path.exists():  # a temporary export, gone now: say what it was instead
         report.onnx_file = f"temporary export, {graph} graph"
     return report
+
+
+def largest_value(arrays: list) -> float | None:
+    """The largest finite |value| among float outputs (None without float outputs)."""
+    peaks = [
+        float(np.max(np.abs(a[np.isfinite(a)]), initial=0.0))
+        for a in map(np.asarray, arrays)
+        if np.issubdtype(a.dtype, np.floating)
+    ]
+    return max(peaks, default=None)
+
+
+def scale_warnings(peaks: list, atol: float) -> list[str]:
+    """Outputs far below atol make a check that cannot fail (an untrained MobileNetV3 gives ~1e-9):
+    say so rather than let PASSED mean nothing."""
+    peaks = [peak for peak in peaks if peak is not None]
+    if not peaks or max(peaks) >= 10 * atol:
+        return []
+    peak = max(peaks)
+    return [
+        f"the largest output value is {peak:.2g}, under 10 x atol ({atol:g}): "
+        "differences this small can hardly fail; use a smaller --atol or real weights"
+    ]
 
 
 def torch_outputs(loaded, inputs) -> list:

@@ -123,3 +123,30 @@ def test_the_progress_bar_draws_on_a_terminal_only(cli, monkeypatch):
     assert "exporting and verifying relu" in terminal.getvalue()
     assert "exporting" not in result.out  # the table on stdout stays clean
     assert result.out.splitlines()[-1].startswith("PASSED | all 1 model(s)")
+
+
+def test_check_all_gives_batchnorm_seeded_statistics():
+    from inspector.checkall import give_batchnorm_statistics
+
+    first, second = models.create_model("conv_bn_relu"), models.create_model("conv_bn_relu")
+    give_batchnorm_statistics(first)
+    give_batchnorm_statistics(second)
+    bn = first.bn
+    assert bn.running_mean.abs().max() > 0.1 and (bn.running_var - 1).abs().max() > 0.1
+    assert (bn.weight - 1).abs().max() > 0.1 and bn.bias.abs().max() > 0.1
+    assert torch.equal(first.bn.running_var, second.bn.running_var)  # seeded: the same each run
+    assert bool((bn.running_var > 0).all())
+
+
+def test_an_untrained_mobilenet_is_no_longer_a_vacuous_check():
+    """Registry MobileNetV3 outputs are ~1e-9 with default BatchNorms: below atol, nothing fails."""
+    from inspector.checkall import give_batchnorm_statistics
+    from inspector.loading import load_model
+
+    loaded = load_model("mobilenet_v3_small")
+    (image,) = loaded.example_inputs()
+    with torch.inference_mode():
+        before = loaded.module(image).abs().max().item()
+        give_batchnorm_statistics(loaded.module)
+        after = loaded.module(image).abs().max().item()
+    assert after > 1e-2, f"outputs {before:.2g} -> {after:.2g}: still far below a useful scale"

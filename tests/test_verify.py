@@ -154,3 +154,21 @@ def test_inspector_verify_stays_callable_after_its_module_is_imported():
     assert callable(verify)
     with pytest.raises(inspector.InspectorError, match="not int"):
         inspector.verify(42)
+
+
+def test_outputs_far_below_atol_are_flagged_as_a_check_that_cannot_fail():
+    from inspector.verify import largest_value, scale_warnings
+
+    tiny = np.full((2, 3), 2e-9, dtype=np.float32)
+    tiny[0, 0] = np.nan  # NaN and inf do not count as a scale
+    assert largest_value([tiny]) == pytest.approx(2e-9)
+    (warning,) = scale_warnings([largest_value([tiny])], ATOL)
+    assert "2e-09" in warning and "atol" in warning
+    assert scale_warnings([largest_value([_random((4,))])], ATOL) == []
+    assert scale_warnings([largest_value([np.arange(3)])], ATOL) == []  # integers: no scale
+
+    report = _report(0)
+    report.warnings.append(warning)
+    assert report  # a warning does not turn PASSED into FAILED ...
+    assert f"warning: {warning}" in str(report)  # ... but it is said
+    assert report.to_dict()["warnings"] == [warning]
