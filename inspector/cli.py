@@ -37,6 +37,7 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line, like every other user error."""
 
     def error(self, message):
+        message = " ".join(message.split())  # an argument holding a newline must not add a line
         sys.stderr.write(f"inspector: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(EXIT_USAGE)
 

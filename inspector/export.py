@@ -83,7 +83,7 @@ def export_onnx(
     # Ctrl-C at any point below removes whatever was staged.
     with _staging_folder(destination) as staged:
         inputs = _trace_inputs(loaded, dynamic_batch)
-        with quiet(verbose), _eval_mode(loaded.module):
+        with quiet(verbose), _eval_mode(loaded.module), _inductor_cache_in(staged.parent):
             model = _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose)
         _name_inputs_and_outputs(model)
         _add_metadata(model, loaded, inputs, graph, exporter)
@@ -173,6 +173,20 @@ def _staging_folder(destination: Path) -> Iterator[Path]:
         yield folder / destination.name
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _inductor_cache_in(folder: Path) -> Iterator[None]:
+    """torch.export creates torch._inductor's cache folder ($TMPDIR/torchinductor_<user>, empty)
+    and leaves it behind; unless the user chose one, point it into the staging folder."""
+    if "TORCHINDUCTOR_CACHE_DIR" in os.environ:
+        yield
+        return
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder / "inductor")
+    try:
+        yield
+    finally:
+        os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
 
 
 def _move_into_place(staged: Path, destination: Path) -> None:
