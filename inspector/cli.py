@@ -188,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the machine's cores)")
     p.add_argument("--runs", type=_positive_int, default=20, help="timed runs per case (20)")
     p.add_argument("--warmup", type=_positive_int, default=3, help="untimed runs first (3)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="export afresh instead of reusing the export cache")
     _format_option(p, "text", "json")
 
     p = command("check-all", cmd_check_all, "export and verify every registered model")
@@ -362,7 +364,18 @@ def cmd_render(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    raise InspectorError("bench is not available yet")
+    from .bench import benchmark
+
+    report = benchmark(_load(args), batch_sizes=args.batch_sizes, threads=args.threads,
+                       runs=args.runs, warmup=args.warmup, use_cache=not args.no_cache,
+                       progress=True)
+    if args.format == "text" and sys.stdout.isatty():
+        from rich import print as rich_print
+
+        rich_print(report)
+    else:
+        _emit(report, args.format)
+    return EXIT_OK
 
 
 def cmd_check_all(args) -> int:
