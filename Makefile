@@ -33,6 +33,7 @@ clean:
 # The lecture's Figure 1, drawn by Netron from our own MobileNetV3-Small export.
 figure: $(STAMP)
 	mkdir -p docs
+	$(BIN)/inspector render exercise_model --graph authored -o docs/exercise_model.png
 	$(BIN)/inspector render mobilenet_v3_small --graph authored -o docs/mobilenet_v3_small.png
 
 bench: $(STAMP)

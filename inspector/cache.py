@@ -177,10 +177,20 @@ def _versions() -> dict[str, str]:
 
     return {
         "inspector": __version__,
+        # The version alone would serve files written by older export code to a developer (or to a
+        # user between releases): the code that writes the file is part of the key.
+        "inspector_export_code": _exporter_code_digest(),
         "torch": torch.__version__,
         "onnx": onnx.__version__,
         "onnxscript": onnxscript.__version__,
     }
+
+
+def _exporter_code_digest() -> str:
+    digest = hashlib.sha256()
+    for name in ("export.py", "graph_passes.py", "export_noise.py"):
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
 
 
 def _remove_entry(path: Path) -> None:

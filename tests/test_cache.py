@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -190,3 +191,15 @@ def test_an_unusable_cache_folder_falls_back_to_a_temporary_export(tmp_path, mon
     with exported_model(tiny()) as path:
         assert path.is_file() and blocker not in path.parents
     assert not path.exists() and len(exports) == 1
+
+
+def test_changing_the_export_code_misses(cache_dir, monkeypatch, tmp_path):
+    loaded = tiny()
+    before = cache_module.cache_key(loaded)
+    edited = tmp_path / "inspector"
+    edited.mkdir()
+    for name in ("export.py", "graph_passes.py", "export_noise.py"):
+        source = (Path(cache_module.__file__).parent / name).read_text()
+        (edited / name).write_text(source + ("\n# edited\n" if name == "graph_passes.py" else ""))
+    monkeypatch.setattr(cache_module, "__file__", str(edited / "cache.py"))
+    assert cache_module.cache_key(loaded) != before
