@@ -143,15 +143,12 @@ def test_verify_command_again_and_again(private_tmpdir, tmp_path, capsys):
     _assert_no_growth(sizes)
 
 
-def test_verify_as_separate_commands_leaves_nothing_behind(tmp_path):
+def test_separate_commands_leave_nothing_behind(tmp_path):
     folder = tmp_path / "tmp"
     folder.mkdir()
-    commands = [
-        ["verify", "relu", "--no-cache"],
-        ["verify", "relu"],
-        ["verify", "relu"],
-        ["check-all", "--pattern", "my_model"],
-    ]
+    # Each in a fresh process: what a process leaves in $TMPDIR at exit (onnxruntime's session
+    # file, torch's inductor folder) shows here; repetition is the in-process tests' job.
+    commands = [["verify", "relu", "--no-cache"], ["check-all", "--pattern", "my_model"]]
     for argv in commands:
         done = subprocess.run(
             [sys.executable, "-m", "inspector", *argv],
