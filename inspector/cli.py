@@ -188,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the machine's cores)")
     p.add_argument("--runs", type=_positive_int, default=20, help="timed runs per case (20)")
     p.add_argument("--warmup", type=_positive_int, default=3, help="untimed runs first (3)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="export afresh instead of reusing the export cache")
     _format_option(p, "text", "json")
 
     p = command("check-all", cmd_check_all, "export and verify every registered model")
@@ -331,11 +333,9 @@ def _verify_data(args):
 
 @contextlib.contextmanager
 def _onnx_for(args):
-    """An .onnx path: a given file once it passed the checker (no torch), or MODEL exported."""
+    """An .onnx path: the file given (view and render check it) or MODEL, exported."""
     if _is_onnx_path(args.model):
-        from .onnx_file import check_onnx_file
-
-        yield check_onnx_file(args.model)
+        yield args.model
         return
     from .export import exported_model
 
@@ -364,7 +364,18 @@ def cmd_render(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    raise InspectorError("bench is not available yet")
+    from .bench import benchmark
+
+    report = benchmark(_load(args), batch_sizes=args.batch_sizes, threads=args.threads,
+                       runs=args.runs, warmup=args.warmup, use_cache=not args.no_cache,
+                       progress=True)
+    if args.format == "text" and sys.stdout.isatty():
+        from rich import print as rich_print
+
+        rich_print(report)
+    else:
+        _emit(report, args.format)
+    return EXIT_OK
 
 
 def cmd_check_all(args) -> int:

@@ -76,17 +76,19 @@ def export_onnx(
         raise InspectorError(f"--graph {graph!r}: choose one of {', '.join(GRAPHS)}")
     if exporter not in EXPORTERS:
         raise InspectorError(f"--exporter {exporter!r}: choose one of {', '.join(EXPORTERS)}")
+    _check_opset(opset)
     destination = _destination(Path(output))
     start = time.perf_counter()
     # The staging folder comes first: an unwritable folder fails before the slow export, and a
     # Ctrl-C at any point below removes whatever was staged.
     with _staging_folder(destination) as staged:
         inputs = _trace_inputs(loaded, dynamic_batch)
-        with quiet(verbose), _inductor_cache_in(staged.parent):
+        with quiet(verbose), _eval_mode(loaded.module), _inductor_cache_in(staged.parent):
             model = _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose)
         _name_inputs_and_outputs(model)
         _add_metadata(model, loaded, inputs, graph, exporter)
         proto = _write_and_check(model, staged)
+        _confirm_opset(proto, loaded, exporter, opset)
         if dynamic_batch:
             _confirm_dynamic_batch(proto, loaded)
         _move_into_place(staged, destination)
@@ -130,6 +132,14 @@ def default_output(loaded) -> Path:
 def _file_stem(loaded) -> str:
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in loaded.name).strip(".")
     return stem or "model"
+
+
+def _check_opset(opset: int) -> None:
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if not 7 <= opset <= newest:
+        raise InspectorError(f"--opset {opset}: onnx {onnx.__version__} knows opsets 7 to {newest}")
 
 
 # --- the destination ---------------------------------------------------------------------------
@@ -196,18 +206,30 @@ def _trace_inputs(loaded, dynamic_batch: bool):
     """Example inputs to trace with; a dynamic batch needs a batch of at least 2."""
     batch = loaded.input_shapes[0][0] if loaded.input_shapes[0] else 1
     if dynamic_batch and batch < MIN_TRACE_BATCH:
-        batch = MIN_TRACE_BATCH
-        inputs = loaded.example_inputs(batch_size=batch)
-        _check_runs_at(loaded, inputs, batch)
-    else:
-        inputs = loaded.example_inputs()
-    return inputs
+        return loaded.example_inputs(batch_size=MIN_TRACE_BATCH)
+    return loaded.example_inputs()
 
 
-def _check_runs_at(loaded, inputs, batch: int) -> None:
-    """A model that only runs at its example batch has that batch baked in: say so before tracing."""
+@contextmanager
+def _eval_mode(module):
+    """Export in eval mode (BatchNorm's running statistics, no dropout), then restore each layer."""
+    modes = [(layer, layer.training) for layer in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for layer, training in modes:
+            layer.training = training
+
+
+def _explain_failure_at_trace_batch(loaded, inputs) -> None:
+    """After a failed export: if the model does not even run at the batch we traced with (and that
+    is not its example batch), its batch is baked into its code; say that instead."""
     import torch
 
+    batch = inputs[0].shape[0] if inputs and inputs[0].dim() else None
+    if batch is None or (loaded.input_shapes[0] or (None,))[0] == batch:
+        return
     try:
         with torch.no_grad():
             loaded.module(*inputs)
@@ -247,8 +269,10 @@ def _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose
                 f"{loaded.spec}: the batch dimension (axis 0) is fixed by the "
                 f"model's code; {_BAKED_HINT}"
             ) from None
+        _explain_failure_at_trace_batch(loaded, inputs)
         raise InspectorError(f"{loaded.spec}: {exporter_failure(error)}") from None
     except (RuntimeError, ValueError, TypeError, NotImplementedError) as error:
+        _explain_failure_at_trace_batch(loaded, inputs)
         raise InspectorError(f"{loaded.spec}: {exporter_failure(error)}") from None
     if graph == "authored":
         from .graph_passes import authored_graph
@@ -409,6 +433,17 @@ def _initializer_bytes(model) -> int:
 
 def _io_names(proto) -> tuple[list[str], list[str]]:
     return [v.name for v in proto.graph.input], [v.name for v in proto.graph.output]
+
+
+def _confirm_opset(proto, loaded, exporter: str, opset: int) -> None:
+    """The dynamo exporter falls back to its own opset when it cannot convert: do not hide that."""
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), opset)
+    if written != opset:
+        raise InspectorError(
+            f"{loaded.spec}: the {exporter} exporter cannot write opset {opset} "
+            f"for this model (its graph stayed at opset {written}); choose "
+            f"another --opset, e.g. {written}"
+        )
 
 
 def _confirm_dynamic_batch(proto, loaded) -> None:

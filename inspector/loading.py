@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 import models
+from models._registry import BUILD_SEED
 
 from .checkpoint import load_state_dict
 from .errors import InspectorError
@@ -185,7 +186,11 @@ def _build(factory, kwargs: dict, spec: str) -> nn.Module:
                              "or a function returning one")
     _check_kwargs(factory, kwargs, spec)
     try:
-        module = factory(**kwargs)
+        # Seeded like the registry's models, so a user's model has the same weights on every load
+        # and a file exported today verifies against the model built tomorrow.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(BUILD_SEED)
+            module = factory(**kwargs)
     except InspectorError:
         raise
     except Exception as error:

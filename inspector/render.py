@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InspectorError
+from .onnx_file import check_onnx_file
 from .view import LOOPBACK, netron_server, private_copy
 
 FORMATS = (".png", ".svg")
@@ -99,6 +100,7 @@ def _chromium_candidates() -> list[str | None]:
 def render(model_path, output, *, timeout: float = DEFAULT_TIMEOUT) -> RenderResult:
     """Draw the ONNX file at `model_path` with Netron into `output` (.png or .svg), atomically."""
     output = check_output(output)
+    model_path = check_onnx_file(model_path)
     chromium = find_chromium()
     with private_copy(model_path) as served, netron_server(served, LOOPBACK, 0) as url:
         image, nodes = _draw(chromium, url, output.suffix.lower(), timeout)
@@ -169,7 +171,7 @@ def _netron_svg(browser, url: str, timeout: float) -> tuple[str, int]:
     alert = page.locator("body.alert #message-text")
     accept.or_(graph).or_(alert).first.wait_for()
     if accept.is_visible():
-        accept.click()
+        accept.press("Enter")  # the keyboard: a mouse click would leave a hover highlight
     graph.or_(alert).first.wait_for()
     if alert.count():
         raise InspectorError(f"Netron cannot draw this model: {alert.inner_text().strip()}")

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import ipaddress
 import logging
+import re
 import shutil
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import InspectorError
+from .onnx_file import check_onnx_file
 
 LOOPBACK = "127.0.0.1"
 
@@ -34,7 +36,8 @@ def private_copy(model_path) -> Iterator[Path]:
     source = Path(model_path)
     folder = Path(tempfile.mkdtemp(prefix="inspector-netron-"))  # mode 0700
     try:
-        served = folder / source.name
+        # Netron puts the name into its page and URLs unescaped: keep it to safe characters.
+        served = folder / re.sub(r"[^A-Za-z0-9._-]", "_", source.name)
         shutil.copyfile(source, served)
         for location in external_data_files(source):
             target = folder / location
@@ -130,9 +133,10 @@ def view(
     browser: bool = True,
     allow_remote: bool = False,
 ) -> None:
-    """Serve the model in Netron and block until Ctrl-C, which is the normal way to stop."""
+    """Serve the ONNX file in Netron and block until Ctrl-C, which is the normal way to stop."""
     remote = check_host(host, allow_remote)
-    name = Path(model_path).name
+    model_path = check_onnx_file(model_path)
+    name = model_path.name
     with private_copy(model_path) as served, netron_server(served, host, port) as url:
         if remote:
             print(

@@ -1,4 +1,4 @@
-"""MobileNetV3 (Howard et al. 2019, "Searching for MobileNetV3"): the network of the lecture's Figure 1.
+"""MobileNetV3 (Howard et al. 2019, "Searching for MobileNetV3"), the lecture's Figure 1.
 
 The paper describes the network as a table, one row per block, and so does this file: each
 `BlockConfig` below is one "bneck" row of Table 1 (large) or Table 2 (small). A block is

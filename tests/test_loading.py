@@ -125,3 +125,9 @@ def test_cli_summary_of_a_user_file(user_file, cli):
     )
     assert result.code == 0, result.err
     assert result.json()["total_params"] == 4 * 3 + 3
+
+
+def test_a_user_model_has_the_same_weights_on_every_load(user_file):
+    first = load_model(f"{user_file}:Net", input_shapes=[(2, 4)]).module.fc.weight
+    second = load_model(f"{user_file}:Net", input_shapes=[(2, 4)]).module.fc.weight
+    assert torch.equal(first, second)

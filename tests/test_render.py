@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -46,6 +47,8 @@ def test_svg_names_the_layers_with_netron_styles(rendered_svg):
         assert layer in texts
     assert "image" in texts and "features" in texts  # the graph's input and output names
     assert "fill: rgb(255, 255, 255)" in svg  # grapher.css inlined: white labels on node colours
+    classes = {c for attr in re.findall(r'class="([^"]*)"', svg) for c in attr.split()}
+    assert not classes & {"select", "hover"}  # no highlight left behind by the mouse
     assert (result.format, result.nodes) == ("svg", 5)  # 3 layers + input + output
     assert result.width > 100 and result.height > result.width  # a top-to-bottom chain
 

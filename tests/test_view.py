@@ -185,3 +185,16 @@ def test_remote_host_is_served_with_a_warning(model, monkeypatch, capsys):
     assert bound == [(model.name, "0.0.0.0", 8080)]
     assert captured.err.startswith("inspector: warning: serving on 0.0.0.0")
     assert "http://0.0.0.0:8080/" in captured.out
+
+
+def test_odd_file_names_are_served_under_a_safe_name(model, tmp_path):
+    odd = tmp_path / 'my model #1 "x".onnx'
+    odd.write_bytes(model.read_bytes())  # its weights stay in conv_bn_relu.onnx.data
+    data = model.name + ".data"
+    (tmp_path / data).write_bytes((model.parent / data).read_bytes())
+    with private_copy(odd) as served, netron_server(served, "127.0.0.1", 0) as url:
+        assert served.name == "my_model__1__x_.onnx"
+        assert (served.parent / data).exists()
+        status, page = _get(url)
+        assert status == 200 and b'content="/data/my_model__1__x_.onnx"' in page
+        assert _get(url + "data/" + served.name) == (200, odd.read_bytes())

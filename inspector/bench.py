@@ -1,0 +1,396 @@
+"""Latency of PyTorch eager against onnxruntime on the CPU, on the same seeded inputs.
+
+Both runtimes get the same number of intra-op threads (and one inter-op thread), a few untimed
+warm-up runs, then `runs` timed runs each; a report gives the median and p90 latency, throughput and
+the achieved GFLOP/s (2 FLOPs per torchinfo mult-add) for the authored and the optimized ONNX graph.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .errors import InspectorError
+
+RUNTIMES = ("torch", "onnxruntime", "onnxruntime_optimized")
+TITLES = {
+    "torch": "torch eager",
+    "onnxruntime": "ort authored",
+    "onnxruntime_optimized": "ort optimized",
+}
+GRAPHS = {"onnxruntime": "authored", "onnxruntime_optimized": "optimized"}
+FLOAT32_BYTES = 4
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The timed runs of one runtime at one batch size, in milliseconds."""
+
+    samples_ms: tuple[float, ...]
+
+    @property
+    def median_ms(self) -> float:
+        return _percentile(self.samples_ms, 50)
+
+    @property
+    def p90_ms(self) -> float:
+        return _percentile(self.samples_ms, 90)
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One batch size: a Timing per runtime (keys of RUNTIMES that were run)."""
+
+    batch_size: int
+    threads: int
+    timings: dict[str, Timing]
+    flops_per_item: int  # 2 * torchinfo mult-adds for one item of the batch
+
+    def speedup(self, runtime: str = "onnxruntime") -> float:
+        """How many times faster than PyTorch eager (> 1: onnxruntime wins)."""
+        return self.timings["torch"].median_ms / self.timings[runtime].median_ms
+
+    def items_per_s(self, runtime: str) -> float:
+        return self.batch_size * 1000.0 / self.timings[runtime].median_ms
+
+    def gflops(self, runtime: str) -> float:
+        return self.flops_per_item * self.items_per_s(runtime) / 1e9
+
+    def to_dict(self) -> dict:
+        runtimes = list(self.timings)
+        data = {"batch_size": self.batch_size, "threads": self.threads}
+        data.update({f"{r}_ms": round(self.timings[r].median_ms, 4) for r in runtimes})
+        data["speedup"] = round(self.speedup(), 4)
+        if "onnxruntime_optimized" in self.timings:
+            data["speedup_optimized"] = round(self.speedup("onnxruntime_optimized"), 4)
+        data["p90_ms"] = {r: round(self.timings[r].p90_ms, 4) for r in runtimes}
+        data["items_per_s"] = {r: round(self.items_per_s(r), 2) for r in runtimes}
+        data["gflops"] = {r: round(self.gflops(r), 3) for r in runtimes}
+        return data
+
+
+@dataclass
+class BenchReport:
+    """PyTorch eager vs onnxruntime for one model; prints as two tables (latency, throughput)."""
+
+    model: str
+    runs: int
+    warmup: int
+    mult_adds_per_item: int
+    results: list[BenchResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "results": [result.to_dict() for result in self.results],
+            "runs": self.runs,
+            "warmup": self.warmup,
+            "mult_adds_per_item": self.mult_adds_per_item,
+            "flops_per_mult_add": 2,
+            "providers": ["CPUExecutionProvider"],
+            "graph_optimization_level": "ORT_ENABLE_ALL",
+        }
+
+    def header(self) -> str:
+        threads = sorted({r.threads for r in self.results})
+        return (
+            f"{self.model}: PyTorch eager (inference_mode) vs onnxruntime (CPU, "
+            f"ORT_ENABLE_ALL), {'/'.join(map(str, threads))} threads, median of {self.runs} "
+            f"runs after {self.warmup} warm-up; GFLOP/s = 2 x {self.mult_adds_per_item:,} "
+            f"torchinfo mult-adds per item"
+        )
+
+    def tables(self) -> list[tuple[str, list[str], list[list[str]]]]:
+        """(title, columns, rows) for each table, shared by the plain and the rich rendering."""
+        runtimes = [r for r in RUNTIMES if self.results and r in self.results[0].timings]
+        latency_cols = ["batch"] + [f"{TITLES[r]} ms (p90)" for r in runtimes]
+        latency_cols += [f"speedup {GRAPHS[r]}" for r in runtimes[1:]]
+        speed_cols = ["batch"] + [f"{TITLES[r]} items/s" for r in runtimes]
+        speed_cols += [f"{TITLES[r]} GFLOP/s" for r in runtimes]
+        latency, speed = [], []
+        for res in self.results:
+            latency.append(
+                [str(res.batch_size)]
+                + [
+                    f"{res.timings[r].median_ms:.3f} ({res.timings[r].p90_ms:.3f})"
+                    for r in runtimes
+                ]
+                + [f"{res.speedup(r):.2f}x" for r in runtimes[1:]]
+            )
+            speed.append(
+                [str(res.batch_size)]
+                + [f"{res.items_per_s(r):,.0f}" for r in runtimes]
+                + [f"{res.gflops(r):.2f}" for r in runtimes]
+            )
+        return [("latency", latency_cols, latency), ("throughput", speed_cols, speed)]
+
+    def __str__(self) -> str:
+        lines = [self.header()]
+        for title, columns, rows in self.tables():
+            widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
+            lines += ["", title]
+            lines.append("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
+            lines += [
+                "  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in rows
+            ]
+        return "\n".join(lines)
+
+    def __rich__(self):
+        from rich.console import Group
+        from rich.table import Table
+
+        parts = [self.header()]
+        for title, columns, rows in self.tables():
+            table = Table(title=title, title_justify="left")
+            for column in columns:
+                table.add_column(column, justify="right")
+            for row in rows:
+                table.add_row(*row)
+            parts.append(table)
+        return Group(*parts)
+
+
+def default_threads() -> int:
+    """The cores this process may run on (not the host's, inside a container or taskset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def benchmark(
+    model,
+    *,
+    batch_sizes=(1, 8),
+    threads: int | None = None,
+    runs: int = 20,
+    warmup: int = 3,
+    onnx_files: dict[str, Path] | None = None,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> BenchReport:
+    """Time a model in PyTorch eager and in onnxruntime at each batch size.
+
+    `model` is a MODEL spec string (`"exercise_model"`) or a LoadedModel (from `load_model`).
+    `onnx_files` maps "authored"/"optimized" to already exported files; by default both graphs are
+    exported (through the export cache unless `use_cache` is False).
+    """
+    loaded = _as_loaded(model)
+    threads = threads or default_threads()
+    _check_arguments(batch_sizes, threads, runs, warmup)
+    for batch_size in batch_sizes:  # refuse before anything big is allocated or exported
+        _check_fits_memory(loaded, batch_size)
+    mult_adds = _mult_adds_per_item(loaded)
+    report = BenchReport(loaded.spec, runs, warmup, mult_adds)
+    with ExitStack() as stack:
+        files = onnx_files or {
+            g: stack.enter_context(_exported(loaded, g, use_cache)) for g in GRAPHS.values()
+        }
+        sessions = {r: files[g] for r, g in GRAPHS.items() if g in files}
+        bar = stack.enter_context(_progress(progress, len(batch_sizes) * (1 + len(sessions))))
+        for batch_size in batch_sizes:
+            timings = _time_batch(loaded, sessions, batch_size, threads, runs, warmup, bar)
+            report.results.append(BenchResult(batch_size, threads, timings, 2 * mult_adds))
+    return report
+
+
+def _as_loaded(model):
+    from .loading import LoadedModel, load_model
+
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, str):
+        return load_model(model)
+    raise InspectorError(
+        f"benchmark() takes a MODEL spec or a LoadedModel (inspector.load_model(...)), "
+        f"not {type(model).__name__}"
+    )
+
+
+def _check_arguments(batch_sizes, threads, runs, warmup) -> None:
+    if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
+        raise InspectorError(f"batch sizes must be positive integers, not {list(batch_sizes)}")
+    if threads < 1 or runs < 1 or warmup < 0:
+        raise InspectorError("threads and runs must be >= 1 and warm-up runs >= 0")
+
+
+def _time_batch(loaded, sessions, batch_size, threads, runs, warmup, bar) -> dict:
+    inputs = loaded.example_inputs(batch_size=batch_size)
+    with _out_of_memory_is_user_error(loaded, batch_size):
+        timings = {"torch": _time_torch(loaded.module, inputs, threads, runs, warmup)}
+        bar()
+        for runtime, path in sessions.items():
+            session = _ort_session(path, threads)
+            run = _bound_run(session, _feeds(session, inputs, batch_size, path))
+            timings[runtime] = _time_calls(run, runs, warmup)
+            del session  # its spinning thread pool must not compete with the next runtime
+            bar()
+    return timings
+
+
+def _time_calls(call, runs: int, warmup: int) -> Timing:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - start) * 1000.0)
+    return Timing(tuple(samples))
+
+
+def _time_torch(module, inputs, threads: int, runs: int, warmup: int) -> Timing:
+    import torch
+
+    saved_threads = torch.get_num_threads()
+    saved_modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            return _time_calls(lambda: module(*inputs), runs, warmup)
+    finally:
+        torch.set_num_threads(saved_threads)
+        for m, training in saved_modes:
+            m.training = training
+
+
+def _ort_session(path, threads: int):
+    import onnxruntime as ort
+
+    from .onnx_file import check_onnx_file
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(
+        str(check_onnx_file(path)), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def _feeds(session, inputs, batch_size: int, path) -> dict:
+    declared = session.get_inputs()
+    if len(declared) != len(inputs):
+        raise InspectorError(f"{path} takes {len(declared)} inputs, the model {len(inputs)}")
+    for arg in declared:
+        fixed = arg.shape[0] if arg.shape else None
+        if isinstance(fixed, int) and fixed != batch_size:
+            raise InspectorError(
+                f"{path}: input {arg.name!r} has a fixed batch size of {fixed}, "
+                f"so batch {batch_size} cannot run; use --batch-sizes {fixed}"
+            )
+    return {arg.name: tensor.numpy() for arg, tensor in zip(declared, inputs, strict=True)}
+
+
+def _bound_run(session, feeds: dict):
+    """A call that runs the session on inputs bound once, as `module(*inputs)` does in torch.
+
+    `session.run` converts every input and output to numpy on each call, a few microseconds that
+    outweigh a small model; IO binding leaves the output in onnxruntime's memory, as torch leaves
+    its output in a tensor.
+    """
+    binding = session.io_binding()
+    for name, array in feeds.items():
+        binding.bind_cpu_input(name, array)
+    for output in session.get_outputs():
+        binding.bind_output(output.name)
+    return lambda: session.run_with_iobinding(binding)
+
+
+@contextmanager
+def _exported(loaded, graph: str, use_cache: bool):
+    from .export import exported_model
+
+    with exported_model(loaded, graph=graph, use_cache=use_cache) as path:
+        yield Path(path)
+
+
+def _mult_adds_per_item(loaded) -> int:
+    """torchinfo's mult-adds for a batch of one (its counts grow linearly with the batch)."""
+    from .summary import summarize
+
+    one = replace(loaded, input_shapes=[(1, *shape[1:]) for shape in loaded.input_shapes])
+    return summarize(one, depth=1).mult_adds
+
+
+# Memory ----------------------------------------------------------------------------------------
+
+
+def input_bytes(loaded, batch_size: int) -> int:
+    """The bytes of float32 inputs at `batch_size` (dimension 0 of each input is the batch)."""
+    return sum(FLOAT32_BYTES * batch_size * math.prod(shape[1:]) for shape in loaded.input_shapes)
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux); None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_fits_memory(loaded, batch_size: int) -> None:
+    # Inputs are only the start: activations and outputs need room too, so half is the limit.
+    needed, available = input_bytes(loaded, batch_size), available_memory_bytes()
+    if available is not None and 2 * needed > available:
+        raise InspectorError(
+            f"{loaded.spec}: batch size {batch_size} needs {_gib(needed)} for its inputs alone, "
+            f"and {_gib(available)} of memory is available; use smaller --batch-sizes"
+        )
+
+
+@contextmanager
+def _out_of_memory_is_user_error(loaded, batch_size: int):
+    try:
+        yield
+    except MemoryError:
+        raise _no_memory(loaded, batch_size) from None
+    except Exception as error:
+        # torch: "DefaultCPUAllocator: not enough memory"; onnxruntime: "Failed to allocate memory"
+        text = str(error).lower()
+        if "not enough memory" in text or "allocate memory" in text or "bad_alloc" in text:
+            raise _no_memory(loaded, batch_size) from None
+        raise
+
+
+def _no_memory(loaded, batch_size: int) -> InspectorError:
+    return InspectorError(
+        f"{loaded.spec}: batch size {batch_size} does not fit in memory; use smaller --batch-sizes"
+    )
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def _percentile(samples, q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(samples, q))
+
+
+@contextmanager
+def _progress(enabled: bool, total: int):
+    """Yield a function that advances a progress bar on stderr (a no-op when not enabled)."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("benchmarking", total=total)
+        yield lambda: bar.advance(task)

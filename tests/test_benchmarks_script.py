@@ -1,0 +1,114 @@
+"""The benchmark script's pieces (benchmarks/): statistics, child processes, the written report.
+
+These run no benchmark: `make bench` measures; here only the plumbing that turns runs into
+BENCHMARKS.md is checked, quickly.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import _common  # noqa: E402
+import run  # noqa: E402
+import runtime  # noqa: E402
+import startup  # noqa: E402
+from _common import Stats, Timed  # noqa: E402
+
+
+def test_stats_give_median_min_max_and_ratio():
+    stats = Stats((0.3, 0.1, 0.2, 0.5, 0.4))
+    assert (stats.median, stats.min, stats.max) == (0.3, 0.1, 0.5)
+    assert stats.ratio(Stats((0.15,))) == pytest.approx(2.0)
+    assert stats.ms() == "300 ms (min 100, max 500)"
+
+
+def test_run_child_measures_a_process_and_its_own_peak_memory():
+    small = _common.run_child([sys.executable, "-c", "pass"])
+    # 200 MB allocated and touched: the child's own peak, not this test process's.
+    big = _common.run_child(
+        [sys.executable, "-c", "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096])"]
+    )
+    assert 0 < small.seconds < 30 and 0 < big.cpu_seconds <= big.seconds * 4
+    assert big.peak_rss_bytes - small.peak_rss_bytes > 150 * 2**20
+
+
+def test_run_child_refuses_to_time_a_failing_command():
+    with pytest.raises(RuntimeError, match="exited 3: boom"):
+        _common.run_child(
+            [sys.executable, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"]
+        )
+
+
+def test_startup_section_reports_ratios_and_the_help_target():
+    def both(*seconds):
+        return Timed(Stats(seconds), Stats(tuple(s / 2 for s in seconds)))
+
+    stats = {
+        "python -c pass": both(0.02, 0.02, 0.03),
+        'python -c "import torch"': both(2.0, 2.0, 2.0),
+        "inspector --help": both(0.2, 0.2, 0.2),  # over the 150 ms target
+        "inspector summary FILE.onnx": both(0.3, 0.3, 0.3),
+        "inspector summary exercise_model": both(2.2, 2.2, 2.2),
+    }
+    text, headline = startup.markdown(stats)
+    assert "| `inspector --help` | 200 ms (min 200, max 200) | 10.0x | 0.10x | 100 ms" in text
+    assert "**missed** (200 ms)" in text
+    assert headline["targets"] == [("`inspector --help` under 150 ms", "200 ms", False)]
+
+
+def test_runtime_section_names_models_slower_in_onnxruntime_at_batch_1():
+    def result(batch, torch_ms, ort_ms):
+        return {
+            "batch_size": batch,
+            "threads": 2,
+            "torch_ms": torch_ms,
+            "onnxruntime_ms": ort_ms,
+            "onnxruntime_optimized_ms": ort_ms,
+            "speedup": torch_ms / ort_ms,
+            "speedup_optimized": torch_ms / ort_ms,
+            "p90_ms": {"torch": torch_ms, "onnxruntime": ort_ms, "onnxruntime_optimized": ort_ms},
+            "gflops": {"torch": 1.0, "onnxruntime": 2.0},
+        }
+
+    reports = {
+        "fast": {"runs": 20, "warmup": 3, "results": [result(1, 2.0, 1.0), result(8, 8, 16)]},
+        "slow": {"runs": 20, "warmup": 3, "results": [result(1, 1.0, 4.0)]},
+    }
+    text, headline = runtime.markdown(reports)
+    assert headline["slower_at_batch_1"] == ["`slow` (0.25x)"]
+    assert (
+        "| `fast` | 1 | 2.000 (2.000) | 1.000 (1.000) | 1.000 (1.000) | 2.00x | 2.00x | 1.0 / 2.0 |"
+        in text
+    )
+    assert "**missed**" in text
+
+
+def test_quick_startup_section_writes_a_report(tmp_path, monkeypatch):
+    """The smallest real piece: the start-up section, one run, with a stand-in for each command."""
+    fast = [sys.executable, "-c", "pass"]
+    monkeypatch.setattr(startup, "make_onnx_file", lambda folder: folder / "x.onnx")
+    monkeypatch.setattr(startup, "commands", lambda onnx: dict.fromkeys(startup_names(), fast))
+    output = tmp_path / "BENCHMARKS.md"
+    assert run.main(["--quick", "--only", "startup", "--runs", "1", "--output", str(output)]) == 0
+    text = output.read_text()
+    assert text.startswith("# Benchmarks")
+    assert "quick mode" in text and "## Start-up" in text and "- Versions: python" in text
+    assert "Changes and their measured effect" in text
+    assert "| `inspector --help` under 150 ms |" in text.split("## Start-up")[0]  # the summary
+    assert "Not measured" not in text
+
+
+def startup_names():
+    return [
+        "python -c pass",
+        'python -c "import torch"',
+        "inspector --help",
+        "inspector summary FILE.onnx",
+        "inspector summary exercise_model",
+    ]
