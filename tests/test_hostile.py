@@ -284,10 +284,21 @@ def _model_argv(command: str, model_options: list, arena: Arena) -> list:
         "verify": ["verify", MODEL, *model_options, "--report", arena.report],
         "view": ["view", MODEL, *model_options, "--no-browser"],
         "render": ["render", MODEL, *model_options, "-o", arena.out / "graph.png"],
+        "bench": [
+            "bench",
+            MODEL,
+            *model_options,
+            "--batch-sizes",
+            "1",
+            "--runs",
+            "1",
+            "--warmup",
+            "1",
+        ],
     }[command]
 
 
-MODEL_COMMANDS = ["summary", "export", "verify", "view", "render"]
+MODEL_COMMANDS = ["summary", "export", "verify", "view", "render", "bench"]
 
 
 # Where a command writes: -o and friends, aimed at places it cannot or must not write -------------
@@ -440,6 +451,19 @@ def test_input_shape_too_large_for_memory_is_refused_before_allocating(
     result = run(*_model_argv(command, ["--input-shape", HUGE_SHAPE], arena))
     assert_refused(result, "1x3x100000x100000", "needs ~111.8 GiB", "GiB available")
     assert allocations == []
+    assert arena.snapshot() == before
+
+
+@pytest.mark.parametrize("command", ["verify", "bench"])
+def test_batch_size_too_large_for_memory_is_refused_before_allocating(arena, run, command):
+    before = arena.snapshot()
+    result = run(command, "relu", "--batch-sizes", "1,99999999999")  # 9 floats per sample
+    assert_refused(
+        result,
+        "99999999999",
+        "3,352.8 GiB" if command == "bench" else "~3352.8 GiB",
+        "--batch-sizes",
+    )
     assert arena.snapshot() == before
 
 
