@@ -394,6 +394,27 @@ def test_conv_shape_refuses_impossible_numbers(arena, run, argv, word):
     assert arena.snapshot() == before
 
 
+# check-all takes no files: its hostile inputs are shards and patterns ----------------------------
+
+CHECK_ALL_CASES = [
+    (["--shard", "0/2"], "between 1 and N"),
+    (["--shard", "3/2"], "between 1 and N"),
+    (["--shard", "1/0"], "between 1 and N"),
+    (["--shard", "one/two"], "I/N"),
+    (["--shard", "1/2/3"], "I/N"),
+    (["--pattern", "no_such_model*"], "matches no registered model"),
+]
+
+
+@pytest.mark.parametrize(
+    "argv, word", CHECK_ALL_CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else None
+)
+def test_check_all_refuses_impossible_shards_and_patterns(arena, run, argv, word):
+    before = arena.snapshot()
+    assert_refused(run("check-all", *argv), word)
+    assert arena.snapshot() == before
+
+
 @pytest.mark.parametrize("case", ONNX_CASES, ids=str)
 @pytest.mark.parametrize("command", ONNX_COMMANDS)
 def test_bad_onnx_file_is_refused(arena, run, command, case):
