@@ -171,6 +171,11 @@ def _import_file(path: Path):
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except SystemExit as stop:  # script code at top level, e.g. argparse reading our argv
+        sys.modules.pop(name, None)
+        raise InspectorError(f"running {path} failed: it called sys.exit({stop.code!r}) while "
+                             "being imported; put its script code under "
+                             "if __name__ == '__main__':") from None
     except Exception as error:
         sys.modules.pop(name, None)
         raise InspectorError(f"running {path} failed: {type(error).__name__}: {error}") from None
