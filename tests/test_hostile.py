@@ -276,25 +276,16 @@ def _golden_folder(arena: Arena) -> Path:
 ONNX_COMMANDS = ["summary", "verify --data", "verify --onnx", "view", "render"]
 
 
-def _model_argv(command: str, model_options: list, arena: Arena) -> list:
+def _model_argv(command: str, model_options: list, arena: Arena, model: str = MODEL) -> list:
     """The command on MODEL; a command that writes aims at an existing destination file."""
+    bench_options = ["--batch-sizes", "1", "--runs", "1", "--warmup", "1"]
     return {
-        "summary": ["summary", MODEL, *model_options],
-        "export": ["export", MODEL, *model_options, "-o", arena.existing],
-        "verify": ["verify", MODEL, *model_options, "--report", arena.report],
-        "view": ["view", MODEL, *model_options, "--no-browser"],
-        "render": ["render", MODEL, *model_options, "-o", arena.out / "graph.png"],
-        "bench": [
-            "bench",
-            MODEL,
-            *model_options,
-            "--batch-sizes",
-            "1",
-            "--runs",
-            "1",
-            "--warmup",
-            "1",
-        ],
+        "summary": ["summary", model, *model_options],
+        "export": ["export", model, *model_options, "-o", arena.existing],
+        "verify": ["verify", model, *model_options, "--report", arena.report],
+        "view": ["view", model, *model_options, "--no-browser"],
+        "render": ["render", model, *model_options, "-o", arena.out / "graph.png"],
+        "bench": ["bench", model, *model_options, *bench_options],
     }[command]
 
 
@@ -433,6 +424,53 @@ def test_bad_checkpoint_is_refused(arena, run, command, case):
     result = run(*_model_argv(command, [*SMALL, "--checkpoint", path], arena))
     assert_refused(result, path.name, *case.words)
     assert arena.snapshot() == before
+
+
+def _source(name: str, text: str) -> Callable[[Path], str]:
+    def make(folder: Path) -> str:
+        (folder / name).write_text(text)
+        return f"{folder / name}:Net"
+
+    return make
+
+
+SPEC_CASES = [
+    Case("missing-file", lambda d: f"{d / 'missing.py'}:Net", ("no such file",)),
+    Case("folder", lambda d: f"{bad.a_folder(d, 'models.py')}:Net", ("models.py",)),
+    Case("empty-file", _source("empty.py", ""), ("has no attribute 'Net'",)),
+    Case("syntax-error", _source("syntax.py", "def broken(:\n"), ("SyntaxError",)),
+    Case("raises", _source("raises.py", "raise RuntimeError('boom')\n"), ("RuntimeError: boom",)),
+    Case("exits", _source("exits.py", "import sys\nsys.exit(3)\n"), ("sys.exit(3)",)),
+    Case("not-a-module", _source("value.py", "Net = 42\n"), ("not an nn.Module",)),
+    Case(
+        "returns-junk", _source("func.py", "def Net():\n    return 'junk'\n"), ("not an nn.Module",)
+    ),
+    Case("null-bytes", lambda d: f"{bad.random_bytes(d, 'noise.py')}:Net", ("noise.py failed",)),
+    Case("unknown-module", lambda d: "no_such_package.models:Net", ("cannot import",)),
+]
+
+
+@pytest.mark.parametrize("case", SPEC_CASES, ids=str)
+@pytest.mark.parametrize("command", MODEL_COMMANDS)
+def test_bad_model_spec_is_refused(arena, run, command, case):
+    spec = case.make(arena.inputs)
+    before = arena.snapshot()
+    result = run(*_model_argv(command, ["--input-shape", "1,3"], arena, model=spec))
+    assert_refused(result, *case.words)
+    assert arena.snapshot() == before
+
+
+def test_a_script_that_parses_arguments_at_import_is_refused(arena, run):
+    """Its own argparse prints its usage, as `python script.py` would; then our one line."""
+    spec = _source(
+        "train.py",
+        "import argparse\np = argparse.ArgumentParser()\n"
+        "p.add_argument('--lr', required=True)\nargs = p.parse_args()\n",
+    )(arena.inputs)
+    result = run("summary", spec, "--input-shape", "1,3")
+    assert result.code == 2
+    assert result.err.splitlines()[-1].startswith("inspector: error: running ")
+    assert "sys.exit(2)" in result.err.splitlines()[-1]
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy-pickle"])
