@@ -757,3 +757,11 @@ def test_busy_port_is_refused(arena, run, target):
         )
     assert_refused(result, f"port {port}", "already in use")
     assert arena.snapshot() == before  # the private copy Netron would have served is gone too
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.com"])
+def test_view_stays_on_loopback_unless_told(arena, run, host):
+    path = bad.valid_onnx(arena.inputs)
+    before = arena.snapshot()
+    assert_refused(run("view", path, "--no-browser", "--host", host), host, "--allow-remote")
+    assert arena.snapshot() == before
