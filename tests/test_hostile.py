@@ -620,15 +620,21 @@ def test_native_crash_while_checking_becomes_one_line_naming_the_file(
     )
 
 
-@pytest.mark.parametrize("command", ONNX_COMMANDS)
-def test_native_crash_in_the_checker_fails_the_command_cleanly(
-    arena, run, command, crashing_onnx_libraries
+CRASH_CASES = [(command, "checker") for command in ONNX_COMMANDS] + [
+    (command, "onnxruntime") for command in ONNX_COMMANDS if command != "summary"
+]  # summary never hands the file to onnxruntime
+
+
+@pytest.mark.parametrize("command, stage", CRASH_CASES)
+def test_native_crash_fails_the_command_cleanly(
+    arena, run, command, stage, crashing_onnx_libraries
 ):
-    crashing_onnx_libraries("checker")
+    crashing_onnx_libraries(stage)
     path = bad.valid_onnx(arena.inputs)
     before = arena.snapshot()
     result = run(*_onnx_argv(command, path, arena))
-    assert_refused(result, str(path), "crashed the onnx checker (SIGSEGV)")
+    blamed = "the onnx checker" if stage == "checker" else "onnxruntime"
+    assert_refused(result, str(path), f"crashed {blamed} (SIGSEGV)")
     assert arena.snapshot() == before
 
 
