@@ -86,6 +86,8 @@ def export_onnx(
         with quiet(verbose), _eval_mode(loaded.module), _inductor_cache_in(staged.parent):
             model = _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose)
         _name_inputs_and_outputs(model)
+        if dynamic_batch:
+            _name_batch_axis(model)
         _add_metadata(model, loaded, inputs, graph, exporter)
         proto = _write_and_check(model, staged)
         _confirm_opset(proto, loaded, exporter, opset)
@@ -351,6 +353,28 @@ def _torchscript_export(torch, module, inputs, opset, graph, dynamic_batch, verb
 
 
 # --- names and metadata ------------------------------------------------------------------------
+
+
+def _name_batch_axis(model) -> None:
+    """Call the traced batch symbol `batch` on every edge, as Netron then labels it.
+
+    The exporter names it after its internal symbol (e.g. `s77`), which means nothing to a reader.
+    """
+    from onnxscript import ir
+
+    first = next((v for v in model.graph.inputs if v.shape is not None and len(v.shape)), None)
+    symbol = first.shape[0] if first is not None else None
+    if not isinstance(symbol, ir.SymbolicDim) or symbol.value in (None, "batch"):
+        return
+    for value in _all_values(model.graph):
+        if value.shape is not None and any(dim == symbol.value for dim in value.shape):
+            value.shape = ir.Shape(["batch" if dim == symbol.value else dim for dim in value.shape])
+
+
+def _all_values(graph):
+    yield from graph.inputs
+    for node in graph.all_nodes():
+        yield from node.outputs
 
 
 def _name_inputs_and_outputs(model) -> None:
