@@ -49,7 +49,7 @@ class LoadedModel:
         shapes = self.input_shapes
         if batch_size is not None:
             shapes = [(batch_size, *shape[1:]) for shape in shapes]
-            check_inputs_fit_in_memory(shapes, self.spec)
+            check_inputs_fit_in_memory(shapes, self.spec, fix="use smaller --batch-sizes")
         return tuple(torch.randn(shape, generator=generator) for shape in shapes)
 
     @property
@@ -100,7 +100,8 @@ def load_model(spec: str, *, input_shapes=None, kwargs=None, checkpoint=None) ->
     return LoadedModel(spec, module, list(shapes), kwargs, checkpoint and str(checkpoint))
 
 
-def check_inputs_fit_in_memory(shapes, spec: str) -> None:
+def check_inputs_fit_in_memory(shapes, spec: str,
+                               fix: str = "pass a smaller --input-shape") -> None:
     """Refuse float32 inputs of these shapes before allocating them, if memory cannot hold them."""
     needed = sum(math.prod(shape) for shape in shapes) * 4
     available = available_memory()
@@ -108,7 +109,7 @@ def check_inputs_fit_in_memory(shapes, spec: str) -> None:
         return
     text = ", ".join("x".join(map(str, shape)) for shape in shapes)
     raise InspectorError(f"{spec}: input shape {text} needs ~{needed / 2**30:.1f} GiB, "
-                         f"{available / 2**30:.1f} GiB available; pass a smaller --input-shape")
+                         f"{available / 2**30:.1f} GiB available; {fix}")
 
 
 def available_memory() -> int | None:
@@ -170,6 +171,11 @@ def _import_file(path: Path):
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except SystemExit as stop:  # script code at top level, e.g. argparse reading our argv
+        sys.modules.pop(name, None)
+        raise InspectorError(f"running {path} failed: it called sys.exit({stop.code!r}) while "
+                             "being imported; put its script code under "
+                             "if __name__ == '__main__':") from None
     except Exception as error:
         sys.modules.pop(name, None)
         raise InspectorError(f"running {path} failed: {type(error).__name__}: {error}") from None

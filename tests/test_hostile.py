@@ -276,18 +276,20 @@ def _golden_folder(arena: Arena) -> Path:
 ONNX_COMMANDS = ["summary", "verify --data", "verify --onnx", "view", "render"]
 
 
-def _model_argv(command: str, model_options: list, arena: Arena) -> list:
+def _model_argv(command: str, model_options: list, arena: Arena, model: str = MODEL) -> list:
     """The command on MODEL; a command that writes aims at an existing destination file."""
+    bench_options = ["--batch-sizes", "1", "--runs", "1", "--warmup", "1"]
     return {
-        "summary": ["summary", MODEL, *model_options],
-        "export": ["export", MODEL, *model_options, "-o", arena.existing],
-        "verify": ["verify", MODEL, *model_options, "--report", arena.report],
-        "view": ["view", MODEL, *model_options, "--no-browser"],
-        "render": ["render", MODEL, *model_options, "-o", arena.out / "graph.png"],
+        "summary": ["summary", model, *model_options],
+        "export": ["export", model, *model_options, "-o", arena.existing],
+        "verify": ["verify", model, *model_options, "--report", arena.report],
+        "view": ["view", model, *model_options, "--no-browser"],
+        "render": ["render", model, *model_options, "-o", arena.out / "graph.png"],
+        "bench": ["bench", model, *model_options, *bench_options],
     }[command]
 
 
-MODEL_COMMANDS = ["summary", "export", "verify", "view", "render"]
+MODEL_COMMANDS = ["summary", "export", "verify", "view", "render", "bench"]
 
 
 # Where a command writes: -o and friends, aimed at places it cannot or must not write -------------
@@ -383,6 +385,27 @@ def test_conv_shape_refuses_impossible_numbers(arena, run, argv, word):
     assert arena.snapshot() == before
 
 
+# check-all takes no files: its hostile inputs are shards and patterns ----------------------------
+
+CHECK_ALL_CASES = [
+    (["--shard", "0/2"], "between 1 and N"),
+    (["--shard", "3/2"], "between 1 and N"),
+    (["--shard", "1/0"], "between 1 and N"),
+    (["--shard", "one/two"], "I/N"),
+    (["--shard", "1/2/3"], "I/N"),
+    (["--pattern", "no_such_model*"], "matches no registered model"),
+]
+
+
+@pytest.mark.parametrize(
+    "argv, word", CHECK_ALL_CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else None
+)
+def test_check_all_refuses_impossible_shards_and_patterns(arena, run, argv, word):
+    before = arena.snapshot()
+    assert_refused(run("check-all", *argv), word)
+    assert arena.snapshot() == before
+
+
 @pytest.mark.parametrize("case", ONNX_CASES, ids=str)
 @pytest.mark.parametrize("command", ONNX_COMMANDS)
 def test_bad_onnx_file_is_refused(arena, run, command, case):
@@ -401,6 +424,53 @@ def test_bad_checkpoint_is_refused(arena, run, command, case):
     result = run(*_model_argv(command, [*SMALL, "--checkpoint", path], arena))
     assert_refused(result, path.name, *case.words)
     assert arena.snapshot() == before
+
+
+def _source(name: str, text: str) -> Callable[[Path], str]:
+    def make(folder: Path) -> str:
+        (folder / name).write_text(text)
+        return f"{folder / name}:Net"
+
+    return make
+
+
+SPEC_CASES = [
+    Case("missing-file", lambda d: f"{d / 'missing.py'}:Net", ("no such file",)),
+    Case("folder", lambda d: f"{bad.a_folder(d, 'models.py')}:Net", ("models.py",)),
+    Case("empty-file", _source("empty.py", ""), ("has no attribute 'Net'",)),
+    Case("syntax-error", _source("syntax.py", "def broken(:\n"), ("SyntaxError",)),
+    Case("raises", _source("raises.py", "raise RuntimeError('boom')\n"), ("RuntimeError: boom",)),
+    Case("exits", _source("exits.py", "import sys\nsys.exit(3)\n"), ("sys.exit(3)",)),
+    Case("not-a-module", _source("value.py", "Net = 42\n"), ("not an nn.Module",)),
+    Case(
+        "returns-junk", _source("func.py", "def Net():\n    return 'junk'\n"), ("not an nn.Module",)
+    ),
+    Case("null-bytes", lambda d: f"{bad.random_bytes(d, 'noise.py')}:Net", ("noise.py failed",)),
+    Case("unknown-module", lambda d: "no_such_package.models:Net", ("cannot import",)),
+]
+
+
+@pytest.mark.parametrize("case", SPEC_CASES, ids=str)
+@pytest.mark.parametrize("command", MODEL_COMMANDS)
+def test_bad_model_spec_is_refused(arena, run, command, case):
+    spec = case.make(arena.inputs)
+    before = arena.snapshot()
+    result = run(*_model_argv(command, ["--input-shape", "1,3"], arena, model=spec))
+    assert_refused(result, *case.words)
+    assert arena.snapshot() == before
+
+
+def test_a_script_that_parses_arguments_at_import_is_refused(arena, run):
+    """Its own argparse prints its usage, as `python script.py` would; then our one line."""
+    spec = _source(
+        "train.py",
+        "import argparse\np = argparse.ArgumentParser()\n"
+        "p.add_argument('--lr', required=True)\nargs = p.parse_args()\n",
+    )(arena.inputs)
+    result = run("summary", spec, "--input-shape", "1,3")
+    assert result.code == 2
+    assert result.err.splitlines()[-1].startswith("inspector: error: running ")
+    assert "sys.exit(2)" in result.err.splitlines()[-1]
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy-pickle"])
@@ -440,6 +510,19 @@ def test_input_shape_too_large_for_memory_is_refused_before_allocating(
     result = run(*_model_argv(command, ["--input-shape", HUGE_SHAPE], arena))
     assert_refused(result, "1x3x100000x100000", "needs ~111.8 GiB", "GiB available")
     assert allocations == []
+    assert arena.snapshot() == before
+
+
+@pytest.mark.parametrize("command", ["verify", "bench"])
+def test_batch_size_too_large_for_memory_is_refused_before_allocating(arena, run, command):
+    before = arena.snapshot()
+    result = run(command, "relu", "--batch-sizes", "1,99999999999")  # 9 floats per sample
+    assert_refused(
+        result,
+        "99999999999",
+        "3,352.8 GiB" if command == "bench" else "~3352.8 GiB",
+        "--batch-sizes",
+    )
     assert arena.snapshot() == before
 
 
@@ -537,15 +620,21 @@ def test_native_crash_while_checking_becomes_one_line_naming_the_file(
     )
 
 
-@pytest.mark.parametrize("command", ONNX_COMMANDS)
-def test_native_crash_in_the_checker_fails_the_command_cleanly(
-    arena, run, command, crashing_onnx_libraries
+CRASH_CASES = [(command, "checker") for command in ONNX_COMMANDS] + [
+    (command, "onnxruntime") for command in ONNX_COMMANDS if command != "summary"
+]  # summary never hands the file to onnxruntime
+
+
+@pytest.mark.parametrize("command, stage", CRASH_CASES)
+def test_native_crash_fails_the_command_cleanly(
+    arena, run, command, stage, crashing_onnx_libraries
 ):
-    crashing_onnx_libraries("checker")
+    crashing_onnx_libraries(stage)
     path = bad.valid_onnx(arena.inputs)
     before = arena.snapshot()
     result = run(*_onnx_argv(command, path, arena))
-    assert_refused(result, str(path), "crashed the onnx checker (SIGSEGV)")
+    blamed = "the onnx checker" if stage == "checker" else "onnxruntime"
+    assert_refused(result, str(path), f"crashed {blamed} (SIGSEGV)")
     assert arena.snapshot() == before
 
 
@@ -674,3 +763,11 @@ def test_busy_port_is_refused(arena, run, target):
         )
     assert_refused(result, f"port {port}", "already in use")
     assert arena.snapshot() == before  # the private copy Netron would have served is gone too
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.com"])
+def test_view_stays_on_loopback_unless_told(arena, run, host):
+    path = bad.valid_onnx(arena.inputs)
+    before = arena.snapshot()
+    assert_refused(run("view", path, "--no-browser", "--host", host), host, "--allow-remote")
+    assert arena.snapshot() == before

@@ -118,3 +118,21 @@ def test_interrupt_while_the_child_checks_an_onnx_file(tmp_path, group):
     assert out == ""
     # Killed and reaped by the CLI itself: not running on, and not a zombie left for init.
     assert not Path(f"/proc/{child}").exists()
+
+
+@pytest.mark.parametrize("delay", [0.0, 1.5], ids=["as-it-starts", "mid-model"])
+def test_interrupted_check_all_leaves_no_temporary_files(folders, delay):
+    root, _, tmpdir, _ = folders
+    before = bad.snapshot(root)
+    process = _start(
+        ["check-all", "--pattern", "conv*"],
+        cwd=root,
+        TMPDIR=tmpdir,
+        INSPECTOR_CACHE_DIR=root / "cache",
+    )
+    _wait_for(lambda: any(tmpdir.glob("inspector-check-all-*")), process, "its temporary folder")
+    time.sleep(delay)
+    code, _, err = _interrupt(process)
+    assert code == 130, err
+    assert err.strip().splitlines()[-1] == "inspector: interrupted"
+    assert bad.snapshot(root) == before  # TMPDIR empty again, nothing in the cwd
