@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,render]"
 	touch $(STAMP)
 
+# The main job on the lecture's exercise model: its summary, then export + onnxruntime vs PyTorch.
 demo: $(STAMP)
 	$(BIN)/inspector summary exercise_model
+	$(BIN)/inspector verify exercise_model
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
