@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,render]"
 	touch $(STAMP)
 
+# The main job on the lecture's exercise model: its summary, then export + onnxruntime vs PyTorch.
 demo: $(STAMP)
 	$(BIN)/inspector summary exercise_model
+	$(BIN)/inspector verify exercise_model
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -33,6 +35,7 @@ clean:
 # The lecture's Figure 1, drawn by Netron from our own MobileNetV3-Small export.
 figure: $(STAMP)
 	mkdir -p docs
+	$(BIN)/inspector render exercise_model --graph authored -o docs/exercise_model.png
 	$(BIN)/inspector render mobilenet_v3_small --graph authored -o docs/mobilenet_v3_small.png
 
 bench: $(STAMP)

@@ -7,9 +7,15 @@ The Python API mirrors the command line; heavy backends load on first use:
     print(inspector.summarize(loaded))
 """
 
+import os
 from importlib import import_module
 
 __version__ = "0.1.0"
+
+# onnxruntime >= 1.32 starts Microsoft's telemetry client when imported (it writes $TMPDIR/.ses and
+# can send usage events); a model inspector has no business reporting on its users. Set
+# ORT_DISABLE_TELEMETRY=0 yourself to opt back in.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 # name -> module that defines it; imported on first access so `import inspector` stays light.
 _API = {

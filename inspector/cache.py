@@ -7,7 +7,8 @@ options, and the versions of inspector, torch, onnx and onnxscript. A changed we
 key, so a stale entry cannot be hit.
 
 Location: $INSPECTOR_CACHE_DIR, else $XDG_CACHE_HOME/inspector, else ~/.cache/inspector. Entries
-are `<key>.onnx` files; deleting the folder is always safe.
+are `<key>.onnx` files with a `<key>.onnx.sha256` of their bytes: an entry edited after it was
+written (or half-copied) is made again, never used. Deleting the folder is always safe.
 """
 
 from __future__ import annotations
@@ -40,25 +41,63 @@ def cached_export(loaded, *, graph: str = "authored") -> Path | None:
     writable; the caller then exports to a temporary file instead.
     """
     from .export import export_onnx
-    from .onnx_file import check_onnx_file
 
     key = cache_key(loaded, graph=graph)
     if key is None:
         return None
     folder = cache_dir()
     path = folder / f"{key}.onnx"
-    if path.exists():
-        try:
-            return check_onnx_file(path)
-        except InspectorError:
-            _remove_entry(path)  # corrupt or truncated: make it again rather than use it
+    if _entry_is_intact(path):
+        return path
+    _remove_entry(path)  # missing, corrupt, truncated or edited: make it again
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
     if not os.access(folder, os.W_OK):
         return None
-    return export_onnx(loaded, path, graph=graph).path
+    export_onnx(loaded, path, graph=graph)
+    _write_atomically(_digest_path(path), _file_digest(path))
+    return path
+
+
+def _entry_is_intact(path: Path) -> bool:
+    """The file is the one we wrote (its recorded digest matches) and a sound ONNX model."""
+    from .onnx_file import check_onnx_file
+
+    try:
+        recorded = _digest_path(path).read_text()
+        if recorded != _file_digest(path):
+            return False
+        check_onnx_file(path)
+    except (OSError, InspectorError):
+        return False
+    return True
+
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of the .onnx file and of its .onnx.data file when it has one."""
+    digest = hashlib.sha256()
+    for part in (path, path.with_name(path.name + ".data")):
+        if part.exists():
+            with part.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        scratch.write_text(text)
+        os.replace(scratch, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            scratch.unlink()
 
 
 def cache_key(
@@ -138,13 +177,23 @@ def _versions() -> dict[str, str]:
 
     return {
         "inspector": __version__,
+        # The version alone would serve files written by older export code to a developer (or to a
+        # user between releases): the code that writes the file is part of the key.
+        "inspector_export_code": _exporter_code_digest(),
         "torch": torch.__version__,
         "onnx": onnx.__version__,
         "onnxscript": onnxscript.__version__,
     }
 
 
+def _exporter_code_digest() -> str:
+    digest = hashlib.sha256()
+    for name in ("export.py", "graph_passes.py", "export_noise.py"):
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
+
+
 def _remove_entry(path: Path) -> None:
-    for stale in (path, path.with_name(path.name + ".data")):
-        with contextlib.suppress(FileNotFoundError):
+    for stale in (path, path.with_name(path.name + ".data"), _digest_path(path)):
+        with contextlib.suppress(OSError):  # absent, or a folder we cannot write: export elsewhere
             stale.unlink()

@@ -42,6 +42,8 @@ def read_state_dict(path: Path) -> dict:
         raise InspectorError(f"checkpoint {path}: no such file")
     if path.is_dir():
         raise InspectorError(f"checkpoint {path} is a folder, not a file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise InspectorError(f"checkpoint {path} is not a regular file")
     if path.stat().st_size == 0:
         raise InspectorError(f"checkpoint {path} is empty")
     if _is_lfs_pointer(path):
@@ -80,6 +82,9 @@ def _read_torch(path: Path) -> dict:
         raise InspectorError(f"checkpoint {path} cannot be read: {_first_line(error)}") from None
     except (EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
         reason = _first_line(error) or type(error).__name__
+        raise InspectorError(f"checkpoint {path} is not a PyTorch checkpoint ({reason})") from None
+    except Exception as error:  # the unpickler on crafted bytes: IndexError, KeyError, struct.error
+        reason = f"{type(error).__name__}: {_first_line(error)}".rstrip(": ")
         raise InspectorError(f"checkpoint {path} is not a PyTorch checkpoint ({reason})") from None
 
 

@@ -27,6 +27,10 @@ examples:
   inspector export mobilenet_v3_small -o mnv3.onnx
   inspector verify exercise_model
   inspector verify mnv3.onnx --data golden/
+  inspector check-all --format json
+  inspector view mobilenet_v3_small
+  inspector render exercise_model -o exercise_model.png
+  inspector bench exercise_model --batch-sizes 1,8
   inspector conv-shape --input 128 --kernel 3 --output 64
 
 exit codes: 0 success, 1 a check failed, 2 user or input error, 130 interrupted
@@ -37,6 +41,7 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line, like every other user error."""
 
     def error(self, message):
+        message = " ".join(message.split())  # an argument holding a newline must not add a line
         sys.stderr.write(f"inspector: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(EXIT_USAGE)
 

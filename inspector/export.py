@@ -76,17 +76,21 @@ def export_onnx(
         raise InspectorError(f"--graph {graph!r}: choose one of {', '.join(GRAPHS)}")
     if exporter not in EXPORTERS:
         raise InspectorError(f"--exporter {exporter!r}: choose one of {', '.join(EXPORTERS)}")
+    _check_opset(opset)
     destination = _destination(Path(output))
     start = time.perf_counter()
     # The staging folder comes first: an unwritable folder fails before the slow export, and a
     # Ctrl-C at any point below removes whatever was staged.
     with _staging_folder(destination) as staged:
         inputs = _trace_inputs(loaded, dynamic_batch)
-        with quiet(verbose):
+        with quiet(verbose), _eval_mode(loaded.module), _inductor_cache_in(staged.parent):
             model = _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose)
         _name_inputs_and_outputs(model)
+        if dynamic_batch:
+            _name_batch_axis(model)
         _add_metadata(model, loaded, inputs, graph, exporter)
         proto = _write_and_check(model, staged)
+        _confirm_opset(proto, loaded, exporter, opset)
         if dynamic_batch:
             _confirm_dynamic_batch(proto, loaded)
         _move_into_place(staged, destination)
@@ -132,6 +136,14 @@ def _file_stem(loaded) -> str:
     return stem or "model"
 
 
+def _check_opset(opset: int) -> None:
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if not 7 <= opset <= newest:
+        raise InspectorError(f"--opset {opset}: onnx {onnx.__version__} knows opsets 7 to {newest}")
+
+
 # --- the destination ---------------------------------------------------------------------------
 
 
@@ -165,6 +177,20 @@ def _staging_folder(destination: Path) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextmanager
+def _inductor_cache_in(folder: Path) -> Iterator[None]:
+    """torch.export creates torch._inductor's cache folder ($TMPDIR/torchinductor_<user>, empty)
+    and leaves it behind; unless the user chose one, point it into the staging folder."""
+    if "TORCHINDUCTOR_CACHE_DIR" in os.environ:
+        yield
+        return
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder / "inductor")
+    try:
+        yield
+    finally:
+        os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+
+
 def _move_into_place(staged: Path, destination: Path) -> None:
     data = staged.with_name(staged.name + ".data")
     try:
@@ -182,18 +208,30 @@ def _trace_inputs(loaded, dynamic_batch: bool):
     """Example inputs to trace with; a dynamic batch needs a batch of at least 2."""
     batch = loaded.input_shapes[0][0] if loaded.input_shapes[0] else 1
     if dynamic_batch and batch < MIN_TRACE_BATCH:
-        batch = MIN_TRACE_BATCH
-        inputs = loaded.example_inputs(batch_size=batch)
-        _check_runs_at(loaded, inputs, batch)
-    else:
-        inputs = loaded.example_inputs()
-    return inputs
+        return loaded.example_inputs(batch_size=MIN_TRACE_BATCH)
+    return loaded.example_inputs()
 
 
-def _check_runs_at(loaded, inputs, batch: int) -> None:
-    """A model that only runs at its example batch has that batch baked in: say so before tracing."""
+@contextmanager
+def _eval_mode(module):
+    """Export in eval mode (BatchNorm's running statistics, no dropout), then restore each layer."""
+    modes = [(layer, layer.training) for layer in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for layer, training in modes:
+            layer.training = training
+
+
+def _explain_failure_at_trace_batch(loaded, inputs) -> None:
+    """After a failed export: if the model does not even run at the batch we traced with (and that
+    is not its example batch), its batch is baked into its code; say that instead."""
     import torch
 
+    batch = inputs[0].shape[0] if inputs and inputs[0].dim() else None
+    if batch is None or (loaded.input_shapes[0] or (None,))[0] == batch:
+        return
     try:
         with torch.no_grad():
             loaded.module(*inputs)
@@ -233,8 +271,10 @@ def _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose
                 f"{loaded.spec}: the batch dimension (axis 0) is fixed by the "
                 f"model's code; {_BAKED_HINT}"
             ) from None
+        _explain_failure_at_trace_batch(loaded, inputs)
         raise InspectorError(f"{loaded.spec}: {exporter_failure(error)}") from None
     except (RuntimeError, ValueError, TypeError, NotImplementedError) as error:
+        _explain_failure_at_trace_batch(loaded, inputs)
         raise InspectorError(f"{loaded.spec}: {exporter_failure(error)}") from None
     if graph == "authored":
         from .graph_passes import authored_graph
@@ -313,6 +353,28 @@ def _torchscript_export(torch, module, inputs, opset, graph, dynamic_batch, verb
 
 
 # --- names and metadata ------------------------------------------------------------------------
+
+
+def _name_batch_axis(model) -> None:
+    """Call the traced batch symbol `batch` on every edge, as Netron then labels it.
+
+    The exporter names it after its internal symbol (e.g. `s77`), which means nothing to a reader.
+    """
+    from onnxscript import ir
+
+    first = next((v for v in model.graph.inputs if v.shape is not None and len(v.shape)), None)
+    symbol = first.shape[0] if first is not None else None
+    if not isinstance(symbol, ir.SymbolicDim) or symbol.value in (None, "batch"):
+        return
+    for value in _all_values(model.graph):
+        if value.shape is not None and any(dim == symbol.value for dim in value.shape):
+            value.shape = ir.Shape(["batch" if dim == symbol.value else dim for dim in value.shape])
+
+
+def _all_values(graph):
+    yield from graph.inputs
+    for node in graph.all_nodes():
+        yield from node.outputs
 
 
 def _name_inputs_and_outputs(model) -> None:
@@ -395,6 +457,17 @@ def _initializer_bytes(model) -> int:
 
 def _io_names(proto) -> tuple[list[str], list[str]]:
     return [v.name for v in proto.graph.input], [v.name for v in proto.graph.output]
+
+
+def _confirm_opset(proto, loaded, exporter: str, opset: int) -> None:
+    """The dynamo exporter falls back to its own opset when it cannot convert: do not hide that."""
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), opset)
+    if written != opset:
+        raise InspectorError(
+            f"{loaded.spec}: the {exporter} exporter cannot write opset {opset} "
+            f"for this model (its graph stayed at opset {written}); choose "
+            f"another --opset, e.g. {written}"
+        )
 
 
 def _confirm_dynamic_batch(proto, loaded) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
 import sys
+import tempfile
 import warnings
 from collections.abc import Iterator
 
@@ -40,11 +42,29 @@ def quiet(verbose: bool = False) -> Iterator[None]:
             warnings.catch_warnings(),
             contextlib.redirect_stdout(sink),
             contextlib.redirect_stderr(sink),
+            _native_output_hidden(),
         ):
             warnings.simplefilter("ignore")
             yield
     finally:
         logging.disable(previous)
+
+
+@contextlib.contextmanager
+def _native_output_hidden() -> Iterator[None]:
+    """Point file descriptors 1 and 2 at a scratch file: the TorchScript exporter prints its graph
+    from C++ on failure, past anything Python redirects."""
+    saved = []
+    try:
+        with tempfile.TemporaryFile() as scratch:
+            for fd in (1, 2):
+                saved.append((fd, os.dup(fd)))
+                os.dup2(scratch.fileno(), fd)
+            yield
+    finally:
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 def strip_ansi(text: str) -> str:

@@ -12,6 +12,8 @@ import importlib
 import importlib.util
 import inspect
 import json
+import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,9 @@ from .checkpoint import load_state_dict
 from .errors import InspectorError
 
 INPUT_SEED = 0
+# Example inputs may take at most this share of the available memory: the model's activations and
+# the exporter need the rest, and an allocation that does not fit ends in the kernel's OOM killer.
+INPUT_MEMORY_SHARE = 0.5
 
 
 @dataclass
@@ -44,6 +49,7 @@ class LoadedModel:
         shapes = self.input_shapes
         if batch_size is not None:
             shapes = [(batch_size, *shape[1:]) for shape in shapes]
+            check_inputs_fit_in_memory(shapes, self.spec, fix="use smaller --batch-sizes")
         return tuple(torch.randn(shape, generator=generator) for shape in shapes)
 
     @property
@@ -90,7 +96,35 @@ def load_model(spec: str, *, input_shapes=None, kwargs=None, checkpoint=None) ->
     if not shapes:
         raise InspectorError(f"{spec}: no example input shape is known; pass --input-shape, "
                              "e.g. --input-shape 1,3,224,224 (once per forward argument)")
+    check_inputs_fit_in_memory(shapes, spec)
     return LoadedModel(spec, module, list(shapes), kwargs, checkpoint and str(checkpoint))
+
+
+def check_inputs_fit_in_memory(shapes, spec: str,
+                               fix: str = "pass a smaller --input-shape") -> None:
+    """Refuse float32 inputs of these shapes before allocating them, if memory cannot hold them."""
+    needed = sum(math.prod(shape) for shape in shapes) * 4
+    available = available_memory()
+    if available is None or needed <= available * INPUT_MEMORY_SHARE:
+        return
+    text = ", ".join("x".join(map(str, shape)) for shape in shapes)
+    raise InspectorError(f"{spec}: input shape {text} needs ~{needed / 2**30:.1f} GiB, "
+                         f"{available / 2**30:.1f} GiB available; {fix}")
+
+
+def available_memory() -> int | None:
+    """Bytes the system can still give us (MemAvailable), or None where it cannot tell."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _registry_entry(name: str):
@@ -137,6 +171,11 @@ def _import_file(path: Path):
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except SystemExit as stop:  # script code at top level, e.g. argparse reading our argv
+        sys.modules.pop(name, None)
+        raise InspectorError(f"running {path} failed: it called sys.exit({stop.code!r}) while "
+                             "being imported; put its script code under "
+                             "if __name__ == '__main__':") from None
     except Exception as error:
         sys.modules.pop(name, None)
         raise InspectorError(f"running {path} failed: {type(error).__name__}: {error}") from None

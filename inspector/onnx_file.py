@@ -1,32 +1,41 @@
 """Open an ONNX file we were given: refuse what is not a sound model before anything runs it.
 
-The checker works by path, so it sees external-data locations (`../`, absolute, symlinks) and
-files past protobuf's 2 GB limit; onnxruntime must only ever see a file that passed it.
+The checker works by path, so it sees external-data locations (`../`, absolute, symlinks, hard
+links) and files past protobuf's 2 GB limit; onnxruntime must only ever see a file that passed it.
+Both the checker and a first onnxruntime load run in a child process: they are native code, and a
+crafted file that crashes them should end in an error naming the file, not in a dead CLI.
 """
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
-from .errors import InspectorError
+from .errors import EXIT_INTERRUPTED, InspectorError
 
 _LFS_MAGIC = b"version https://git-lfs.github.com/spec"
 
+# The child imports this very module from the same package folder, and nothing heavier than onnx
+# and onnxruntime (never torch): it costs a Python start-up and those two imports.
+_CHILD_CODE = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from inspector.onnx_file import _child_main; _child_main(sys.argv[2], sys.argv[3] == 'runtime')"
+)
+_STAGE_NAMES = {"checker": "the onnx checker", "onnxruntime": "onnxruntime"}
 
-def check_onnx_file(path) -> Path:
-    """Return the path of a readable, valid ONNX model, or raise InspectorError saying why not."""
-    import onnx
-    from google.protobuf.message import DecodeError
 
+def check_onnx_file(path, *, runtime: bool = True) -> Path:
+    """Return the path of a readable, valid ONNX model, or raise InspectorError saying why not.
+
+    Call this before giving a file to onnxruntime. It runs the onnx checker by path and, with
+    `runtime=True`, a first onnxruntime load, both in a child process.
+    """
     path = _existing_file(Path(path), "ONNX file")
-    try:
-        onnx.checker.check_model(str(path), full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
-        raise InspectorError(f"{path} is not a valid ONNX model: {_first_line(error)}") from None
-    except DecodeError:
-        raise InspectorError(f"{path} is not an ONNX model (its bytes do not decode)") from None
-    except (OSError, ValueError, RuntimeError) as error:
-        raise InspectorError(f"{path} cannot be checked: {_first_line(error)}") from None
+    problem = _check_in_child(path, runtime)
+    if problem:
+        raise InspectorError(problem)
     return path
 
 
@@ -34,7 +43,7 @@ def load_onnx(path, external_data: bool = False):
     """Check, then load the model proto (without the weights by default: summaries need shapes)."""
     import onnx
 
-    path = check_onnx_file(path)
+    path = check_onnx_file(path, runtime=False)  # only the proto is read here, never run
     return onnx.load(str(path), load_external_data=external_data)
 
 
@@ -43,6 +52,8 @@ def _existing_file(path: Path, what: str) -> Path:
         raise InspectorError(f"{what} {path}: no such file")
     if path.is_dir():
         raise InspectorError(f"{what} {path} is a folder, not a file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise InspectorError(f"{what} {path} is not a regular file")
     with path.open("rb") as handle:
         head = handle.read(len(_LFS_MAGIC))
     if not head:
@@ -52,6 +63,88 @@ def _existing_file(path: Path, what: str) -> Path:
     return path
 
 
-def _first_line(error: BaseException) -> str:
+def _check_in_child(path: Path, runtime: bool) -> str | None:
+    """Run the checks in a fresh interpreter; return the problem in one line, or None if sound."""
+    package_root = str(Path(__file__).resolve().parent.parent)
+    command = [sys.executable, "-c", _CHILD_CODE, package_root, str(path),
+               "runtime" if runtime else "checker"]
+    done = _run_child(command)
+    lines = done.stdout.splitlines()
+    stages = [line.split(" ", 1)[1] for line in lines if line.startswith("stage ")]
+    stage = _STAGE_NAMES.get(stages[-1] if stages else "checker", "the onnx checker")
+    if done.returncode == EXIT_INTERRUPTED or done.returncode == -signal.SIGINT:
+        raise KeyboardInterrupt
+    if done.returncode < 0:
+        name = signal.Signals(-done.returncode).name
+        return f"ONNX file {path} crashed {stage} ({name}); refusing a damaged or hostile file"
+    if "ok" in lines:
+        return None
+    verdicts = [line[len("error "):] for line in lines if line.startswith("error ")]
+    if verdicts:
+        return verdicts[-1]
+    detail = _first_line(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "")
+    return f"ONNX file {path} cannot be checked: {stage} exited with status {done.returncode}" + (
+        f": {detail}" if done.stderr.strip() else "")
+
+
+def _run_child(command: list[str]) -> subprocess.CompletedProcess:
+    pipe = subprocess.PIPE
+    with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=pipe, stderr=pipe,
+                          text=True) as child:
+        try:
+            out, err = child.communicate()
+        except BaseException:
+            # Ctrl-C: subprocess.run would give the child 0.25 s and leave it unreaped (a zombie
+            # for whoever inherits it); stop it and reap it ourselves.
+            child.kill()
+            child.wait()
+            raise
+    return subprocess.CompletedProcess(command, child.returncode, out, err)
+
+
+def _child_main(path: str, runtime: bool) -> None:
+    """In the child: name each stage before it starts, so a crash can be blamed, then the verdict."""
+    try:
+        _say("stage checker")
+        problem = _checker_problem(path)
+        if problem is None and runtime:
+            _say("stage onnxruntime")
+            problem = _runtime_problem(path)
+        _say(f"error {problem}" if problem else "ok")
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _say(line: str) -> None:
+    print(" ".join(line.split()), flush=True)
+
+
+def _checker_problem(path: str) -> str | None:
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        onnx.checker.check_model(path, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        return f"{path} is not a valid ONNX model: {_first_line(error)}"
+    except DecodeError:
+        return f"{path} is not an ONNX model (its bytes do not decode)"
+    except Exception as error:
+        return f"{path} cannot be checked: {_first_line(error)}"
+    return None
+
+
+def _runtime_problem(path: str) -> str | None:
+    # The same session (options, provider) and the same refusal as the parent's later load.
+    from .runtime import open_session
+
+    try:
+        open_session(path, Path(path).name)
+    except InspectorError as error:
+        return str(error)
+    return None
+
+
+def _first_line(error) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__

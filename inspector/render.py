@@ -13,6 +13,7 @@ import re
 import secrets
 import shutil
 import struct
+import tempfile
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +136,7 @@ def _launch(playwright, chromium: str, timeout: float):
 
     try:
         return playwright.chromium.launch(
-            executable_path=chromium, args=CHROMIUM_ARGS, timeout=timeout * 1000
+            executable_path=chromium, args=CHROMIUM_ARGS, timeout=timeout * 1000, env=_browser_env()
         )
     except TimeoutError:
         raise
@@ -143,6 +144,14 @@ def _launch(playwright, chromium: str, timeout: float):
         raise InspectorError(
             f"Chromium ({chromium}) did not start: {_first_line(error)}; {INSTALL_HINT}"
         ) from None
+
+
+def _browser_env() -> dict | None:
+    """Chromium makes a Unix socket under $TMPDIR at start and dies if the socket's path passes
+    107 bytes, as under a deep TMPDIR (CI workspaces, pytest's tmp_path): give it /tmp there."""
+    if len(tempfile.gettempdir()) <= 60 or not os.access("/tmp", os.W_OK):
+        return None
+    return {**os.environ, "TMPDIR": "/tmp"}
 
 
 def _first_line(error: BaseException) -> str:
@@ -229,5 +238,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
         with partial.open("xb") as handle:
             handle.write(data)
         os.replace(partial, path)
+    except OSError as error:  # a read-only folder (for root too: chattr +i), a full disk
+        raise InspectorError(f"cannot write {path}: {error.strerror or error}") from None
     finally:
         partial.unlink(missing_ok=True)

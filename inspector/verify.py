@@ -358,7 +358,11 @@ def save_report(report: VerifyReport, destination) -> Path:
     """Write the JSON report atomically: a reader sees the old file or the whole new one."""
     destination = Path(destination)
     check_report_destination(destination)
-    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
+    except OSError as error:  # a read-only folder (for root too: chattr +i, a read-only mount)
+        raise InspectorError(f"--report {destination}: cannot write in {destination.parent}: "
+                             f"{error.strerror or error}") from None
     try:
         with os.fdopen(handle, "w") as stream:
             json.dump(report.to_dict(), stream, indent=2)

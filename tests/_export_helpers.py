@@ -6,26 +6,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from inspector import checkall
+
 
 def give_batchnorm_statistics(module: nn.Module, seed: int = 1) -> int:
-    """Give every BatchNorm non-trivial running statistics and affine weights; return how many.
+    """Non-trivial BatchNorm statistics (inspector's own, as check-all uses); return how many.
 
     Default statistics (mean 0, var 1, weight 1, bias 0) make BatchNorm nearly the identity, so a
     lost or misplaced BatchNorm would still compute the right numbers.
     """
-    generator = torch.Generator().manual_seed(seed)
-    count = 0
-    with torch.no_grad():
-        for layer in module.modules():
-            if isinstance(layer, nn.modules.batchnorm._BatchNorm):
-                n = layer.num_features
-                layer.running_mean.copy_(torch.randn(n, generator=generator))
-                layer.running_var.copy_(torch.rand(n, generator=generator) * 2 + 0.25)
-                if layer.affine:
-                    layer.weight.copy_(torch.randn(n, generator=generator))
-                    layer.bias.copy_(torch.randn(n, generator=generator))
-                count += 1
-    return count
+    checkall.give_batchnorm_statistics(module, seed=seed)
+    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
 def run_onnxruntime(path, inputs) -> list[np.ndarray]:

@@ -10,6 +10,8 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
+from inspector import checkall
+
 HERE = Path(__file__).resolve().parent
 TINY_SPEC = f"{HERE / '_verify_helpers.py'}:TinyNet"
 TINY_SHAPE = "2,3,16,16"
@@ -39,17 +41,7 @@ class TinyNet(nn.Module):
 def randomize_batchnorm(module: nn.Module, seed: int = 0) -> nn.Module:
     """Non-trivial BatchNorm statistics: with mean 0 and var 1 a BN layer is nearly the identity,
     and an export that dropped it would still verify."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in module.modules():
-            if isinstance(layer, nn.modules.batchnorm._BatchNorm):
-                n = layer.num_features
-                layer.running_mean.copy_(torch.randn(n, generator=generator))
-                layer.running_var.copy_(torch.rand(n, generator=generator) * 2 + 0.25)
-                if layer.affine:
-                    layer.weight.copy_(torch.randn(n, generator=generator))
-                    layer.bias.copy_(torch.randn(n, generator=generator))
-    return module
+    return checkall.give_batchnorm_statistics(module, seed=seed)
 
 
 def export(loaded, path: Path) -> Path:

@@ -27,3 +27,11 @@ def cli(capsys):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_export_cache(tmp_path_factory):
+    """Keep the suite's exports out of the user's ~/.cache/inspector; share them across tests."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path_factory.mktemp("export-cache")))
+        yield

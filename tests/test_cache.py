@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -134,6 +135,22 @@ def test_a_corrupt_entry_is_made_again_not_used(cache_dir, exports):
     assert len(exports) == 2
 
 
+def test_an_edited_entry_that_is_still_valid_onnx_is_made_again(cache_dir, exports):
+    import onnx
+    from onnx import numpy_helper
+
+    loaded = tiny()
+    with exported_model(loaded) as path:
+        pass
+    model = onnx.load(str(path))
+    weight = model.graph.initializer[0]
+    weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) + 1.0, weight.name))
+    onnx.save(model, str(path))  # still passes the checker, no longer the model's export
+    with exported_model(loaded) as again:
+        assert_matches_torch(again, loaded, batch_size=2, seed=6)
+    assert len(exports) == 2
+
+
 def test_use_cache_false_exports_to_a_temporary_file_removed_on_exit(cache_dir, exports):
     loaded = tiny()
     with exported_model(loaded, use_cache=False) as path:
@@ -165,3 +182,24 @@ def test_a_model_without_source_is_not_cached(cache_dir, exports):
     with exported_model(loaded) as path:
         assert cache_dir not in path.parents
     assert len(exports) == 1
+
+
+def test_an_unusable_cache_folder_falls_back_to_a_temporary_export(tmp_path, monkeypatch, exports):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(blocker / "cache"))
+    with exported_model(tiny()) as path:
+        assert path.is_file() and blocker not in path.parents
+    assert not path.exists() and len(exports) == 1
+
+
+def test_changing_the_export_code_misses(cache_dir, monkeypatch, tmp_path):
+    loaded = tiny()
+    before = cache_module.cache_key(loaded)
+    edited = tmp_path / "inspector"
+    edited.mkdir()
+    for name in ("export.py", "graph_passes.py", "export_noise.py"):
+        source = (Path(cache_module.__file__).parent / name).read_text()
+        (edited / name).write_text(source + ("\n# edited\n" if name == "graph_passes.py" else ""))
+    monkeypatch.setattr(cache_module, "__file__", str(edited / "cache.py"))
+    assert cache_module.cache_key(loaded) != before

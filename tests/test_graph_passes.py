@@ -27,3 +27,14 @@ def test_authored_conv_inputs_are_the_layers_own(tmp_path):
     convs = [node for node in onnx.load(path).graph.node if node.op_type == "Conv"]
     assert list(convs[0].input[1:]) == ["conv1.weight"]
     assert list(convs[1].input[1:]) == ["conv2.weight", "conv2.bias"]
+
+
+def test_the_batch_axis_is_called_batch_on_every_edge(tmp_path):
+    torch.manual_seed(0)
+    loaded = LoadedModel("test:NoBiasThenZeroBias", NoBiasThenZeroBias().eval(), [(2, 3, 8, 8)])
+    graph = onnx.load(export_onnx(loaded, tmp_path / "m.onnx").path).graph
+    weights = {init.name for init in graph.initializer}
+    values = [v for v in (*graph.input, *graph.output, *graph.value_info) if v.name not in weights]
+    first_dims = [value.type.tensor_type.shape.dim[0] for value in values]
+    assert len(first_dims) > 2
+    assert all(dim.dim_param == "batch" for dim in first_dims)

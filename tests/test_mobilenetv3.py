@@ -5,6 +5,7 @@ import torch
 import torchinfo
 from torch import nn
 
+from inspector.checkall import give_batchnorm_statistics
 from models import create_model, get_entry, list_models
 from models.mobilenetv3 import (
     LARGE_BLOCKS,
@@ -152,7 +153,7 @@ def authored(request, tmp_path_factory):
     from inspector.loading import load_model
 
     loaded = load_model(request.param)
-    _give_batchnorm_statistics(loaded.module)
+    give_batchnorm_statistics(loaded.module, seed=5)
     path = tmp_path_factory.mktemp("export") / f"{request.param}.onnx"
     return request.param, loaded, inspector.export_onnx(loaded, path, graph="authored")
 
@@ -190,15 +191,3 @@ def test_verify_passes(authored):
     _, loaded, result = authored
     report = inspector.verify(loaded, onnx=result.path, seeds=1, batch_sizes=[1, 3])
     assert report, str(report)
-
-
-def _give_batchnorm_statistics(model):
-    """Fresh BatchNorms are nearly the identity, which would hide a wrongly exported one."""
-    generator = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for bn in (m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):
-            size = bn.num_features
-            bn.running_mean.copy_(0.1 * torch.randn(size, generator=generator))
-            bn.running_var.copy_(0.5 + torch.rand(size, generator=generator))
-            bn.weight.copy_(1 + 0.1 * torch.randn(size, generator=generator))
-            bn.bias.copy_(0.1 * torch.randn(size, generator=generator))

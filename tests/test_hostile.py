@@ -1,0 +1,774 @@
+"""Hostile inputs: every command against files that are missing, damaged, crafted or dangerous.
+
+Every case must end the same way: exit 2, exactly one line on stderr starting `inspector: error:`,
+no traceback, no warning, and the folder it ran in unchanged (no stray files, the existing
+destination file byte-identical). The cases run in-process (fd-level capture, so native libraries'
+own writes to stderr count too); a few run as real `python -m inspector` processes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import _hostile_files as bad
+import pytest
+
+from inspector.cli import main
+
+MODEL = "conv_bn_relu"  # Conv2d -> BatchNorm2d -> ReLU: small, with buffers and parameters
+SMALL = ["--input-shape", "1,3,8,8"]
+HUGE_SHAPE = "1,3,100000,100000"  # 112 GiB of float32
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+    warnings: list
+
+    @property
+    def error_line(self) -> str:
+        return self.err.strip()
+
+
+@dataclass
+class Arena:
+    """A tmp folder laid out for one attack: inputs, a cwd, TMPDIR, and an existing destination."""
+
+    root: Path
+    inputs: Path
+    out: Path
+    existing: Path  # a file already at the destination: must stay byte-identical
+    tmpdir: Path
+
+    def snapshot(self):
+        return bad.snapshot(self.root)
+
+    @property
+    def report(self) -> Path:
+        return self.out / "report.json"  # exists: must stay byte-identical
+
+
+@pytest.fixture(scope="session")
+def export_cache(tmp_path_factory) -> Path:
+    """One export cache for the whole suite: a cache entry is not a stray file, and sharing it
+    spares re-exporting the same small model for every case that gets that far."""
+    return tmp_path_factory.mktemp("export-cache")
+
+
+@pytest.fixture
+def arena(tmp_path, monkeypatch, export_cache) -> Arena:
+    inputs, out, work, tmpdir = (tmp_path / name for name in ("inputs", "out", "work", "tmp"))
+    for folder in (inputs, out, work, tmpdir):
+        folder.mkdir()
+    existing = out / "existing.onnx"
+    existing.write_bytes(b"an earlier result that must survive\n")
+    (out / "report.json").write_text('{"an earlier": "report"}\n')
+    (out / "golden").mkdir()  # for verify FILE.onnx --data
+    monkeypatch.chdir(work)  # anything written to the cwd shows up in the snapshot
+    monkeypatch.setenv("TMPDIR", str(tmpdir))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(export_cache))
+    _never_serve_forever(monkeypatch)
+    return Arena(tmp_path, inputs, out, existing, tmpdir)
+
+
+def _never_serve_forever(monkeypatch) -> None:
+    """`view` serves until Ctrl-C: should a case ever get that far, stop it at once (it then
+    exits 0, which fails the case) instead of hanging the suite."""
+    import types
+
+    from inspector import view
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(view, "time", types.SimpleNamespace(sleep=interrupt))
+
+
+@pytest.fixture
+def read_only_folder(arena):
+    """A folder even root cannot write into: chattr +i (root ignores mode bits, not this flag)."""
+    folder = arena.out / "read-only"
+    folder.mkdir()
+    (folder / "kept.txt").write_text("kept\n")
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i is not available here: {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def _python_default_warning_filters() -> None:
+    """What a plain `python -m inspector` shows: everything but deprecation/import/resource noise."""
+    warnings.resetwarnings()
+    for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+        warnings.simplefilter("ignore", category)
+    warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+
+
+@pytest.fixture
+def run(capfd):
+    """run(*argv) -> Outcome, in-process, capturing file descriptors 1 and 2 and any warning."""
+
+    def go(*argv) -> Outcome:
+        capfd.readouterr()
+        with warnings.catch_warnings(record=True) as caught:
+            _python_default_warning_filters()
+            code = main([str(a) for a in argv])
+        out, err = capfd.readouterr()
+        return Outcome(code, out, err, [str(w.message) for w in caught])
+
+    return go
+
+
+def assert_refused(result: Outcome, *words: str) -> None:
+    lines = result.err.splitlines()
+    assert result.code == 2, (result.code, result.err)
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("inspector: error: "), result.err
+    assert "Traceback" not in result.out + result.err
+    assert not result.warnings, result.warnings
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+# The cases: each builds its bad input in a folder and says what the error must mention ---------
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    make: Callable[[Path], Path]
+    words: tuple[str, ...]
+
+    def __str__(self):
+        return self.name
+
+
+def _fifo(name: str) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        path = folder / name
+        os.mkfifo(path)
+        return path
+
+    return make
+
+
+def _external(kind: str) -> Callable[[Path], Path]:
+    return lambda folder: bad.onnx_external_outside(folder, kind)[0]
+
+
+ONNX_CASES = [
+    Case("missing", lambda d: bad.missing(d, "model.onnx"), ("no such file",)),
+    Case("folder", lambda d: bad.a_folder(d, "model.onnx"), ("is a folder",)),
+    Case("fifo", _fifo("model.onnx"), ("not a regular file",)),
+    Case("empty", lambda d: bad.empty(d, "model.onnx"), ("is empty",)),
+    Case("truncated", lambda d: bad.truncated(bad.valid_onnx(d)), ("ONNX model",)),
+    Case("random-bytes", lambda d: bad.random_bytes(d, "model.onnx"), ("ONNX model",)),
+    Case("lfs-pointer", lambda d: bad.lfs_pointer(d, "model.onnx"), ("Git LFS pointer",)),
+    Case("ir-version-0", bad.onnx_ir_version_0, ("ir_version",)),
+    Case("external-parent", _external("parent"), ("points outside",)),
+    Case("external-absolute", _external("absolute"), ("absolute path",)),
+    Case("external-symlink", _external("symlink"), ("symbolic link",)),
+    Case("external-hardlink", _external("hardlink"), ("hard links",)),
+]
+
+
+def _mismatched(folder: Path) -> Path:
+    """The right keys, but conv has 32 filters where the model has 64."""
+    import torch
+
+    state = _lecture_model().state_dict()
+    state["conv.weight"] = torch.randn(32, 3, 3, 3)
+    path = folder / "other.pt"
+    torch.save(state, path)
+    return path
+
+
+def _missing_keys(folder: Path) -> Path:
+    import torch
+
+    state = {k: v for k, v in _lecture_model().state_dict().items() if not k.startswith("bn.")}
+    path = folder / "partial.pt"
+    torch.save(state, path)
+    return path
+
+
+def _torch_file(name: str, make):
+    return lambda folder: make(folder, name)
+
+
+CHECKPOINT_CASES = [
+    Case("missing", lambda d: bad.missing(d, "weights.pt"), ("no such file",)),
+    Case("folder", lambda d: bad.a_folder(d, "weights.pt"), ("is a folder",)),
+    Case("fifo", _fifo("weights.pt"), ("not a regular file",)),
+    Case("empty", lambda d: bad.empty(d, "weights.pt"), ("is empty",)),
+    Case(
+        "truncated",
+        lambda d: bad.truncated(bad.valid_checkpoint(d, _lecture_model())),
+        ("not a PyTorch checkpoint",),
+    ),
+    Case(
+        "random-bytes", lambda d: bad.random_bytes(d, "weights.pt"), ("not a PyTorch checkpoint",)
+    ),
+    Case("lfs-pointer", lambda d: bad.lfs_pointer(d, "weights.pt"), ("Git LFS pointer",)),
+    # One pickle opcode (APPENDS on an empty stack): the unpickler fails with an IndexError.
+    Case("pickle-garbage", lambda d: _written(d / "weights.pt", b"e"), ("IndexError",)),
+    Case("torchscript", bad.torchscript_archive, ("TorchScript archive",)),
+    Case("pickled-module", bad.pickled_module, ("whole pickled model",)),
+    Case("size-mismatch", _mismatched, ("does not fit", "conv.weight (32, 3, 3, 3)")),
+    Case("missing-keys", _missing_keys, ("does not fit", "missing", "bn.weight")),
+    Case("safetensors-empty", lambda d: bad.empty(d, "w.safetensors"), ("is empty",)),
+    Case(
+        "safetensors-random",
+        lambda d: bad.random_bytes(d, "w.safetensors"),
+        ("not a readable safetensors",),
+    ),
+    Case(
+        "safetensors-truncated",
+        lambda d: bad.truncated(bad.safetensors_checkpoint(d, _lecture_model())),
+        ("not a readable safetensors",),
+    ),
+    Case("safetensors-lfs", lambda d: bad.lfs_pointer(d, "w.safetensors"), ("Git LFS pointer",)),
+]
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _lecture_model():
+    import models
+
+    return models.create_model(MODEL)
+
+
+# The commands: how each one is given an ONNX file or a checkpoint, with outputs aimed at `out` ---
+
+
+def _onnx_argv(command: str, path: Path, arena: Arena) -> list:
+    return {
+        "summary": ["summary", path],
+        "verify --data": ["verify", path, "--data", _golden_folder(arena)],
+        "verify --onnx": ["verify", MODEL, *SMALL, "--onnx", path, "--report", arena.report],
+        "view": ["view", path, "--no-browser"],
+        "render": ["render", path, "-o", arena.out / "graph.png"],
+    }[command]
+
+
+def _golden_folder(arena: Arena) -> Path:
+    return arena.out / "golden"  # made by the arena, before the snapshot
+
+
+ONNX_COMMANDS = ["summary", "verify --data", "verify --onnx", "view", "render"]
+
+
+def _model_argv(command: str, model_options: list, arena: Arena, model: str = MODEL) -> list:
+    """The command on MODEL; a command that writes aims at an existing destination file."""
+    bench_options = ["--batch-sizes", "1", "--runs", "1", "--warmup", "1"]
+    return {
+        "summary": ["summary", model, *model_options],
+        "export": ["export", model, *model_options, "-o", arena.existing],
+        "verify": ["verify", model, *model_options, "--report", arena.report],
+        "view": ["view", model, *model_options, "--no-browser"],
+        "render": ["render", model, *model_options, "-o", arena.out / "graph.png"],
+        "bench": ["bench", model, *model_options, *bench_options],
+    }[command]
+
+
+MODEL_COMMANDS = ["summary", "export", "verify", "view", "render", "bench"]
+
+
+# Where a command writes: -o and friends, aimed at places it cannot or must not write -------------
+
+
+def _output_argv(command: str, destination: Path) -> list:
+    return {
+        "export -o": ["export", MODEL, *SMALL, "-o", destination],
+        "render -o": ["render", MODEL, *SMALL, "-o", destination],
+        "verify --report": ["verify", MODEL, *SMALL, "--report", destination],
+        "verify --save-data": ["verify", MODEL, *SMALL, "--save-data", destination],
+    }[command]
+
+
+OUTPUT_SUFFIX = {
+    "export -o": ".onnx",
+    "render -o": ".png",
+    "verify --report": ".json",
+    "verify --save-data": "",
+}
+
+
+def _full_folder(out: Path, suffix: str) -> Path:
+    folder = bad.a_folder(out, f"result{suffix}")
+    (folder / "keep.txt").write_text("keep\n")
+    return folder
+
+
+OUTPUT_CASES = [
+    Case(
+        "missing-folder",
+        lambda out, sfx: out / "no-such-folder" / f"result{sfx}",
+        ("does not exist",),
+    ),
+    Case(
+        "file-as-parent",
+        lambda out, sfx: out / "existing.onnx" / f"result{sfx}",
+        ("existing.onnx",),
+    ),
+    Case("is-a-folder", _full_folder, ("result",)),
+]
+# What each command says about a folder where its file should go (--save-data wants a folder).
+FOLDER_WORDS = {"verify --save-data": "already exists"}
+
+
+@pytest.mark.parametrize("case", OUTPUT_CASES, ids=str)
+@pytest.mark.parametrize("command", list(OUTPUT_SUFFIX))
+def test_unwritable_output_path_is_refused(arena, run, command, case):
+    destination = case.make(arena.out, OUTPUT_SUFFIX[command])
+    words = case.words
+    if case.name == "is-a-folder":
+        words += (FOLDER_WORDS.get(command, "is a folder"),)
+    before = arena.snapshot()
+    result = run(*_output_argv(command, destination))
+    assert_refused(result, *words)
+    assert arena.snapshot() == before
+
+
+@pytest.mark.parametrize("command", list(OUTPUT_SUFFIX))
+def test_read_only_output_folder_is_refused(arena, run, read_only_folder, command):
+    destination = read_only_folder / f"result{OUTPUT_SUFFIX[command]}"
+    with pytest.raises(PermissionError):  # the folder really is read-only, even for root
+        (read_only_folder / "probe").write_text("x")
+    before = arena.snapshot()
+    result = run(*_output_argv(command, destination))
+    assert_refused(result, str(read_only_folder), "cannot write")
+    assert arena.snapshot() == before
+
+
+# conv-shape takes numbers, not files: the hostile ones -------------------------------------------
+
+CONV_SHAPE_CASES = [
+    (["--input", "0", "--kernel", "3"], "positive"),
+    (["--input", "-5", "--kernel", "3"], "positive"),
+    (["--input", "3", "--kernel", "999"], "larger than"),
+    (["--input", "1e999", "--kernel", "3"], "not an integer"),
+    (["--input", ",,", "--kernel", "3"], "not an integer"),
+    (["--input", "8,8,8", "--kernel", "3"], "H,W pair"),
+    (["--input", "8", "--kernel", "3", "--stride", "0"], "stride"),
+    (["--input", "8", "--kernel", "3", "--dilation", "0"], "dilation"),
+    (["--input", "8", "--kernel", "3", "--padding", "-1"], "padding"),
+    (["--input", "8", "--kernel", "3", "--output", "0"], "output"),
+    (["--input", "8", "--kernel", "3", "--output", "100"], "no stride and padding"),
+]
+
+
+@pytest.mark.parametrize(
+    "argv, word", CONV_SHAPE_CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else None
+)
+def test_conv_shape_refuses_impossible_numbers(arena, run, argv, word):
+    before = arena.snapshot()
+    assert_refused(run("conv-shape", *argv), word)
+    assert arena.snapshot() == before
+
+
+# check-all takes no files: its hostile inputs are shards and patterns ----------------------------
+
+CHECK_ALL_CASES = [
+    (["--shard", "0/2"], "between 1 and N"),
+    (["--shard", "3/2"], "between 1 and N"),
+    (["--shard", "1/0"], "between 1 and N"),
+    (["--shard", "one/two"], "I/N"),
+    (["--shard", "1/2/3"], "I/N"),
+    (["--pattern", "no_such_model*"], "matches no registered model"),
+]
+
+
+@pytest.mark.parametrize(
+    "argv, word", CHECK_ALL_CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else None
+)
+def test_check_all_refuses_impossible_shards_and_patterns(arena, run, argv, word):
+    before = arena.snapshot()
+    assert_refused(run("check-all", *argv), word)
+    assert arena.snapshot() == before
+
+
+@pytest.mark.parametrize("case", ONNX_CASES, ids=str)
+@pytest.mark.parametrize("command", ONNX_COMMANDS)
+def test_bad_onnx_file_is_refused(arena, run, command, case):
+    path = case.make(arena.inputs)
+    before = arena.snapshot()
+    result = run(*_onnx_argv(command, path, arena))
+    assert_refused(result, path.name, *case.words)
+    assert arena.snapshot() == before
+
+
+@pytest.mark.parametrize("case", CHECKPOINT_CASES, ids=str)
+@pytest.mark.parametrize("command", MODEL_COMMANDS)
+def test_bad_checkpoint_is_refused(arena, run, command, case):
+    path = case.make(arena.inputs)
+    before = arena.snapshot()
+    result = run(*_model_argv(command, [*SMALL, "--checkpoint", path], arena))
+    assert_refused(result, path.name, *case.words)
+    assert arena.snapshot() == before
+
+
+def _source(name: str, text: str) -> Callable[[Path], str]:
+    def make(folder: Path) -> str:
+        (folder / name).write_text(text)
+        return f"{folder / name}:Net"
+
+    return make
+
+
+SPEC_CASES = [
+    Case("missing-file", lambda d: f"{d / 'missing.py'}:Net", ("no such file",)),
+    Case("folder", lambda d: f"{bad.a_folder(d, 'models.py')}:Net", ("models.py",)),
+    Case("empty-file", _source("empty.py", ""), ("has no attribute 'Net'",)),
+    Case("syntax-error", _source("syntax.py", "def broken(:\n"), ("SyntaxError",)),
+    Case("raises", _source("raises.py", "raise RuntimeError('boom')\n"), ("RuntimeError: boom",)),
+    Case("exits", _source("exits.py", "import sys\nsys.exit(3)\n"), ("sys.exit(3)",)),
+    Case("not-a-module", _source("value.py", "Net = 42\n"), ("not an nn.Module",)),
+    Case(
+        "returns-junk", _source("func.py", "def Net():\n    return 'junk'\n"), ("not an nn.Module",)
+    ),
+    Case("null-bytes", lambda d: f"{bad.random_bytes(d, 'noise.py')}:Net", ("noise.py failed",)),
+    Case("unknown-module", lambda d: "no_such_package.models:Net", ("cannot import",)),
+]
+
+
+@pytest.mark.parametrize("case", SPEC_CASES, ids=str)
+@pytest.mark.parametrize("command", MODEL_COMMANDS)
+def test_bad_model_spec_is_refused(arena, run, command, case):
+    spec = case.make(arena.inputs)
+    before = arena.snapshot()
+    result = run(*_model_argv(command, ["--input-shape", "1,3"], arena, model=spec))
+    assert_refused(result, *case.words)
+    assert arena.snapshot() == before
+
+
+def test_a_script_that_parses_arguments_at_import_is_refused(arena, run):
+    """Its own argparse prints its usage, as `python script.py` would; then our one line."""
+    spec = _source(
+        "train.py",
+        "import argparse\np = argparse.ArgumentParser()\n"
+        "p.add_argument('--lr', required=True)\nargs = p.parse_args()\n",
+    )(arena.inputs)
+    result = run("summary", spec, "--input-shape", "1,3")
+    assert result.code == 2
+    assert result.err.splitlines()[-1].startswith("inspector: error: running ")
+    assert "sys.exit(2)" in result.err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy-pickle"])
+@pytest.mark.parametrize("command", MODEL_COMMANDS)
+def test_checkpoint_that_would_run_code_is_never_unpickled(arena, run, command, legacy):
+    marker = arena.root / "PWNED"
+    path = bad.checkpoint_running_code(arena.inputs, marker, legacy=legacy)
+    before = arena.snapshot()
+    result = run(*_model_argv(command, [*SMALL, "--checkpoint", path], arena))
+    assert_refused(result, path.name, "io.open", "weights_only=True refuses")
+    assert not marker.exists()
+    assert arena.snapshot() == before
+
+
+def test_the_code_running_checkpoint_really_runs_code_when_unpickled(tmp_path):
+    """Guards the case above: the crafted file is live, so its refusal means something."""
+    import torch
+
+    marker = tmp_path / "PWNED"
+    path = bad.checkpoint_running_code(tmp_path, marker)
+    torch.load(path, weights_only=False)
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("command", MODEL_COMMANDS)
+def test_input_shape_too_large_for_memory_is_refused_before_allocating(
+    arena, run, command, monkeypatch
+):
+    import torch
+
+    allocations = []
+    real_randn = torch.randn
+    monkeypatch.setattr(
+        torch, "randn", lambda *a, **k: allocations.append(a) or real_randn(*a, **k)
+    )
+    before = arena.snapshot()
+    result = run(*_model_argv(command, ["--input-shape", HUGE_SHAPE], arena))
+    assert_refused(result, "1x3x100000x100000", "needs ~111.8 GiB", "GiB available")
+    assert allocations == []
+    assert arena.snapshot() == before
+
+
+@pytest.mark.parametrize("command", ["verify", "bench"])
+def test_batch_size_too_large_for_memory_is_refused_before_allocating(arena, run, command):
+    before = arena.snapshot()
+    result = run(command, "relu", "--batch-sizes", "1,99999999999")  # 9 floats per sample
+    assert_refused(
+        result,
+        "99999999999",
+        "3,352.8 GiB" if command == "bench" else "~3352.8 GiB",
+        "--batch-sizes",
+    )
+    assert arena.snapshot() == before
+
+
+def test_memory_estimate_uses_what_the_system_reports(monkeypatch):
+    from inspector import loading
+    from inspector.errors import InspectorError
+
+    monkeypatch.setattr(loading, "available_memory", lambda: 4 * 2**30)
+    loading.check_inputs_fit_in_memory([(1, 3, 224, 224)], "m")  # 0.6 MB: fine
+    with pytest.raises(InspectorError, match=r"needs ~3\.0 GiB, 4\.0 GiB available"):
+        loading.check_inputs_fit_in_memory([(2, 3, 2**13, 2**14)], "m")  # 3 GiB > half of 4
+    monkeypatch.setattr(loading, "available_memory", lambda: None)
+    loading.check_inputs_fit_in_memory([(2, 3, 2**13, 2**14)], "m")  # unknown: do not guess
+
+
+def test_available_memory_matches_proc_meminfo():
+    from inspector.loading import available_memory
+
+    text = Path("/proc/meminfo").read_text()
+    kib = int(
+        next(line for line in text.splitlines() if line.startswith("MemAvailable")).split()[1]
+    )
+    assert abs(available_memory() - kib * 1024) < 512 * 2**20  # it moves while we read it
+
+
+def test_cuda_checkpoint_loads_only_thanks_to_map_location(arena, run):
+    import torch
+
+    module = _lecture_model()
+    with torch.no_grad():
+        for tensor in module.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(torch.randn(tensor.shape, generator=torch.Generator().manual_seed(3)))
+    path = bad.cuda_checkpoint(arena.inputs, module)
+    with pytest.raises(RuntimeError, match="CUDA"):
+        torch.load(path, weights_only=True)  # what a loader without map_location would hit
+    from inspector.loading import load_model
+
+    loaded = load_model(MODEL, checkpoint=path)
+    for key, value in module.state_dict().items():
+        assert torch.equal(loaded.module.state_dict()[key], value), key
+    result = run("summary", MODEL, *SMALL, "--checkpoint", path)
+    assert result.code == 0, result.err
+    destination = arena.out / "from-cuda.onnx"
+    result = run("export", MODEL, *SMALL, "--checkpoint", path, "-o", destination)
+    assert result.code == 0, result.err
+    assert destination.is_file()
+
+
+# Native crashes: a child process takes the blow ------------------------------------------------
+
+_CRASHER = """\
+import os, resource, signal
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file left behind
+import onnx.checker, onnxruntime
+
+def crash(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+if os.environ.get("CRASH_IN") == "checker":
+    onnx.checker.check_model = crash
+else:
+    onnxruntime.InferenceSession = crash
+"""
+
+
+@pytest.fixture
+def crashing_onnx_libraries(tmp_path_factory, monkeypatch):
+    """Children started from now on crash by SIGSEGV inside onnx's checker or onnxruntime."""
+    folder = tmp_path_factory.mktemp("crasher")  # outside the arena: its __pycache__ is no stray
+    (folder / "sitecustomize.py").write_text(_CRASHER)
+    monkeypatch.setenv("PYTHONPATH", str(folder))
+
+    def crash_in(stage: str):
+        monkeypatch.setenv("CRASH_IN", stage)
+
+    return crash_in
+
+
+@pytest.mark.parametrize(
+    "stage, blamed", [("checker", "the onnx checker"), ("onnxruntime", "onnxruntime")]
+)
+def test_native_crash_while_checking_becomes_one_line_naming_the_file(
+    tmp_path, crashing_onnx_libraries, stage, blamed
+):
+    from inspector.errors import InspectorError
+    from inspector.onnx_file import check_onnx_file
+
+    crashing_onnx_libraries(stage)
+    path = bad.valid_onnx(tmp_path)
+    with pytest.raises(InspectorError) as refused:
+        check_onnx_file(path)
+    assert str(refused.value) == (
+        f"ONNX file {path} crashed {blamed} (SIGSEGV); refusing a damaged or hostile file"
+    )
+
+
+CRASH_CASES = [(command, "checker") for command in ONNX_COMMANDS] + [
+    (command, "onnxruntime") for command in ONNX_COMMANDS if command != "summary"
+]  # summary never hands the file to onnxruntime
+
+
+@pytest.mark.parametrize("command, stage", CRASH_CASES)
+def test_native_crash_fails_the_command_cleanly(
+    arena, run, command, stage, crashing_onnx_libraries
+):
+    crashing_onnx_libraries(stage)
+    path = bad.valid_onnx(arena.inputs)
+    before = arena.snapshot()
+    result = run(*_onnx_argv(command, path, arena))
+    blamed = "the onnx checker" if stage == "checker" else "onnxruntime"
+    assert_refused(result, str(path), f"crashed {blamed} (SIGSEGV)")
+    assert arena.snapshot() == before
+
+
+def test_sound_file_passes_the_checks(tmp_path):
+    from inspector.onnx_file import check_onnx_file
+
+    path = bad.valid_onnx(tmp_path)
+    assert check_onnx_file(path) == path
+    assert check_onnx_file(path, runtime=False) == path
+
+
+def test_onnxruntime_refusal_is_reported_with_the_file(tmp_path):
+    """The checker skips custom domains; onnxruntime has no kernel for the op and says so."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from inspector.errors import InspectorError
+    from inspector.onnx_file import check_onnx_file
+
+    graph = helper.make_graph(
+        [helper.make_node("Unknown", ["x"], ["y"], domain="com.example")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.example", 1)]
+    )
+    path = tmp_path / "custom.onnx"
+    onnx.save(model, str(path))
+    assert check_onnx_file(path, runtime=False) == path
+    with pytest.raises(InspectorError, match="onnxruntime cannot run custom.onnx: .*Unknown"):
+        check_onnx_file(path)
+
+
+def test_checking_an_onnx_file_does_not_import_torch(tmp_path):
+    path = bad.valid_onnx(tmp_path)
+    code = (
+        "import sys\n"
+        "from inspector.onnx_file import check_onnx_file\n"
+        f"check_onnx_file({str(path)!r})\n"
+        "from inspector.cli import main\n"
+        f"assert main(['summary', {str(path)!r}]) == 0\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+# The same refusals seen from outside: real processes, real stderr -----------------------------
+
+
+@pytest.mark.parametrize(
+    "argv_for",
+    [
+        lambda d: ["summary", bad.random_bytes(d, "model.onnx")],
+        lambda d: ["summary", bad.onnx_external_outside(d, "hardlink")[0]],
+        lambda d: ["summary", MODEL, *SMALL, "--checkpoint", bad.torchscript_archive(d)],
+        lambda d: ["summary", MODEL, "--input-shape", HUGE_SHAPE],
+    ],
+    ids=["onnx-random-bytes", "onnx-hardlink", "torchscript", "huge-shape"],
+)
+def test_refusals_in_a_real_process(tmp_path, argv_for):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    argv = [str(a) for a in argv_for(inputs)]
+    before = bad.snapshot(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "inspector", *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=bad.cli_env(TMPDIR=inputs),
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("inspector: error: "), done.stderr
+    assert bad.snapshot(tmp_path) == before
+
+
+def test_the_hardlink_case_is_live_for_onnxruntime(tmp_path):
+    """Guards the hard-link case: onnxruntime alone reads the outside file, so the checker must."""
+    import numpy as np
+    import onnxruntime
+
+    path, _ = bad.onnx_external_outside(tmp_path, "hardlink")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
+    _, weight = bad.tiny_onnx_model()
+    np.testing.assert_allclose(session.run(None, {"x": x})[0], np.maximum(x @ weight, 0), rtol=1e-6)
+
+
+def test_onnxruntime_telemetry_is_off_and_leaves_no_session_file(tmp_path):
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = bad.cli_env(TMPDIR=tmpdir)
+    env.pop("ORT_DISABLE_TELEMETRY", None)
+    env.pop("CI", None)  # onnxruntime keeps telemetry off by itself under CI=true
+    code = "import inspector, onnxruntime, os; print(os.environ['ORT_DISABLE_TELEMETRY'])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"
+    assert list(tmpdir.iterdir()) == []
+    # Without inspector's default the same import leaves onnxruntime's session file behind.
+    subprocess.run([sys.executable, "-c", "import onnxruntime"], env=env, check=True)
+    assert [p.name for p in tmpdir.iterdir()] == [".ses"]
+
+
+@pytest.mark.parametrize(
+    "argv, word",
+    [(["list", "a\nb"], "unrecognized arguments: a b"), (["conv-shape", "--input\r"], "--input")],
+)
+def test_an_argument_holding_a_newline_is_still_a_one_line_usage_error(run, argv, word):
+    assert_refused(run(*argv), word)
+
+
+@pytest.mark.parametrize("target", ["FILE.onnx", "MODEL"])
+def test_busy_port_is_refused(arena, run, target):
+    model = bad.valid_onnx(arena.inputs) if target == "FILE.onnx" else MODEL
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        before = arena.snapshot()
+        result = run(
+            "view", model, *([] if target == "FILE.onnx" else SMALL), "--no-browser", "--port", port
+        )
+    assert_refused(result, f"port {port}", "already in use")
+    assert arena.snapshot() == before  # the private copy Netron would have served is gone too
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.com"])
+def test_view_stays_on_loopback_unless_told(arena, run, host):
+    path = bad.valid_onnx(arena.inputs)
+    before = arena.snapshot()
+    assert_refused(run("view", path, "--no-browser", "--host", host), host, "--allow-remote")
+    assert arena.snapshot() == before
