@@ -7,7 +7,6 @@ the achieved GFLOP/s (2 FLOPs per torchinfo mult-add) for the authored and the o
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -24,7 +23,6 @@ TITLES = {
     "onnxruntime_optimized": "ort optimized",
 }
 GRAPHS = {"onnxruntime": "authored", "onnxruntime_optimized": "optimized"}
-FLOAT32_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -322,34 +320,11 @@ def _mult_adds_per_item(loaded) -> int:
 # Memory ----------------------------------------------------------------------------------------
 
 
-def input_bytes(loaded, batch_size: int) -> int:
-    """The bytes of float32 inputs at `batch_size` (dimension 0 of each input is the batch)."""
-    return sum(FLOAT32_BYTES * batch_size * math.prod(shape[1:]) for shape in loaded.input_shapes)
-
-
-def available_memory_bytes() -> int | None:
-    """MemAvailable from /proc/meminfo (Linux); None where it cannot be read."""
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _check_fits_memory(loaded, batch_size: int) -> None:
-    # Inputs are only the start: activations and outputs need room too, so half is the limit.
-    needed, available = input_bytes(loaded, batch_size), available_memory_bytes()
-    if available is not None and 2 * needed > available:
-        raise InspectorError(
-            f"{loaded.spec}: batch size {batch_size} needs {_gib(needed)} for its inputs alone, "
-            f"and {_gib(available)} of memory is available; use smaller --batch-sizes"
-        )
+    from .loading import check_inputs_fit_in_memory
+
+    shapes = [(batch_size, *shape[1:]) for shape in loaded.input_shapes]
+    check_inputs_fit_in_memory(shapes, loaded.spec, fix="use smaller --batch-sizes")
 
 
 @contextmanager
@@ -370,10 +345,6 @@ def _no_memory(loaded, batch_size: int) -> InspectorError:
     return InspectorError(
         f"{loaded.spec}: batch size {batch_size} does not fit in memory; use smaller --batch-sizes"
     )
-
-
-def _gib(n: int) -> str:
-    return f"{n / 2**30:,.1f} GiB"
 
 
 def _percentile(samples, q: float) -> float:

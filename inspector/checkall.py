@@ -9,10 +9,9 @@ from __future__ import annotations
 import math
 import re
 import sys
-import tempfile
+import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .errors import InspectorError
 
@@ -117,21 +116,23 @@ def select_models(pattern: str | None = None, shard: tuple[int, int] | None = No
     return names
 
 
-def check_all(names: list[str], *, shard=None, progress: bool = False, **verify_options):
-    """Export each model to a temporary file and verify it; one failure never stops the rest."""
+def check_all(
+    names: list[str], *, shard=None, progress: bool = False, use_cache: bool = True, **verify_options
+):
+    """Export (or take from the export cache) and verify each model; a failure never stops the rest.
+
+    With the cache, a repeated check-all (in CI, say) re-exports only the models that changed.
+    """
     report = CheckAllReport(shard=shard)
-    with (
-        tempfile.TemporaryDirectory(prefix="inspector-check-all-") as folder,
-        _progress_bar(progress, len(names)) as step,
-    ):
+    with _progress_bar(progress, len(names)) as step:
         for name in names:
             with step(name):
-                report.checks.append(check_model(name, Path(folder), **verify_options))
+                report.checks.append(check_model(name, use_cache=use_cache, **verify_options))
     return report
 
 
-def check_model(name: str, folder: Path, **verify_options) -> ModelCheck:
-    from .export import export_onnx
+def check_model(name: str, *, use_cache: bool = True, **verify_options) -> ModelCheck:
+    from .export import exported_model
     from .loading import load_model
     from .verify import verify_onnx
 
@@ -140,17 +141,15 @@ def check_model(name: str, folder: Path, **verify_options) -> ModelCheck:
         loaded = load_model(name)
         give_batchnorm_statistics(loaded.module)
         params = sum(p.numel() for p in {id(p): p for p in loaded.module.parameters()}.values())
-        exported = export_onnx(loaded, folder / f"{name}.onnx")
-        export_seconds = round(exported.seconds, 2)
-        report = verify_onnx(loaded, exported.path, **verify_options)
+        start = time.perf_counter()
+        with exported_model(loaded, use_cache=use_cache) as path:
+            export_seconds = round(time.perf_counter() - start, 2)  # near 0 on a cache hit
+            report = verify_onnx(loaded, path, **verify_options)
     except Exception as error:  # KeyboardInterrupt still stops the sweep
         reason = " ".join(str(error).split()) or type(error).__name__
         if not isinstance(error, InspectorError):
             reason = f"{type(error).__name__}: {reason}"
         return ModelCheck(name, params, export_seconds, None, False, reason)
-    finally:
-        for path in folder.glob(f"{name}.onnx*"):
-            path.unlink()
     worst = max((d.max_abs_diff for run in report.runs for d in run.outputs), default=0.0)
     return ModelCheck(
         name, params, export_seconds, worst, report.passed, warnings=tuple(report.warnings)

@@ -199,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("check-all", cmd_check_all, "export and verify every registered model")
     p.add_argument("--shard", metavar="I/N", help="check only shard I of N (1-based), for CI matrices")
     p.add_argument("--pattern", metavar="GLOB", help="only models whose name matches, e.g. 'conv*'")
+    p.add_argument("--no-cache", action="store_true",
+                   help="export every model afresh instead of reusing unchanged cached exports")
     _format_option(p, "text", "json")
 
     p = command("conv-shape", cmd_conv_shape,
@@ -387,7 +389,9 @@ def cmd_check_all(args) -> int:
 
     shard = parse_shard(args.shard)
     names = select_models(args.pattern, shard)
-    report = check_all(names, shard=shard, progress=args.format == "text")
+    report = check_all(
+        names, shard=shard, progress=args.format == "text", use_cache=not args.no_cache
+    )
     _emit(report, args.format)
     return EXIT_OK if report else EXIT_FAILED
 

@@ -113,7 +113,7 @@ def test_a_batch_that_cannot_fit_memory_is_a_user_error(cli, monkeypatch):
     monkeypatch.setattr(bench, "_exported", no_export)
     result = cli("bench", "linear", "--batch-sizes", "1,1000000000000")
     assert result.code == 2
-    assert result.err.startswith("inspector: error: linear: batch size 1000000000000 needs")
+    assert result.err.startswith("inspector: error: linear: input shape 1000000000000x1280 needs")
     assert len(result.err.strip().splitlines()) == 1
 
 

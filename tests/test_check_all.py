@@ -150,3 +150,24 @@ def test_an_untrained_mobilenet_is_no_longer_a_vacuous_check():
         give_batchnorm_statistics(loaded.module)
         after = loaded.module(image).abs().max().item()
     assert after > 1e-2, f"outputs {before:.2g} -> {after:.2g}: still far below a useful scale"
+
+
+def test_a_repeated_check_all_exports_only_what_changed(tmp_path, monkeypatch):
+    import inspector.export as export_module
+    from inspector.checkall import check_all
+
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+    real = export_module.export_onnx
+
+    def counting(loaded, *args, **kwargs):
+        calls.append(loaded.spec)
+        return real(loaded, *args, **kwargs)
+
+    monkeypatch.setattr(export_module, "export_onnx", counting)
+    assert check_all(["relu", "linear"]).passed
+    assert sorted(calls) == ["linear", "relu"]
+    assert check_all(["relu", "linear"]).passed
+    assert sorted(calls) == ["linear", "relu"]  # both came from the cache
+    assert check_all(["relu"], use_cache=False).passed
+    assert sorted(calls) == ["linear", "relu", "relu"]
