@@ -117,7 +117,12 @@ def select_models(pattern: str | None = None, shard: tuple[int, int] | None = No
 
 
 def check_all(
-    names: list[str], *, shard=None, progress: bool = False, use_cache: bool = True, **verify_options
+    names: list[str],
+    *,
+    shard=None,
+    progress: bool = False,
+    use_cache: bool = True,
+    **verify_options,
 ):
     """Export (or take from the export cache) and verify each model; a failure never stops the rest.
 

@@ -85,36 +85,60 @@ def _non_negative_float(text: str) -> float:
 
 def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show the full traceback of an error")
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full traceback of an error",
+    )
     return common
 
 
 def _model_options() -> argparse.ArgumentParser:
     group = argparse.ArgumentParser(add_help=False)
     opts = group.add_argument_group("model options")
-    opts.add_argument("--input-shape", type=_shape, action="append", metavar="1,3,224,224",
-                      help="example input shape, once per forward argument "
-                           "(default: the registry entry's example shape)")
-    opts.add_argument("--kwargs", metavar="JSON",
-                      help='constructor arguments as a JSON object, e.g. \'{"arg1": 1}\'')
-    opts.add_argument("-k", "--kwarg", action="append", metavar="KEY=VALUE", default=[],
-                      help="one constructor argument; VALUE is parsed as JSON when it parses")
-    opts.add_argument("--checkpoint", metavar="FILE",
-                      help="weights to load: a .pt/.pth state_dict (weights_only=True) "
-                           "or a .safetensors file")
+    opts.add_argument(
+        "--input-shape",
+        type=_shape,
+        action="append",
+        metavar="1,3,224,224",
+        help="example input shape, once per forward argument "
+        "(default: the registry entry's example shape)",
+    )
+    opts.add_argument(
+        "--kwargs",
+        metavar="JSON",
+        help="constructor arguments as a JSON object, e.g. '{\"arg1\": 1}'",
+    )
+    opts.add_argument(
+        "-k",
+        "--kwarg",
+        action="append",
+        metavar="KEY=VALUE",
+        default=[],
+        help="one constructor argument; VALUE is parsed as JSON when it parses",
+    )
+    opts.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="weights to load: a .pt/.pth state_dict (weights_only=True) or a .safetensors file",
+    )
     return group
 
 
 def _format_option(parser, *choices: str) -> None:
-    parser.add_argument("--format", choices=choices, default="text",
-                        help="output format (default: text)")
+    parser.add_argument(
+        "--format", choices=choices, default="text", help="output format (default: text)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="inspector", epilog=EPILOG,
-                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                     description="Summarize, export, verify and view PyTorch models.")
+    parser = _Parser(
+        prog="inspector",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Summarize, export, verify and view PyTorch models.",
+    )
     parser.add_argument("--version", action="version", version=f"inspector {_version()}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -129,110 +153,216 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("list", cmd_list, "list the registered models with their example input shapes")
     _format_option(p, "text", "json")
 
-    p = command("summary", cmd_summary, "print a torchinfo summary of a model, or of an ONNX file",
-                parents=(common, model))
+    p = command(
+        "summary",
+        cmd_summary,
+        "print a torchinfo summary of a model, or of an ONNX file",
+        parents=(common, model),
+    )
     p.add_argument("model", metavar="MODEL|FILE.onnx", help=MODEL_HELP)
-    p.add_argument("--depth", type=_positive_int, default=3,
-                   help="how deep to list nested layers (default: 3)")
+    p.add_argument(
+        "--depth", type=_positive_int, default=3, help="how deep to list nested layers (default: 3)"
+    )
     _format_option(p, "text", "json", "markdown")
 
-    p = command("export", cmd_export, "export a model to ONNX and check the written file",
-                parents=(common, model))
+    p = command(
+        "export",
+        cmd_export,
+        "export a model to ONNX and check the written file",
+        parents=(common, model),
+    )
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
-    p.add_argument("-o", "--output", metavar="OUT.onnx", help="where to write (default: MODEL.onnx)")
+    p.add_argument(
+        "-o", "--output", metavar="OUT.onnx", help="where to write (default: MODEL.onnx)"
+    )
     _export_options(p)
     p.add_argument("--verbose", action="store_true", help="show the exporter's own messages")
 
-    p = command("verify", cmd_verify,
-                "prove that onnxruntime computes what PyTorch computes (PASSED/FAILED, exit 1 on "
-                "a mismatch)", parents=(common, model))
+    p = command(
+        "verify",
+        cmd_verify,
+        "prove that onnxruntime computes what PyTorch computes (PASSED/FAILED, exit 1 on "
+        "a mismatch)",
+        parents=(common, model),
+    )
     p.add_argument("model", metavar="MODEL|FILE.onnx", help=MODEL_HELP)
-    p.add_argument("--onnx", metavar="FILE.onnx", help="an exported file to check (default: export "
-                   "MODEL to a temporary file first)")
-    p.add_argument("--data", metavar="DIR", help="with FILE.onnx: check against model-zoo test data "
-                   "(DIR/test_data_set_N/input_K.pb, output_K.pb) without PyTorch")
-    p.add_argument("--atol", type=_non_negative_float, default=1e-4, help="absolute tolerance (1e-4)")
-    p.add_argument("--rtol", type=_non_negative_float, default=1e-3, help="relative tolerance (1e-3)")
-    p.add_argument("--seeds", type=_positive_int, default=3, help="random inputs per batch size (3)")
-    p.add_argument("--batch-sizes", type=_int_list, metavar="1,3",
-                   help="batch sizes to run (default: 1 and one other than the export batch)")
+    p.add_argument(
+        "--onnx",
+        metavar="FILE.onnx",
+        help="an exported file to check (default: export MODEL to a temporary file first)",
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="with FILE.onnx: check against model-zoo test data "
+        "(DIR/test_data_set_N/input_K.pb, output_K.pb) without PyTorch",
+    )
+    p.add_argument(
+        "--atol", type=_non_negative_float, default=1e-4, help="absolute tolerance (1e-4)"
+    )
+    p.add_argument(
+        "--rtol", type=_non_negative_float, default=1e-3, help="relative tolerance (1e-3)"
+    )
+    p.add_argument(
+        "--seeds", type=_positive_int, default=3, help="random inputs per batch size (3)"
+    )
+    p.add_argument(
+        "--batch-sizes",
+        type=_int_list,
+        metavar="1,3",
+        help="batch sizes to run (default: 1 and one other than the export batch)",
+    )
     p.add_argument("--report", metavar="OUT.json", help="write the report as JSON")
-    p.add_argument("--save-data", metavar="DIR", help="write inputs and PyTorch outputs as ONNX "
-                   "model-zoo test data")
-    p.add_argument("--localize", action="store_true",
-                   help="compare every layer's output and name the first that diverges")
+    p.add_argument(
+        "--save-data",
+        metavar="DIR",
+        help="write inputs and PyTorch outputs as ONNX model-zoo test data",
+    )
+    p.add_argument(
+        "--localize",
+        action="store_true",
+        help="compare every layer's output and name the first that diverges",
+    )
     _export_options(p, output_only=False)
 
-    p = command("view", cmd_view, "show a model's graph in Netron (served on 127.0.0.1)",
-                parents=(common, model))
+    p = command(
+        "view",
+        cmd_view,
+        "show a model's graph in Netron (served on 127.0.0.1)",
+        parents=(common, model),
+    )
     p.add_argument("model", metavar="MODEL|FILE.onnx", help=MODEL_HELP)
     p.add_argument("--port", type=_positive_int, help="port to serve on (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="only print the URL")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to serve on (default: 127.0.0.1; others need --allow-remote)")
-    p.add_argument("--allow-remote", action="store_true",
-                   help="allow a --host other than loopback (the model becomes readable by others)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to serve on (default: 127.0.0.1; others need --allow-remote)",
+    )
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than loopback (the model becomes readable by others)",
+    )
     _export_options(p, output_only=False)
     p.epilog = "Ctrl-C stops the server, removes its temporary copy of the model, and exits 0."
 
-    p = command("render", cmd_render, "draw a model's graph with Netron into a PNG or SVG file",
-                parents=(common, model))
+    p = command(
+        "render",
+        cmd_render,
+        "draw a model's graph with Netron into a PNG or SVG file",
+        parents=(common, model),
+    )
     p.add_argument("model", metavar="MODEL|FILE.onnx", help=MODEL_HELP)
-    p.add_argument("-o", "--output", required=True, metavar="OUT.png|OUT.svg", help="image to write")
-    p.add_argument("--timeout", type=_positive_int, default=120, metavar="SECONDS",
-                   help="give up when Chromium and Netron have not drawn the graph by then (120)")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="OUT.png|OUT.svg", help="image to write"
+    )
+    p.add_argument(
+        "--timeout",
+        type=_positive_int,
+        default=120,
+        metavar="SECONDS",
+        help="give up when Chromium and Netron have not drawn the graph by then (120)",
+    )
     _export_options(p, output_only=False)
 
-    p = command("bench", cmd_bench, "time PyTorch eager against onnxruntime on the CPU",
-                parents=(common, model))
+    p = command(
+        "bench",
+        cmd_bench,
+        "time PyTorch eager against onnxruntime on the CPU",
+        parents=(common, model),
+    )
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
-    p.add_argument("--batch-sizes", type=_int_list, default=[1, 8], metavar="1,8",
-                   help="batch sizes to time (default: 1,8)")
-    p.add_argument("--threads", type=_positive_int, help="threads for both runtimes "
-                   "(default: the machine's cores)")
+    p.add_argument(
+        "--batch-sizes",
+        type=_int_list,
+        default=[1, 8],
+        metavar="1,8",
+        help="batch sizes to time (default: 1,8)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="threads for both runtimes (default: the machine's cores)",
+    )
     p.add_argument("--runs", type=_positive_int, default=20, help="timed runs per case (20)")
     p.add_argument("--warmup", type=_positive_int, default=3, help="untimed runs first (3)")
-    p.add_argument("--no-cache", action="store_true",
-                   help="export afresh instead of reusing the export cache")
+    p.add_argument(
+        "--no-cache", action="store_true", help="export afresh instead of reusing the export cache"
+    )
     _format_option(p, "text", "json")
 
     p = command("check-all", cmd_check_all, "export and verify every registered model")
-    p.add_argument("--shard", metavar="I/N", help="check only shard I of N (1-based), for CI matrices")
+    p.add_argument(
+        "--shard", metavar="I/N", help="check only shard I of N (1-based), for CI matrices"
+    )
     p.add_argument("--pattern", metavar="GLOB", help="only models whose name matches, e.g. 'conv*'")
-    p.add_argument("--no-cache", action="store_true",
-                   help="export every model afresh instead of reusing unchanged cached exports")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="export every model afresh instead of reusing unchanged cached exports",
+    )
     _format_option(p, "text", "json")
 
-    p = command("conv-shape", cmd_conv_shape,
-                "compute a convolution's output size, or solve for stride and padding "
-                "(each size is one integer or an H,W pair)")
+    p = command(
+        "conv-shape",
+        cmd_conv_shape,
+        "compute a convolution's output size, or solve for stride and padding "
+        "(each size is one integer or an H,W pair)",
+    )
     p.add_argument("--input", required=True, metavar="I|H,W", help="input size")
     p.add_argument("--kernel", required=True, metavar="K|KH,KW", help="kernel size")
-    p.add_argument("--stride", metavar="S|SH,SW", help="stride (default: 1; with --output: "
-                   "searched unless given)")
-    p.add_argument("--padding", metavar="P|PH,PW", help="padding (default: 0; with --output: "
-                   "searched from 0 to dilation*(kernel-1) unless given)")
+    p.add_argument(
+        "--stride",
+        metavar="S|SH,SW",
+        help="stride (default: 1; with --output: searched unless given)",
+    )
+    p.add_argument(
+        "--padding",
+        metavar="P|PH,PW",
+        help="padding (default: 0; with --output: "
+        "searched from 0 to dilation*(kernel-1) unless given)",
+    )
     p.add_argument("--dilation", metavar="D|DH,DW", help="dilation (default: 1)")
-    p.add_argument("--output", metavar="O|H,W", help="wanted output size: list every stride and "
-                   "padding that give it, simplest first")
+    p.add_argument(
+        "--output",
+        metavar="O|H,W",
+        help="wanted output size: list every stride and padding that give it, simplest first",
+    )
     _format_option(p, "text", "json")
     return parser
 
 
 def _export_options(parser, output_only: bool = True) -> None:
-    parser.add_argument("--graph", choices=("authored", "optimized"), default="authored",
-                        help="authored: one node per layer as written (Conv, BatchNormalization, "
-                             "...); optimized: the exporter's fusions (default: authored)")
+    parser.add_argument(
+        "--graph",
+        choices=("authored", "optimized"),
+        default="authored",
+        help="authored: one node per layer as written (Conv, BatchNormalization, "
+        "...); optimized: the exporter's fusions (default: authored)",
+    )
     if output_only:
         parser.add_argument("--opset", type=_positive_int, default=18, help="ONNX opset (18)")
-        parser.add_argument("--static-batch", action="store_true",
-                            help="keep the example batch size fixed instead of a dynamic axis")
-        parser.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo",
-                            help="torch.onnx exporter (default: dynamo)")
+        parser.add_argument(
+            "--static-batch",
+            action="store_true",
+            help="keep the example batch size fixed instead of a dynamic axis",
+        )
+        parser.add_argument(
+            "--exporter",
+            choices=("dynamo", "torchscript"),
+            default="dynamo",
+            help="torch.onnx exporter (default: dynamo)",
+        )
     # export always exports afresh; the others reuse the export cache unless told not to.
-    cache_help = argparse.SUPPRESS if output_only else (
-        "export afresh instead of reusing the export cache ($INSPECTOR_CACHE_DIR, default "
-        "~/.cache/inspector)")
+    cache_help = (
+        argparse.SUPPRESS
+        if output_only
+        else (
+            "export afresh instead of reusing the export cache ($INSPECTOR_CACHE_DIR, default "
+            "~/.cache/inspector)"
+        )
+    )
     parser.add_argument("--no-cache", action="store_true", help=cache_help)
 
 
@@ -246,8 +376,12 @@ def _load(args):
     """The MODEL and its options -> a LoadedModel (imports torch)."""
     from .loading import load_model, parse_kwargs
 
-    return load_model(args.model, input_shapes=args.input_shape,
-                      kwargs=parse_kwargs(args.kwargs, args.kwarg), checkpoint=args.checkpoint)
+    return load_model(
+        args.model,
+        input_shapes=args.input_shape,
+        kwargs=parse_kwargs(args.kwargs, args.kwarg),
+        checkpoint=args.checkpoint,
+    )
 
 
 def _emit(result, fmt: str) -> None:
@@ -287,8 +421,15 @@ def cmd_export(args) -> int:
 
     loaded = _load(args)
     output = args.output or default_output(loaded)
-    result = export_onnx(loaded, output, opset=args.opset, graph=args.graph, exporter=args.exporter,
-                         dynamic_batch=not args.static_batch, verbose=args.verbose)
+    result = export_onnx(
+        loaded,
+        output,
+        opset=args.opset,
+        graph=args.graph,
+        exporter=args.exporter,
+        dynamic_batch=not args.static_batch,
+        verbose=args.verbose,
+    )
     print(result)
     return EXIT_OK
 
@@ -307,10 +448,18 @@ def cmd_verify(args) -> int:
     else:
         from .verify import verify
 
-        report = verify(_load(args), onnx=args.onnx, graph=args.graph, atol=args.atol,
-                        rtol=args.rtol, seeds=args.seeds, batch_sizes=args.batch_sizes,
-                        localize=args.localize, save_data=args.save_data,
-                        use_cache=not args.no_cache)
+        report = verify(
+            _load(args),
+            onnx=args.onnx,
+            graph=args.graph,
+            atol=args.atol,
+            rtol=args.rtol,
+            seeds=args.seeds,
+            batch_sizes=args.batch_sizes,
+            localize=args.localize,
+            save_data=args.save_data,
+            use_cache=not args.no_cache,
+        )
     print(report)
     if args.report:
         from .verify import save_report
@@ -322,16 +471,21 @@ def cmd_verify(args) -> int:
 def _verify_data(args):
     """FILE.onnx --data DIR: onnxruntime against golden data, with no PyTorch import."""
     if not _is_onnx_path(args.model):
-        raise InspectorError(f"--data checks an ONNX file: write 'inspector verify FILE.onnx "
-                             f"--data {args.data}' (got {args.model!r})")
+        raise InspectorError(
+            f"--data checks an ONNX file: write 'inspector verify FILE.onnx "
+            f"--data {args.data}' (got {args.model!r})"
+        )
     if args.data is None:
-        raise InspectorError(f"{args.model}: give --data DIR to check an ONNX file against "
-                             "golden data, or verify its PyTorch model with "
-                             f"'inspector verify MODEL --onnx {args.model}'")
+        raise InspectorError(
+            f"{args.model}: give --data DIR to check an ONNX file against "
+            "golden data, or verify its PyTorch model with "
+            f"'inspector verify MODEL --onnx {args.model}'"
+        )
     for flag in ("onnx", "save_data", "localize"):
         if getattr(args, flag):
-            raise InspectorError(f"--{flag.replace('_', '-')} needs a PyTorch MODEL; "
-                                 "it does not go with --data")
+            raise InspectorError(
+                f"--{flag.replace('_', '-')} needs a PyTorch MODEL; it does not go with --data"
+            )
     from .verify import verify_data
 
     return verify_data(args.model, args.data, atol=args.atol, rtol=args.rtol)
@@ -354,8 +508,13 @@ def cmd_view(args) -> int:
 
     check_host(args.host, args.allow_remote)  # before an export that would be wasted
     with _onnx_for(args) as path:
-        view(path, host=args.host, port=args.port, browser=not args.no_browser,
-             allow_remote=args.allow_remote)
+        view(
+            path,
+            host=args.host,
+            port=args.port,
+            browser=not args.no_browser,
+            allow_remote=args.allow_remote,
+        )
     return EXIT_OK
 
 
@@ -372,9 +531,15 @@ def cmd_render(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import benchmark
 
-    report = benchmark(_load(args), batch_sizes=args.batch_sizes, threads=args.threads,
-                       runs=args.runs, warmup=args.warmup, use_cache=not args.no_cache,
-                       progress=True)
+    report = benchmark(
+        _load(args),
+        batch_sizes=args.batch_sizes,
+        threads=args.threads,
+        runs=args.runs,
+        warmup=args.warmup,
+        use_cache=not args.no_cache,
+        progress=True,
+    )
     if args.format == "text" and sys.stdout.isatty():
         from rich import print as rich_print
 
@@ -403,12 +568,17 @@ def cmd_conv_shape(args) -> int:
         text = getattr(args, option.lstrip("-"))
         return default if text is None else parse_size(text, option)
 
-    sizes = {"input": size("--input"), "kernel": size("--kernel"), "dilation": size("--dilation", 1)}
+    sizes = {
+        "input": size("--input"),
+        "kernel": size("--kernel"),
+        "dilation": size("--dilation", 1),
+    }
     if args.output is None:
         result = conv_output_size(**sizes, stride=size("--stride", 1), padding=size("--padding", 0))
     else:
-        result = solve_conv(**sizes, output=size("--output"), stride=size("--stride"),
-                            padding=size("--padding"))
+        result = solve_conv(
+            **sizes, output=size("--output"), stride=size("--stride"), padding=size("--padding")
+        )
     _emit(result, args.format)
     return EXIT_OK
 

@@ -94,22 +94,27 @@ def load_model(spec: str, *, input_shapes=None, kwargs=None, checkpoint=None) ->
     module.eval()
     shapes = [tuple(s) for s in input_shapes] if input_shapes else default_shapes
     if not shapes:
-        raise InspectorError(f"{spec}: no example input shape is known; pass --input-shape, "
-                             "e.g. --input-shape 1,3,224,224 (once per forward argument)")
+        raise InspectorError(
+            f"{spec}: no example input shape is known; pass --input-shape, "
+            "e.g. --input-shape 1,3,224,224 (once per forward argument)"
+        )
     check_inputs_fit_in_memory(shapes, spec)
     return LoadedModel(spec, module, list(shapes), kwargs, checkpoint and str(checkpoint))
 
 
-def check_inputs_fit_in_memory(shapes, spec: str,
-                               fix: str = "pass a smaller --input-shape") -> None:
+def check_inputs_fit_in_memory(
+    shapes, spec: str, fix: str = "pass a smaller --input-shape"
+) -> None:
     """Refuse float32 inputs of these shapes before allocating them, if memory cannot hold them."""
     needed = sum(math.prod(shape) for shape in shapes) * 4
     available = available_memory()
     if available is None or needed <= available * INPUT_MEMORY_SHARE:
         return
     text = ", ".join("x".join(map(str, shape)) for shape in shapes)
-    raise InspectorError(f"{spec}: input shape {text} needs ~{needed / 2**30:.1f} GiB, "
-                         f"{available / 2**30:.1f} GiB available; {fix}")
+    raise InspectorError(
+        f"{spec}: input shape {text} needs ~{needed / 2**30:.1f} GiB, "
+        f"{available / 2**30:.1f} GiB available; {fix}"
+    )
 
 
 def available_memory() -> int | None:
@@ -173,9 +178,11 @@ def _import_file(path: Path):
         spec.loader.exec_module(module)
     except SystemExit as stop:  # script code at top level, e.g. argparse reading our argv
         sys.modules.pop(name, None)
-        raise InspectorError(f"running {path} failed: it called sys.exit({stop.code!r}) while "
-                             "being imported; put its script code under "
-                             "if __name__ == '__main__':") from None
+        raise InspectorError(
+            f"running {path} failed: it called sys.exit({stop.code!r}) while "
+            "being imported; put its script code under "
+            "if __name__ == '__main__':"
+        ) from None
     except Exception as error:
         sys.modules.pop(name, None)
         raise InspectorError(f"running {path} failed: {type(error).__name__}: {error}") from None
@@ -188,8 +195,10 @@ def _build(factory, kwargs: dict, spec: str) -> nn.Module:
             raise InspectorError(f"{spec} is a module instance; it takes no constructor arguments")
         return factory
     if not callable(factory):
-        raise InspectorError(f"{spec} is a {type(factory).__name__}, not an nn.Module class "
-                             "or a function returning one")
+        raise InspectorError(
+            f"{spec} is a {type(factory).__name__}, not an nn.Module class "
+            "or a function returning one"
+        )
     _check_kwargs(factory, kwargs, spec)
     try:
         # Seeded like the registry's models, so a user's model has the same weights on every load

@@ -59,15 +59,23 @@ def _existing_file(path: Path, what: str) -> Path:
     if not head:
         raise InspectorError(f"{what} {path} is empty")
     if head == _LFS_MAGIC:
-        raise InspectorError(f"{what} {path} is a Git LFS pointer, not the model; run 'git lfs pull'")
+        raise InspectorError(
+            f"{what} {path} is a Git LFS pointer, not the model; run 'git lfs pull'"
+        )
     return path
 
 
 def _check_in_child(path: Path, runtime: bool) -> str | None:
     """Run the checks in a fresh interpreter; return the problem in one line, or None if sound."""
     package_root = str(Path(__file__).resolve().parent.parent)
-    command = [sys.executable, "-c", _CHILD_CODE, package_root, str(path),
-               "runtime" if runtime else "checker"]
+    command = [
+        sys.executable,
+        "-c",
+        _CHILD_CODE,
+        package_root,
+        str(path),
+        "runtime" if runtime else "checker",
+    ]
     done = _run_child(command)
     lines = done.stdout.splitlines()
     stages = [line.split(" ", 1)[1] for line in lines if line.startswith("stage ")]
@@ -79,18 +87,20 @@ def _check_in_child(path: Path, runtime: bool) -> str | None:
         return f"ONNX file {path} crashed {stage} ({name}); refusing a damaged or hostile file"
     if "ok" in lines:
         return None
-    verdicts = [line[len("error "):] for line in lines if line.startswith("error ")]
+    verdicts = [line[len("error ") :] for line in lines if line.startswith("error ")]
     if verdicts:
         return verdicts[-1]
     detail = _first_line(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "")
     return f"ONNX file {path} cannot be checked: {stage} exited with status {done.returncode}" + (
-        f": {detail}" if done.stderr.strip() else "")
+        f": {detail}" if done.stderr.strip() else ""
+    )
 
 
 def _run_child(command: list[str]) -> subprocess.CompletedProcess:
     pipe = subprocess.PIPE
-    with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=pipe, stderr=pipe,
-                          text=True) as child:
+    with subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=pipe, stderr=pipe, text=True
+    ) as child:
         try:
             out, err = child.communicate()
         except BaseException:

@@ -35,8 +35,9 @@ def write_test_data(folder, data_sets: list[DataSet]) -> Path:
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     except OSError as error:  # a read-only folder (for root too: chattr +i, a read-only mount)
-        raise InspectorError(f"--save-data {folder}: cannot write in {folder.parent}: "
-                             f"{error.strerror or error}") from None
+        raise InspectorError(
+            f"--save-data {folder}: cannot write in {folder.parent}: {error.strerror or error}"
+        ) from None
     try:
         for index, data_set in enumerate(data_sets):
             _write_set(staging / f"test_data_set_{index}", data_set)

@@ -361,8 +361,10 @@ def save_report(report: VerifyReport, destination) -> Path:
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
     except OSError as error:  # a read-only folder (for root too: chattr +i, a read-only mount)
-        raise InspectorError(f"--report {destination}: cannot write in {destination.parent}: "
-                             f"{error.strerror or error}") from None
+        raise InspectorError(
+            f"--report {destination}: cannot write in {destination.parent}: "
+            f"{error.strerror or error}"
+        ) from None
     try:
         with os.fdopen(handle, "w") as stream:
             json.dump(report.to_dict(), stream, indent=2)
