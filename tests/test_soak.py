@@ -148,7 +148,10 @@ def test_separate_commands_leave_nothing_behind(tmp_path):
     folder.mkdir()
     # Each in a fresh process: what a process leaves in $TMPDIR at exit (onnxruntime's session
     # file, torch's inductor folder) shows here; repetition is the in-process tests' job.
-    commands = [["verify", "relu", "--no-cache"], ["check-all", "--pattern", "my_model"]]
+    commands = [
+        ["verify", "relu", "--no-cache"],
+        ["check-all", "--pattern", "my_model", "--no-cache"],
+    ]
     for argv in commands:
         done = subprocess.run(
             [sys.executable, "-m", "inspector", *argv],
