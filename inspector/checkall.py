@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
-from .errors import InspectorError
+from .errors import InspectorError, was_interrupted
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -133,6 +133,8 @@ def check_all(
         for name in names:
             with step(name):
                 report.checks.append(check_model(name, use_cache=use_cache, **verify_options))
+            if was_interrupted():  # a library swallowed the KeyboardInterrupt; stop all the same
+                raise KeyboardInterrupt
     return report
 
 

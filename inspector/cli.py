@@ -9,10 +9,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
+import threading
 import traceback
 
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InspectorError
+from .errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    InspectorError,
+    forget_interrupts,
+    note_interrupt,
+    was_interrupted,
+)
 
 MODEL_HELP = (
     "a registry name (see 'inspector list'), package.module:attr, or path/to/file.py:attr "
@@ -590,6 +601,29 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help, --version and usage errors
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    with _interrupts_remembered():
+        code = _run_command(args)
+    # A failure after Ctrl-C is the interrupt's doing; a command that ends on Ctrl-C by design
+    # (view) and returns 0 keeps its code.
+    if was_interrupted() and code not in (EXIT_OK, EXIT_INTERRUPTED):
+        return _fail(args, "inspector: interrupted", EXIT_INTERRUPTED)
+    return code
+
+
+@contextlib.contextmanager
+def _interrupts_remembered():
+    forget_interrupts()
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+    previous = signal.signal(signal.SIGINT, note_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run_command(args) -> int:
     try:
         return args.func(args)
     except InspectorError as error:

@@ -18,3 +18,24 @@ class InspectorError(Exception):
     def __str__(self) -> str:
         # Exporter and onnxruntime messages can span lines; the contract is one line.
         return " ".join(super().__str__().split())
+
+
+# Ctrl-C can land inside a library that swallows the KeyboardInterrupt (torch, mid-import, turns it
+# into a later "partially initialized module" error). The CLI's SIGINT handler remembers it here, so
+# an interrupt always ends the command with 130, whatever became of the exception.
+_interrupted = False
+
+
+def note_interrupt(signum=None, frame=None):
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def was_interrupted() -> bool:
+    return _interrupted
+
+
+def forget_interrupts() -> None:
+    global _interrupted
+    _interrupted = False

@@ -171,3 +171,22 @@ def test_a_repeated_check_all_exports_only_what_changed(tmp_path, monkeypatch):
     assert sorted(calls) == ["linear", "relu"]  # both came from the cache
     assert check_all(["relu"], use_cache=False).passed
     assert sorted(calls) == ["linear", "relu", "relu"]
+
+
+def test_an_interrupt_a_library_swallowed_still_stops_with_130(cli, monkeypatch):
+    from inspector import checkall, errors
+
+    calls = []
+
+    def swallowing_check(name, **options):
+        calls.append(name)
+        try:  # what torch does to a Ctrl-C that lands mid-import: catch it, fail later
+            errors.note_interrupt()
+        except KeyboardInterrupt:
+            return checkall.ModelCheck(name, None, None, None, False, "partially initialized")
+
+    monkeypatch.setattr(checkall, "check_model", swallowing_check)
+    result = cli("check-all", "--pattern", "[cl]*")
+    assert result.code == 130
+    assert result.err.strip() == "inspector: interrupted"
+    assert len(calls) == 1  # the sweep stopped at the interrupted model
