@@ -233,6 +233,19 @@ def test_small_models_are_one_file_that_passes_the_full_checker(exercise_export)
     onnx.checker.check_model(str(result.path), full_check=True)
 
 
+def test_the_checker_reads_the_graph_without_weights_and_the_model_keeps_them(exercise_export):
+    from onnxscript import ir
+
+    _, result = exercise_export
+    model = ir.serde.deserialize_model(onnx.load(str(result.path)))
+    before = ir.serde.serialize_model(model).SerializeToString()
+    light = export_module._weightless_proto(model)
+    big = {t.name for t in onnx.load(str(result.path)).graph.initializer if len(t.raw_data) > 1024}
+    assert big and not big & {t.name for t in light.graph.initializer}
+    assert big <= {v.name for v in light.graph.input}  # typed, so shape inference still sees them
+    assert ir.serde.serialize_model(model).SerializeToString() == before
+
+
 def test_past_the_size_limit_weights_go_beside_the_file_under_its_final_name(tmp_path, monkeypatch):
     monkeypatch.setattr(export_module, "SINGLE_FILE_LIMIT", 0)  # as if the model were > 2 GB
     linear = {
