@@ -7,6 +7,7 @@ the achieved GFLOP/s (2 FLOPs per torchinfo mult-add) for the authored and the o
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -25,11 +26,18 @@ TITLES = {
 GRAPHS = {"onnxruntime": "authored", "onnxruntime_optimized": "optimized"}
 
 
+# A sample shorter than this repeats the call (as timeit does): one reading of the clock around a
+# call of a few microseconds times the clock and the loop as much as the call.
+MIN_SAMPLE_S = 0.001
+MAX_CALLS_PER_SAMPLE = 10_000
+
+
 @dataclass(frozen=True)
 class Timing:
-    """The timed runs of one runtime at one batch size, in milliseconds."""
+    """The timed runs of one runtime at one batch size: milliseconds per call, one per sample."""
 
     samples_ms: tuple[float, ...]
+    calls_per_sample: int = 1
 
     @property
     def median_ms(self) -> float:
@@ -69,6 +77,7 @@ class BenchResult:
         data["p90_ms"] = {r: round(self.timings[r].p90_ms, 4) for r in runtimes}
         data["items_per_s"] = {r: round(self.items_per_s(r), 2) for r in runtimes}
         data["gflops"] = {r: round(self.gflops(r), 3) for r in runtimes}
+        data["calls_per_sample"] = {r: self.timings[r].calls_per_sample for r in runtimes}
         return data
 
 
@@ -99,7 +108,8 @@ class BenchReport:
         return (
             f"{self.model}: PyTorch eager (inference_mode) vs onnxruntime (CPU, "
             f"ORT_ENABLE_ALL), {'/'.join(map(str, threads))} threads, median of {self.runs} "
-            f"runs after {self.warmup} warm-up; GFLOP/s = 2 x {self.mult_adds_per_item:,} "
+            f"runs after {self.warmup} warm-up (a run under {MIN_SAMPLE_S * 1000:g} ms repeats "
+            f"the call to last that long); GFLOP/s = 2 x {self.mult_adds_per_item:,} "
             f"torchinfo mult-adds per item"
         )
 
@@ -115,7 +125,7 @@ class BenchReport:
             latency.append(
                 [str(res.batch_size)]
                 + [
-                    f"{res.timings[r].median_ms:.3f} ({res.timings[r].p90_ms:.3f})"
+                    f"{_ms(res.timings[r].median_ms)} ({_ms(res.timings[r].p90_ms)})"
                     for r in runtimes
                 ]
                 + [f"{res.speedup(r):.2f}x" for r in runtimes[1:]]
@@ -151,6 +161,11 @@ class BenchReport:
                 table.add_row(*row)
             parts.append(table)
         return Group(*parts)
+
+
+def _ms(value: float) -> str:
+    """Three decimals, four under a millisecond: a call of a few microseconds keeps two digits."""
+    return f"{value:.4f}" if value < 1 else f"{value:.3f}"
 
 
 def default_threads() -> int:
@@ -233,12 +248,24 @@ def _time_batch(loaded, sessions, batch_size, threads, runs, warmup, bar) -> dic
 def _time_calls(call, runs: int, warmup: int) -> Timing:
     for _ in range(warmup):
         call()
+    calls = _calls_per_sample(call)
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - start) * 1000.0)
-    return Timing(tuple(samples))
+        for _ in range(calls):
+            call()
+        samples.append((time.perf_counter() - start) * 1000.0 / calls)
+    return Timing(tuple(samples), calls)
+
+
+def _calls_per_sample(call) -> int:
+    """1 for a call that lasts MIN_SAMPLE_S or more; else enough back-to-back calls to last that."""
+    start = time.perf_counter()
+    call()
+    seconds = time.perf_counter() - start
+    if seconds >= MIN_SAMPLE_S:
+        return 1
+    return min(MAX_CALLS_PER_SAMPLE, math.ceil(MIN_SAMPLE_S / max(seconds, 1e-7)))
 
 
 def _time_torch(module, inputs, threads: int, runs: int, warmup: int) -> Timing:

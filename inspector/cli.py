@@ -296,7 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help="threads for both runtimes (default: the machine's cores)",
     )
-    p.add_argument("--runs", type=_positive_int, default=20, help="timed runs per case (20)")
+    p.add_argument(
+        "--runs",
+        type=_positive_int,
+        default=20,
+        help="timed runs per case (20); a run shorter than 1 ms repeats the call to last 1 ms",
+    )
     p.add_argument("--warmup", type=_positive_int, default=3, help="untimed runs first (3)")
     p.add_argument(
         "--no-cache", action="store_true", help="export afresh instead of reusing the export cache"

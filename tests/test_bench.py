@@ -162,6 +162,7 @@ def test_report_prints_and_serializes_without_running_anything():
     assert data["results"][0]["items_per_s"]["onnxruntime"] == pytest.approx(8000 / 3, rel=1e-4)
     text = str(report)
     assert "2.00x" in text and "3.000" in text and "m:" in text
+    assert data["results"][0]["calls_per_sample"] == {"torch": 1, "onnxruntime": 1}
 
 
 @pytest.mark.slow
@@ -185,3 +186,16 @@ def test_real_exports_of_both_graphs_through_the_cache(cli, tmp_path, monkeypatc
     assert result.code == 0, result.err
     _check_result(result.json()["results"][0], batch_size=2, threads=1)
     assert len(list((tmp_path / "cache").glob("*.onnx"))) == 2  # authored and optimized
+
+
+def test_a_call_of_microseconds_is_repeated_within_each_sample_and_a_slow_one_is_not():
+    import time
+
+    counted = []
+    fast = bench._time_calls(lambda: counted.append(1), runs=4, warmup=2)
+    assert 1 < fast.calls_per_sample <= bench.MAX_CALLS_PER_SAMPLE
+    assert len(counted) == 2 + 1 + 4 * fast.calls_per_sample  # warm-up, calibration, samples
+    assert len(fast.samples_ms) == 4 and all(ms < 1 for ms in fast.samples_ms)  # per call
+
+    slow = bench._time_calls(lambda: time.sleep(2 * bench.MIN_SAMPLE_S), runs=2, warmup=0)
+    assert slow.calls_per_sample == 1 and min(slow.samples_ms) >= 2 * bench.MIN_SAMPLE_S * 1000
