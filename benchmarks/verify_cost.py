@@ -6,8 +6,9 @@ session, and per input one PyTorch forward and one onnxruntime run. The inputs a
 defaults: 3 seeds at batch sizes 1 and 3, 6 inputs. `inspector verify` is `inspector.verify(loaded,
 use_cache=False)`: it exports afresh (the export cache would skip the export and make the ratio
 meaningless; inspector's reused torchlib registry is cleared first too, as in a fresh process),
-then checks the file, compares every output element-wise and builds its report.
+checks it in memory as it writes it, compares every output element-wise and builds its report.
 After one untimed export by each side (the export section's warm-up), they alternate run by run.
+CPU time counts the child processes too (inspector checks a file it did not write in a child).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import InspectorError
+from .onnx_file import check_onnx_file, file_digest, vouch_for
 
 KEY_FORMAT = 1  # bump when the key's recipe changes
 
@@ -57,37 +58,25 @@ def cached_export(loaded, *, graph: str = "authored") -> Path | None:
     if not os.access(folder, os.W_OK):
         return None
     export_onnx(loaded, path, graph=graph)
-    _write_atomically(_digest_path(path), _file_digest(path))
+    _write_atomically(_digest_path(path), file_digest(path))
     return path
 
 
 def _entry_is_intact(path: Path) -> bool:
     """The file is the one we wrote (its recorded digest matches) and a sound ONNX model."""
-    from .onnx_file import check_onnx_file
-
     try:
         recorded = _digest_path(path).read_text()
-        if recorded != _file_digest(path):
+        if recorded != file_digest(path):
             return False
         check_onnx_file(path)
     except (OSError, InspectorError):
         return False
+    vouch_for(path)  # so the command that asked for it does not check it a second time
     return True
 
 
 def _digest_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
-
-
-def _file_digest(path: Path) -> str:
-    """sha256 of the .onnx file and of its .onnx.data file when it has one."""
-    digest = hashlib.sha256()
-    for part in (path, path.with_name(path.name + ".data")):
-        if part.exists():
-            with part.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from . import __version__
 from .errors import InspectorError
 from .export_noise import exporter_failure, quiet
+from .onnx_file import vouch_for
 
 GRAPHS = ("authored", "optimized")
 EXPORTERS = ("dynamo", "torchscript")
@@ -95,6 +96,7 @@ def export_onnx(
         if dynamic_batch:
             _confirm_dynamic_batch(proto, loaded)
         _move_into_place(staged, destination)
+    vouch_for(destination)  # checked above: verify, view and bench need not check it again
     input_names, output_names = _io_names(proto)
     return ExportResult(
         path=destination,

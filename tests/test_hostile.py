@@ -646,6 +646,29 @@ def test_sound_file_passes_the_checks(tmp_path):
     assert check_onnx_file(path, runtime=False) == path
 
 
+def test_an_export_is_not_checked_again_until_its_bytes_change(tmp_path, monkeypatch):
+    """verify right after an export skips the child; an edited copy, or a user's file, does not."""
+    from inspector import onnx_file
+    from inspector.export import export_onnx
+    from inspector.loading import load_model
+
+    children = []
+    real = onnx_file._check_in_child
+    monkeypatch.setattr(onnx_file, "_check_in_child", lambda *a: children.append(a[0]) or real(*a))
+    path = export_onnx(load_model("linear", input_shapes=[(2, 1280)]), tmp_path / "l.onnx").path
+    assert onnx_file.check_onnx_file(path) == path and children == []
+
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01  # same size, one byte changed
+    path.write_bytes(bytes(data))
+    onnx_file.check_onnx_file(path)
+    assert children == [path]
+
+    given = bad.valid_onnx(tmp_path)
+    onnx_file.check_onnx_file(given)
+    assert children == [path, given]
+
+
 def test_onnxruntime_refusal_is_reported_with_the_file(tmp_path):
     """The checker skips custom domains; onnxruntime has no kernel for the op and says so."""
     import onnx
