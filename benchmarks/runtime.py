@@ -55,6 +55,9 @@ def markdown(reports: dict[str, dict], single_thread: dict[str, dict] | None = N
         f"{any_report.get('warmup', '?')} warm-up runs, {'/'.join(map(str, sorted(threads)))} "
         "threads for both runtimes (intra-op; inter-op 1), the same seeded random inputs. "
         "onnxruntime: CPUExecutionProvider, ORT_ENABLE_ALL, inputs bound once (IO binding). "
+        "A run shorter than 1 ms repeats the call back to back until it lasts 1 ms and counts "
+        "as the mean of those calls (as timeit does), so a call of a few microseconds is not "
+        "timed by a single clock reading. "
         "Speedup = torch ms / onnxruntime ms (> 1: onnxruntime is faster). GFLOP/s counts 2 "
         "FLOPs per torchinfo mult-add (torchinfo counts Conv/Linear/BatchNorm parameters times "
         "outputs; ReLU and identity count 0).",
@@ -125,7 +128,8 @@ def _ms(result: dict, runtime: str) -> str:
     median = result.get(f"{runtime}_ms")
     if median is None:
         return "-"
-    return f"{median:.3f} ({result['p90_ms'][runtime]:.3f})"
+    digits = 4 if median < 1 else 3  # a call of a few microseconds keeps two digits
+    return f"{median:.{digits}f} ({result['p90_ms'][runtime]:.{digits}f})"
 
 
 # Why inspector bench binds onnxruntime's inputs once ----------------------------------------------
