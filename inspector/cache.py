@@ -58,7 +58,9 @@ def cached_export(loaded, *, graph: str = "authored") -> Path | None:
     if not os.access(folder, os.W_OK):
         return None
     export_onnx(loaded, path, graph=graph)
-    _write_atomically(_digest_path(path), file_digest(path))
+    digest = file_digest(path)
+    _write_atomically(_digest_path(path), digest)
+    vouch_for(path, digest)  # checked as it was written: the caller need not check it again
     return path
 
 
@@ -71,7 +73,7 @@ def _entry_is_intact(path: Path) -> bool:
         check_onnx_file(path)
     except (OSError, InspectorError):
         return False
-    vouch_for(path)  # so the command that asked for it does not check it a second time
+    vouch_for(path, recorded)  # so the command that asked for it does not check it a second time
     return True
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from . import __version__
 from .errors import InspectorError
 from .export_noise import exporter_failure, quiet
-from .onnx_file import vouch_for
 
 GRAPHS = ("authored", "optimized")
 EXPORTERS = ("dynamo", "torchscript")
@@ -96,7 +95,6 @@ def export_onnx(
         if dynamic_batch:
             _confirm_dynamic_batch(proto, loaded)
         _move_into_place(staged, destination)
-    vouch_for(destination)  # checked above: verify, view and bench need not check it again
     input_names, output_names = _io_names(proto)
     return ExportResult(
         path=destination,
@@ -119,6 +117,7 @@ def exported_model(loaded, *, graph: str = "authored", use_cache: bool = True) -
     From the cache when possible; otherwise a temporary file removed on exit.
     """
     from .cache import cached_export
+    from .onnx_file import vouch_for
 
     if use_cache:
         path = cached_export(loaded, graph=graph)
@@ -126,7 +125,9 @@ def exported_model(loaded, *, graph: str = "authored", use_cache: bool = True) -
             yield path
             return
     with tempfile.TemporaryDirectory(prefix="inspector-") as folder:
-        yield export_onnx(loaded, Path(folder) / f"{_file_stem(loaded)}.onnx", graph=graph).path
+        path = export_onnx(loaded, Path(folder) / f"{_file_stem(loaded)}.onnx", graph=graph).path
+        vouch_for(path)  # checked as it was written: the caller need not check it again
+        yield path
 
 
 def default_output(loaded) -> Path:

@@ -47,10 +47,10 @@ def check_onnx_file(path, *, runtime: bool = True) -> Path:
     return path
 
 
-def vouch_for(path) -> None:
-    """Record a file this process wrote and checked itself, so that checking it again, unchanged,
-    skips the child. Only for inspector's own exports, never for a file a user gave."""
-    _VOUCHED.add(file_digest(Path(path)))
+def vouch_for(path, digest: str | None = None) -> None:
+    """Record a file this process wrote and checked itself (its `file_digest`, if known), so that
+    checking it again, unchanged, skips the child. Only for inspector's own exports."""
+    _VOUCHED.add(digest or file_digest(Path(path)))
 
 
 def file_digest(path: Path) -> str:

@@ -53,6 +53,21 @@ def test_a_hit_returns_the_same_file_without_exporting_again(cache_dir, exports)
     assert_matches_torch(first, loaded, batch_size=3, seed=4)
 
 
+def test_a_hit_in_a_new_process_is_checked_once_not_once_per_step(cache_dir, monkeypatch):
+    """The cache's own check of an entry counts for the command that asked for it."""
+    from inspector import onnx_file
+
+    with exported_model(tiny()):
+        pass
+    monkeypatch.setattr(onnx_file, "_VOUCHED", set())  # what a new process starts from
+    children = []
+    real = onnx_file._check_in_child
+    monkeypatch.setattr(onnx_file, "_check_in_child", lambda *a: children.append(a[0]) or real(*a))
+    with exported_model(tiny()) as path:
+        onnx_file.check_onnx_file(path)  # what verify, view and bench do next
+    assert children == [path]
+
+
 def test_changing_one_weight_misses(cache_dir, exports):
     loaded = tiny()
     with exported_model(loaded) as before:

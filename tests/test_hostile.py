@@ -648,15 +648,19 @@ def test_sound_file_passes_the_checks(tmp_path):
 
 def test_an_export_is_not_checked_again_until_its_bytes_change(tmp_path, monkeypatch):
     """verify right after an export skips the child; an edited copy, or a user's file, does not."""
+    import shutil
+
     from inspector import onnx_file
-    from inspector.export import export_onnx
+    from inspector.export import exported_model
     from inspector.loading import load_model
 
     children = []
     real = onnx_file._check_in_child
     monkeypatch.setattr(onnx_file, "_check_in_child", lambda *a: children.append(a[0]) or real(*a))
-    path = export_onnx(load_model("linear", input_shapes=[(2, 1280)]), tmp_path / "l.onnx").path
-    assert onnx_file.check_onnx_file(path) == path and children == []
+    loaded = load_model("linear", input_shapes=[(2, 1280)])
+    with exported_model(loaded, use_cache=False) as exported:
+        assert onnx_file.check_onnx_file(exported) == exported and children == []
+        path = Path(shutil.copy(exported, tmp_path / "l.onnx"))
 
     data = bytearray(path.read_bytes())
     data[-1] ^= 0x01  # same size, one byte changed
