@@ -1,6 +1,6 @@
 """Measure inspector against its own baselines and write BENCHMARKS.md (`make bench`).
 
-    python benchmarks/run.py                  # everything, about 15 minutes on 2 cores
+    python benchmarks/run.py                  # everything, about 10 minutes on 2 cores
     python benchmarks/run.py --quick          # fewer models and runs: a smoke test, not figures
     python benchmarks/run.py --only startup   # one section (startup, export, verify, check-all,
                                               # memory, runtime)
