@@ -437,8 +437,8 @@ def _write_and_check(model, path: Path):
     """Check and shape-infer the graph, then write the file; return the proto that was written.
 
     The checker and shape inference read a copy of the graph without its weights: handing them
-    the whole model costs a serialization and a parse of every weight byte per call (about 70 ms
-    of 16 MB for exercise_model, a tenth of its export). Past the single-file limit protobuf
+    the whole model costs a serialization and a parse of every weight byte per call (about 60 ms
+    of 16 MB for exercise_model, 8% of its export). Past the single-file limit protobuf
     cannot hold the model at all, so those go through the file.
     """
     from onnxscript import ir
