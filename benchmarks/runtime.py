@@ -128,8 +128,9 @@ def _ms(result: dict, runtime: str) -> str:
     median = result.get(f"{runtime}_ms")
     if median is None:
         return "-"
-    digits = 4 if median < 1 else 3  # a call of a few microseconds keeps two digits
-    return f"{median:.{digits}f} ({result['p90_ms'][runtime]:.{digits}f})"
+    from inspector.bench import _ms as digits  # the same digits as inspector bench prints
+
+    return f"{digits(median)} ({digits(result['p90_ms'][runtime])})"
 
 
 # Why inspector bench binds onnxruntime's inputs once ----------------------------------------------
