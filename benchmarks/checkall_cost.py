@@ -19,7 +19,8 @@ from _common import Stats, cpu_seconds, markdown_table
 
 
 def measure(runs: int, pattern: str | None = None) -> dict:
-    from inspector import checkall, onnx_file
+    from inspector import checkall
+    from inspector.onnx import files as onnx_file
 
     names = checkall.select_models(pattern)
     real_check = checkall.check_model

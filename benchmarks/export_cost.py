@@ -28,7 +28,7 @@ def bare_export(loaded, path: Path, optimize: bool) -> None:
     """What a user writes without inspector: torch.onnx.export with the options inspector uses."""
     import torch
 
-    from inspector.export_noise import quiet
+    from inspector.export.noise import quiet
 
     batch = max(2, loaded.input_shapes[0][0])
     inputs = loaded.example_inputs(batch_size=batch)
@@ -47,7 +47,7 @@ def bare_export(loaded, path: Path, optimize: bool) -> None:
 
 def forget_registry() -> None:
     """Drop inspector's reused torchlib registry, so the next export builds it as the bare call does."""
-    from inspector import export
+    from inspector.export import exporter as export
 
     reusable = getattr(export, "_reusable_exporter", None)
     if reusable is not None:

@@ -17,7 +17,7 @@ MODEL = "mobilenet_v3_large"
 
 
 def model_bytes(name: str) -> dict:
-    import models
+    from inspector import models
 
     model = models.create_model(name)
     params = sum(p.numel() * p.element_size() for p in model.parameters())

@@ -40,7 +40,7 @@ def essential_work(loaded, path: Path) -> None:
 
 def measure(models: list[str], runs: int) -> dict:
     from inspector.loading import load_model
-    from inspector.verify import verify
+    from inspector.verification import verify
 
     warm_up()
     results = {}

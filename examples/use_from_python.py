@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 import inspector
-from inspector.verify import verify_data
+from inspector.onnx.golden import verify_data
 
 
 def main(out_dir: Path) -> int:

@@ -9,9 +9,9 @@ report that is truthy only when every output matched within atol + rtol * |torch
 
 import pytest
 import torch
+from inspector.models import ExerciseModel
 
 import inspector
-from models import ExerciseModel
 
 
 def trained_like(model):

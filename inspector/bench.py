@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from . import defaults
 from .errors import InspectorError
+from .modes import eval_mode
+from .onnx.files import check_onnx_file
+from .onnx.runtime import feeds as paired_feeds
+from .onnx.runtime import open_session
+from .progress import progress_bar
 
 RUNTIMES = ("torch", "onnxruntime", "onnxruntime_optimized")
 TITLES = {
@@ -90,6 +95,8 @@ class BenchReport:
     warmup: int
     mult_adds_per_item: int
     results: list[BenchResult] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)  # as the onnxruntime session reports them
+    graph_optimization_level: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -99,15 +106,15 @@ class BenchReport:
             "warmup": self.warmup,
             "mult_adds_per_item": self.mult_adds_per_item,
             "flops_per_mult_add": 2,
-            "providers": ["CPUExecutionProvider"],
-            "graph_optimization_level": "ORT_ENABLE_ALL",
+            "providers": list(self.providers),
+            "graph_optimization_level": self.graph_optimization_level,
         }
 
     def header(self) -> str:
         threads = sorted({r.threads for r in self.results})
         return (
-            f"{self.model}: PyTorch eager (inference_mode) vs onnxruntime (CPU, "
-            f"ORT_ENABLE_ALL), {'/'.join(map(str, threads))} threads, median of {self.runs} "
+            f"{self.model}: PyTorch eager (inference_mode) vs onnxruntime "
+            f"({', '.join(self.providers)}, {self.graph_optimization_level}), {'/'.join(map(str, threads))} threads, median of {self.runs} "
             f"runs after {self.warmup} warm-up (a run under {MIN_SAMPLE_S * 1000:g} ms repeats "
             f"the call to last that long); GFLOP/s = 2 x {self.mult_adds_per_item:,} "
             f"torchinfo mult-adds per item"
@@ -178,10 +185,10 @@ def default_threads() -> int:
 def benchmark(
     model,
     *,
-    batch_sizes=(1, 8),
+    batch_sizes=defaults.BENCH_BATCH_SIZES,
     threads: int | None = None,
-    runs: int = 20,
-    warmup: int = 3,
+    runs: int = defaults.BENCH_RUNS,
+    warmup: int = defaults.BENCH_WARMUP,
     onnx_files: dict[str, Path] | None = None,
     use_cache: bool = True,
     progress: bool = False,
@@ -204,9 +211,10 @@ def benchmark(
             g: stack.enter_context(_exported(loaded, g, use_cache)) for g in GRAPHS.values()
         }
         sessions = {r: files[g] for r, g in GRAPHS.items() if g in files}
-        bar = stack.enter_context(_progress(progress, len(batch_sizes) * (1 + len(sessions))))
+        total = len(batch_sizes) * (1 + len(sessions))
+        bar = stack.enter_context(progress_bar(progress, total, "benchmarking"))
         for batch_size in batch_sizes:
-            timings = _time_batch(loaded, sessions, batch_size, threads, runs, warmup, bar)
+            timings = _time_batch(loaded, sessions, batch_size, threads, runs, warmup, bar, report)
             report.results.append(BenchResult(batch_size, threads, timings, 2 * mult_adds))
     return report
 
@@ -231,18 +239,26 @@ def _check_arguments(batch_sizes, threads, runs, warmup) -> None:
         raise InspectorError("threads and runs must be >= 1 and warm-up runs >= 0")
 
 
-def _time_batch(loaded, sessions, batch_size, threads, runs, warmup, bar) -> dict:
+def _time_batch(loaded, sessions, batch_size, threads, runs, warmup, bar, report) -> dict:
     inputs = loaded.example_inputs(batch_size=batch_size)
     with _out_of_memory_is_user_error(loaded, batch_size):
         timings = {"torch": _time_torch(loaded.module, inputs, threads, runs, warmup)}
-        bar()
+        bar.advance()
         for runtime, path in sessions.items():
-            session = _ort_session(path, threads)
+            session = open_session(check_onnx_file(path), Path(path).name, threads=threads)
+            _describe_session(report, session)
             run = _bound_run(session, _feeds(session, inputs, batch_size, path))
             timings[runtime] = _time_calls(run, runs, warmup)
             del session, run  # its spinning thread pool must not compete with the next runtime
-            bar()
+            bar.advance()
     return timings
+
+
+def _describe_session(report: BenchReport, session) -> None:
+    """What onnxruntime really ran with, read back from the session rather than assumed."""
+    report.providers = list(session.get_providers())
+    level = session.get_session_options().graph_optimization_level
+    report.graph_optimization_level = getattr(level, "name", str(level))
 
 
 def _time_calls(call, runs: int, warmup: int) -> Timing:
@@ -272,37 +288,16 @@ def _time_torch(module, inputs, threads: int, runs: int, warmup: int) -> Timing:
     import torch
 
     saved_threads = torch.get_num_threads()
-    saved_modes = [(m, m.training) for m in module.modules()]
-    module.eval()
     try:
         torch.set_num_threads(threads)
-        with torch.inference_mode():
+        with eval_mode(module), torch.inference_mode():
             return _time_calls(lambda: module(*inputs), runs, warmup)
     finally:
         torch.set_num_threads(saved_threads)
-        for m, training in saved_modes:
-            m.training = training
-
-
-def _ort_session(path, threads: int):
-    import onnxruntime as ort
-
-    from .onnx_file import check_onnx_file
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(
-        str(check_onnx_file(path)), options, providers=["CPUExecutionProvider"]
-    )
 
 
 def _feeds(session, inputs, batch_size: int, path) -> dict:
     declared = session.get_inputs()
-    if len(declared) != len(inputs):
-        raise InspectorError(f"{path} takes {len(declared)} inputs, the model {len(inputs)}")
     for arg in declared:
         fixed = arg.shape[0] if arg.shape else None
         if isinstance(fixed, int) and fixed != batch_size:
@@ -310,7 +305,7 @@ def _feeds(session, inputs, batch_size: int, path) -> dict:
                 f"{path}: input {arg.name!r} has a fixed batch size of {fixed}, "
                 f"so batch {batch_size} cannot run; use --batch-sizes {fixed}"
             )
-    return {arg.name: tensor.numpy() for arg, tensor in zip(declared, inputs, strict=True)}
+    return paired_feeds(session, [tensor.numpy() for tensor in inputs], Path(path).name)
 
 
 def _bound_run(session, feeds: dict):
@@ -330,7 +325,7 @@ def _bound_run(session, feeds: dict):
 
 @contextmanager
 def _exported(loaded, graph: str, use_cache: bool):
-    from .export import exported_model
+    from .export.cache import exported_model
 
     with exported_model(loaded, graph=graph, use_cache=use_cache) as path:
         yield Path(path)
@@ -358,13 +353,13 @@ def _check_fits_memory(loaded, batch_size: int) -> None:
 def _out_of_memory_is_user_error(loaded, batch_size: int):
     try:
         yield
-    except MemoryError:
-        raise _no_memory(loaded, batch_size) from None
+    except MemoryError as error:
+        raise _no_memory(loaded, batch_size) from error
     except Exception as error:
         # torch: "DefaultCPUAllocator: not enough memory"; onnxruntime: "Failed to allocate memory"
         text = str(error).lower()
         if "not enough memory" in text or "allocate memory" in text or "bad_alloc" in text:
-            raise _no_memory(loaded, batch_size) from None
+            raise _no_memory(loaded, batch_size) from error
         raise
 
 
@@ -378,17 +373,3 @@ def _percentile(samples, q: float) -> float:
     import numpy as np
 
     return float(np.percentile(samples, q))
-
-
-@contextmanager
-def _progress(enabled: bool, total: int):
-    """Yield a function that advances a progress bar on stderr (a no-op when not enabled)."""
-    if not (enabled and sys.stderr.isatty()):
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("benchmarking", total=total)
-        yield lambda: bar.advance(task)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 import time
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from .errors import InspectorError, was_interrupted
+from .progress import progress_bar
+from .text import one_line, plain_table
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -103,7 +103,7 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 def select_models(pattern: str | None = None, shard: tuple[int, int] | None = None) -> list[str]:
     """Registered names (matching `pattern`), dealt round-robin so each shard gets big and small."""
-    import models
+    from . import models
 
     names = models.list_models(pattern)
     if pattern and not names:
@@ -129,19 +129,20 @@ def check_all(
     With the cache, a repeated check-all (in CI, say) re-exports only the models that changed.
     """
     report = CheckAllReport(shard=shard)
-    with _progress_bar(progress, len(names)) as step:
+    with progress_bar(progress, len(names), "check-all") as bar:
         for name in names:
-            with step(name):
-                report.checks.append(check_model(name, use_cache=use_cache, **verify_options))
+            bar.describe(f"exporting and verifying {name}")
+            report.checks.append(check_model(name, use_cache=use_cache, **verify_options))
+            bar.advance()
             if was_interrupted():  # a library swallowed the KeyboardInterrupt; stop all the same
                 raise KeyboardInterrupt
     return report
 
 
 def check_model(name: str, *, use_cache: bool = True, **verify_options) -> ModelCheck:
-    from .export import exported_model
+    from .export.cache import exported_model
     from .loading import load_model
-    from .verify import verify_onnx
+    from .verification import verify_onnx
 
     params = export_seconds = None
     try:
@@ -153,7 +154,7 @@ def check_model(name: str, *, use_cache: bool = True, **verify_options) -> Model
             export_seconds = round(time.perf_counter() - start, 2)  # near 0 on a cache hit
             report = verify_onnx(loaded, path, **verify_options)
     except Exception as error:  # KeyboardInterrupt still stops the sweep
-        reason = " ".join(str(error).split()) or type(error).__name__
+        reason = one_line(error)
         if not isinstance(error, InspectorError):
             reason = f"{type(error).__name__}: {reason}"
         return ModelCheck(name, params, export_seconds, None, False, reason)
@@ -187,47 +188,16 @@ def give_batchnorm_statistics(module, seed: int = 0):
     return module
 
 
-@contextmanager
-def _progress_bar(enabled: bool, total: int):
-    """Yields step(name), a context around one model: a rich bar on a terminal, silent in CI logs."""
-    if not (enabled and sys.stderr.isatty()):
-        yield lambda name: nullcontext()
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("check-all", total=total)
-
-        @contextmanager
-        def step(name: str):
-            progress.update(task, description=f"exporting and verifying {name}")
-            yield
-            progress.advance(task)
-
-        yield step
-
-
 def _table(checks: list[ModelCheck]) -> str:
-    from io import StringIO
-
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("model")
-    for title in ("params", "export s", "max abs diff"):
-        table.add_column(title, justify="right")
-    table.add_column("verdict")
-    for check in checks:
-        table.add_row(
+    rows = [
+        [
             check.model,
             "-" if check.params is None else f"{check.params:,}",
             "-" if check.export_seconds is None else f"{check.export_seconds:.1f}",
             "-" if check.max_abs_diff is None else f"{check.max_abs_diff:.3g}",
             check.verdict,
-        )
-    console = Console(file=StringIO(), width=160, color_system=None, highlight=False)
-    console.print(table)
-    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines() if line.strip())
+        ]
+        for check in checks
+    ]
+    columns = ["model", "params", "export s", "max abs diff", "verdict"]
+    return plain_table(columns, rows, right={"params", "export s", "max abs diff"})

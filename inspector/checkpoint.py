@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 from .errors import InspectorError
+from .files import existing_file
+from .text import first_line
 
 # Common wrappers around a state_dict in training scripts' checkpoints.
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
@@ -38,18 +40,7 @@ def load_state_dict(module: nn.Module, path) -> None:
 
 
 def read_state_dict(path: Path) -> dict:
-    if not path.exists():
-        raise InspectorError(f"checkpoint {path}: no such file")
-    if path.is_dir():
-        raise InspectorError(f"checkpoint {path} is a folder, not a file")
-    if not path.is_file():  # a FIFO or a device would block or never end
-        raise InspectorError(f"checkpoint {path} is not a regular file")
-    if path.stat().st_size == 0:
-        raise InspectorError(f"checkpoint {path} is empty")
-    if _is_lfs_pointer(path):
-        raise InspectorError(
-            f"checkpoint {path} is a Git LFS pointer, not the weights; run 'git lfs pull'"
-        )
+    path = existing_file(path, "checkpoint")
     state = _read_safetensors(path) if path.suffix == ".safetensors" else _read_torch(path)
     return _unwrap(state, path)
 
@@ -63,7 +54,7 @@ def _read_safetensors(path: Path) -> dict:
     except (SafetensorError, OSError, ValueError) as error:
         raise InspectorError(
             f"checkpoint {path} is not a readable safetensors file: {error}"
-        ) from None
+        ) from error
 
 
 def _read_torch(path: Path) -> dict:
@@ -72,20 +63,20 @@ def _read_torch(path: Path) -> dict:
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise InspectorError(_refusal(path, str(error))) from None
+        raise InspectorError(_refusal(path, str(error))) from error
     except RuntimeError as error:
         if "TorchScript" in str(error):
             raise InspectorError(
                 f"checkpoint {path} is a TorchScript archive, not a state_dict; "
                 "save model.state_dict() instead"
-            ) from None
-        raise InspectorError(f"checkpoint {path} cannot be read: {_first_line(error)}") from None
+            ) from error
+        raise InspectorError(f"checkpoint {path} cannot be read: {first_line(error)}") from error
     except (EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
-        reason = _first_line(error) or type(error).__name__
-        raise InspectorError(f"checkpoint {path} is not a PyTorch checkpoint ({reason})") from None
+        reason = first_line(error)
+        raise InspectorError(f"checkpoint {path} is not a PyTorch checkpoint ({reason})") from error
     except Exception as error:  # the unpickler on crafted bytes: IndexError, KeyError, struct.error
-        reason = f"{type(error).__name__}: {_first_line(error)}".rstrip(": ")
-        raise InspectorError(f"checkpoint {path} is not a PyTorch checkpoint ({reason})") from None
+        reason = type(error).__name__ + (f": {first_line(error)}" if str(error).strip() else "")
+        raise InspectorError(f"checkpoint {path} is not a PyTorch checkpoint ({reason})") from error
 
 
 def _refusal(path: Path, message: str) -> str:
@@ -160,12 +151,3 @@ def _listing(what: str, items: list[str], most: int = 5) -> str:
     shown = ", ".join(items[:most])
     more = f" and {len(items) - most} more" if len(items) > most else ""
     return f"{len(items)} {what}: {shown}{more}"
-
-
-def _is_lfs_pointer(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(40).startswith(b"version https://git-lfs.github.com/spec")
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [""])[0]

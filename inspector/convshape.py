@@ -128,8 +128,8 @@ def parse_size(text: str, option: str):
     parts = [part.strip() for part in str(text).split(",")]
     try:
         values = [int(part) for part in parts]
-    except ValueError:
-        raise InspectorError(f"{option} {text!r} is not an integer or an H,W pair") from None
+    except ValueError as error:
+        raise InspectorError(f"{option} {text!r} is not an integer or an H,W pair") from error
     if len(values) not in (1, 2):
         raise InspectorError(f"{option} {text!r}: give one integer or an H,W pair")
     return values[0] if len(values) == 1 else tuple(values)

@@ -32,7 +32,7 @@ class Listing:
 
 
 def registry_listing(pattern: str | None = None) -> Listing:
-    import models
+    from . import models
 
     entries = (models.get_entry(name) for name in models.list_models(pattern))
     return Listing(

@@ -21,11 +21,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-import models
-from models._registry import BUILD_SEED
-
+from . import models
 from .checkpoint import load_state_dict
 from .errors import InspectorError
+from .models._registry import BUILD_SEED
 
 INPUT_SEED = 0
 # Example inputs may take at most this share of the available memory: the model's activations and
@@ -65,7 +64,7 @@ def parse_kwargs(kwargs_json: str | None, pairs: list[str] | None = None) -> dic
         try:
             kwargs = json.loads(kwargs_json)
         except json.JSONDecodeError as error:
-            raise InspectorError(f"--kwargs is not valid JSON: {error}") from None
+            raise InspectorError(f"--kwargs is not valid JSON: {error}") from error
         if not isinstance(kwargs, dict):
             raise InspectorError("--kwargs must be a JSON object like '{\"arg1\": 1}'")
     for pair in pairs or []:
@@ -135,10 +134,10 @@ def available_memory() -> int | None:
 def _registry_entry(name: str):
     try:
         return models.get_entry(name)
-    except KeyError:
+    except KeyError as error:
         close = difflib.get_close_matches(name, models.list_models(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see 'inspector list'"
-        raise InspectorError(f"unknown model {name!r}{hint}") from None
+        raise InspectorError(f"unknown model {name!r}{hint}") from error
 
 
 def _import_attr(spec: str):
@@ -158,9 +157,9 @@ def _import_module(name: str):
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as error:
-        raise InspectorError(f"cannot import module {name!r}: {error}") from None
+        raise InspectorError(f"cannot import module {name!r}: {error}") from error
     except Exception as error:
-        raise InspectorError(f"importing {name} failed: {type(error).__name__}: {error}") from None
+        raise InspectorError(f"importing {name} failed: {type(error).__name__}: {error}") from error
 
 
 def _import_file(path: Path):
@@ -182,10 +181,10 @@ def _import_file(path: Path):
             f"running {path} failed: it called sys.exit({stop.code!r}) while "
             "being imported; put its script code under "
             "if __name__ == '__main__':"
-        ) from None
+        ) from stop
     except Exception as error:
         sys.modules.pop(name, None)
-        raise InspectorError(f"running {path} failed: {type(error).__name__}: {error}") from None
+        raise InspectorError(f"running {path} failed: {type(error).__name__}: {error}") from error
     return module
 
 
@@ -209,7 +208,7 @@ def _build(factory, kwargs: dict, spec: str) -> nn.Module:
     except InspectorError:
         raise
     except Exception as error:
-        raise InspectorError(f"building {spec} failed: {type(error).__name__}: {error}") from None
+        raise InspectorError(f"building {spec} failed: {type(error).__name__}: {error}") from error
     if not isinstance(module, nn.Module):
         raise InspectorError(f"{spec} returned a {type(module).__name__}, not an nn.Module")
     return module
@@ -224,4 +223,4 @@ def _check_kwargs(factory, kwargs: dict, spec: str) -> None:
     try:
         signature.bind(**kwargs)
     except TypeError as error:
-        raise InspectorError(f"{spec}: bad constructor arguments: {error}") from None
+        raise InspectorError(f"{spec}: bad constructor arguments: {error}") from error

@@ -13,8 +13,8 @@ import ast
 from dataclasses import dataclass
 
 from .errors import InspectorError
-from .runtime import feeds, open_session, run_session
-from .verify import OutputDiff, compare_arrays
+from .onnx.compare import OutputDiff, compare_arrays
+from .onnx.runtime import feeds, open_session, run_session
 
 WHOLE_MODEL = "(whole model)"  # the name --localize gives the top module
 _MAX_PROTO_BYTES = 2**31 - 1  # protobuf cannot serialize more; onnxruntime would need a file

@@ -1,13 +1,14 @@
-"""Summaries: torchinfo's table for a PyTorch model, and the same questions asked of an ONNX file."""
+"""torchinfo's summary of a PyTorch model: layers, output shapes, parameters, mult-adds.
+
+The same questions asked of an ONNX file are `inspector.onnx.summary`."""
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 from .errors import InspectorError
+from .modes import modes_restored
+from .text import one_line, shape_text
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Summary:
     table: str = field(default="", repr=False)
 
     def __str__(self) -> str:
-        shapes = ", ".join(map(_shape_text, self.input_shapes))
+        shapes = ", ".join(map(shape_text, self.input_shapes))
         return f"{self.model} (input {shapes})\n{self.table}"
 
     def to_dict(self) -> dict:
@@ -53,13 +54,13 @@ class Summary:
         for layer in self.layers:
             indent = "&nbsp;&nbsp;" * max(layer.depth - 1, 0)
             rows.append(
-                f"| {indent}{layer.name} | {layer.type} | {_shape_text(layer.output_shape)} "
+                f"| {indent}{layer.name} | {layer.type} | {shape_text(layer.output_shape)} "
                 f"| {layer.params:,} |"
             )
         rows += [
             "",
-            f"- input shapes: {', '.join(map(_shape_text, self.input_shapes))}",
-            f"- output shapes: {', '.join(map(_shape_text, self.output_shapes))}",
+            f"- input shapes: {', '.join(map(shape_text, self.input_shapes))}",
+            f"- output shapes: {', '.join(map(shape_text, self.output_shapes))}",
             f"- total params: {self.total_params:,}",
             f"- trainable params: {self.trainable_params:,}",
             f"- non-trainable params: {self.non_trainable_params:,}",
@@ -75,7 +76,7 @@ def summarize(loaded, depth: int = 3) -> Summary:
 
     model = loaded.module
     inputs = loaded.example_inputs()
-    with _modes_restored(model), _LayerTracker(model) as tracker, torch.no_grad():
+    with modes_restored(model), _LayerTracker(model) as tracker, torch.no_grad():
         try:
             stats = torchinfo.summary(
                 model,
@@ -88,7 +89,7 @@ def summarize(loaded, depth: int = 3) -> Summary:
                 col_names=("output_size", "num_params"),
             )
         except RuntimeError as error:
-            raise _forward_error(loaded, error, tracker.failing_layer()) from None
+            raise _forward_error(loaded, error, tracker.failing_layer()) from error
     outputs = tracker.outputs
     params = _unique_parameters(model)
     trainable = sum(p.numel() for p in params if p.requires_grad)
@@ -104,17 +105,6 @@ def summarize(loaded, depth: int = 3) -> Summary:
         layers=[_layer(info) for info in stats.summary_list if info.depth <= depth],
         table=_fix_units(str(stats)),
     )
-
-
-@contextmanager
-def _modes_restored(model):
-    """torchinfo sets every submodule to the top module's mode afterwards; put each one back."""
-    saved = [(module, module.training) for module in model.modules()]
-    try:
-        yield
-    finally:
-        for module, training in saved:
-            module.training = training
 
 
 class _LayerTracker:
@@ -150,8 +140,8 @@ class _LayerTracker:
 
 def _forward_error(loaded, error: RuntimeError, layer: str) -> InspectorError:
     cause = error.__cause__ or error
-    shapes = ", ".join(_shape_text(s) for s in loaded.input_shapes)
-    message = " ".join(str(cause).split()) or type(cause).__name__
+    shapes = ", ".join(shape_text(s) for s in loaded.input_shapes)
+    message = one_line(cause)
     where = f" in layer {layer}" if layer else ""
     return InspectorError(
         f"{loaded.spec}: forward failed on input shape {shapes}{where}: {message}"
@@ -192,104 +182,3 @@ def _tensors(outputs) -> list:
     if isinstance(outputs, (list, tuple)):
         return [t for item in outputs for t in _tensors(item)]
     return []
-
-
-def _shape_text(shape) -> str:
-    return "x".join(str(d) for d in shape) if shape else "scalar"
-
-
-# ONNX files -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    name: str
-    shape: list  # ints, or names for symbolic dimensions such as "batch"
-    dtype: str
-
-
-@dataclass
-class OnnxSummary:
-    """What an ONNX file contains: its interface, opset, operators and parameter count."""
-
-    file: str
-    inputs: list[TensorInfo]
-    outputs: list[TensorInfo]
-    opset: int
-    ops: dict[str, int]
-    total_params: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        lines = [f"ONNX model {self.file} (opset {self.opset})"]
-        for title, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
-            lines.append(f"{title}:")
-            lines += [f"  {t.name:<16} {t.dtype:<8} {_shape_text(t.shape)}" for t in tensors]
-        lines.append("ops:")
-        lines += [f"  {op:<24} {count:>5}" for op, count in self.ops.items()]
-        lines.append(f"total params: {self.total_params:,}")
-        return "\n".join(lines)
-
-    def to_markdown(self) -> str:
-        rows = [
-            f"## {self.file}",
-            "",
-            f"opset {self.opset}",
-            "",
-            "| tensor | kind | dtype | shape |",
-            "|---|---|---|---|",
-        ]
-        rows += [f"| {t.name} | input | {t.dtype} | {_shape_text(t.shape)} |" for t in self.inputs]
-        rows += [
-            f"| {t.name} | output | {t.dtype} | {_shape_text(t.shape)} |" for t in self.outputs
-        ]
-        rows += ["", "| op | count |", "|---|---:|"]
-        rows += [f"| {op} | {count} |" for op, count in self.ops.items()]
-        rows += ["", f"- total params: {self.total_params:,}"]
-        return "\n".join(rows)
-
-
-def summarize_onnx(path) -> OnnxSummary:
-    """Summarize an ONNX file without torch, and without reading its (external) weights."""
-    import onnx
-
-    from .onnx_file import load_onnx
-
-    model = load_onnx(path)
-    graph = model.graph
-    initializers = {init.name for init in graph.initializer}
-    ops = Counter(node.op_type for node in _all_nodes(graph))
-    return OnnxSummary(
-        file=str(path),
-        inputs=[_tensor_info(v, onnx) for v in graph.input if v.name not in initializers],
-        outputs=[_tensor_info(v, onnx) for v in graph.output],
-        opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0),
-        ops=dict(sorted(ops.items(), key=lambda item: (-item[1], item[0]))),
-        total_params=sum(math.prod(init.dims) for init in graph.initializer),
-    )
-
-
-def _all_nodes(graph):
-    """Every node, including those inside If/Loop bodies."""
-    for node in graph.node:
-        yield node
-        for attribute in node.attribute:
-            for sub in [attribute.g, *attribute.graphs]:
-                if sub.node:
-                    yield from _all_nodes(sub)
-
-
-def _tensor_info(value, onnx) -> TensorInfo:
-    tensor_type = value.type.tensor_type
-    shape = [
-        d.dim_param or d.dim_value if (d.dim_param or d.HasField("dim_value")) else "?"
-        for d in tensor_type.shape.dim
-    ]
-    dtype = (
-        onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
-        if tensor_type.elem_type
-        else "?"
-    )
-    return TensorInfo(value.name, shape, dtype)

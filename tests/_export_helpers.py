@@ -23,7 +23,7 @@ def run_onnxruntime(path, inputs) -> list[np.ndarray]:
     """Run a checked ONNX file on the CPU with torch tensors as inputs."""
     import onnxruntime as ort
 
-    from inspector.onnx_file import check_onnx_file
+    from inspector.onnx.files import check_onnx_file
 
     session = ort.InferenceSession(str(check_onnx_file(path)), providers=["CPUExecutionProvider"])
     names = [value.name for value in session.get_inputs()]

@@ -18,8 +18,7 @@ def write_conv_bn_relu_onnx(folder: Path, external_data: bool = False) -> Path:
     """
     import onnx
     import torch
-
-    from models import create_model
+    from inspector.models import create_model
 
     model = create_model("conv_bn_relu").eval()
     generator = torch.Generator().manual_seed(3)
@@ -54,7 +53,7 @@ def write_conv_bn_relu_onnx(folder: Path, external_data: bool = False) -> Path:
 
 def require_browser() -> str:
     """Chromium's path, or skip the test saying why; with INSPECTOR_REQUIRE_BROWSER=1 (CI), fail."""
-    from inspector.render import find_chromium
+    from inspector.netron.render import find_chromium
 
     try:
         return find_chromium()

@@ -9,8 +9,7 @@ import pytest
 import torch
 from _export_helpers import assert_matches_torch
 
-from inspector import cache as cache_module
-from inspector import export as export_module
+from inspector.export import cache as cache_module
 from inspector.export import exported_model
 from inspector.loading import load_model
 
@@ -28,13 +27,13 @@ def cache_dir(tmp_path, monkeypatch):
 def exports(monkeypatch):
     """Count real exporter runs by wrapping export_onnx."""
     calls = []
-    real = export_module.export_onnx
+    real = cache_module.export_onnx
 
     def counting(*args, **kwargs):
         calls.append(args[1])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(export_module, "export_onnx", counting)
+    monkeypatch.setattr(cache_module, "export_onnx", counting)
     return calls
 
 
@@ -55,7 +54,7 @@ def test_a_hit_returns_the_same_file_without_exporting_again(cache_dir, exports)
 
 def test_a_hit_in_a_new_process_is_checked_once_not_once_per_step(cache_dir, monkeypatch):
     """The cache's own check of an entry counts for the command that asked for it."""
-    from inspector import onnx_file
+    from inspector.onnx import files as onnx_file
 
     with exported_model(tiny()):
         pass
@@ -211,10 +210,10 @@ def test_an_unusable_cache_folder_falls_back_to_a_temporary_export(tmp_path, mon
 def test_changing_the_export_code_misses(cache_dir, monkeypatch, tmp_path):
     loaded = tiny()
     before = cache_module.cache_key(loaded)
-    edited = tmp_path / "inspector"
+    edited = tmp_path / "export"
     edited.mkdir()
-    for name in ("export.py", "graph_passes.py", "export_noise.py"):
-        source = (Path(cache_module.__file__).parent / name).read_text()
-        (edited / name).write_text(source + ("\n# edited\n" if name == "graph_passes.py" else ""))
+    for source in Path(cache_module.__file__).parent.glob("*.py"):
+        text = source.read_text() + ("\n# edited\n" if source.name == "passes.py" else "")
+        (edited / source.name).write_text(text)
     monkeypatch.setattr(cache_module, "__file__", str(edited / "cache.py"))
     assert cache_module.cache_key(loaded) != before

@@ -7,12 +7,12 @@ import sys
 
 import pytest
 import torch
+from inspector.models._registry import _REGISTRY, ModelEntry
 from torch import nn
 
-import models
+from inspector import models
 from inspector.checkall import parse_shard, select_models
 from inspector.errors import InspectorError
-from models._registry import _REGISTRY, ModelEntry
 
 
 @pytest.mark.parametrize("text, shard", [("1/1", (1, 1)), ("2/4", (2, 4)), (" 3 / 3 ", (3, 3))])
@@ -153,7 +153,7 @@ def test_an_untrained_mobilenet_is_no_longer_a_vacuous_check():
 
 
 def test_a_repeated_check_all_exports_only_what_changed(tmp_path, monkeypatch):
-    import inspector.export as export_module
+    import inspector.export.cache as export_module
     from inspector.checkall import check_all
 
     monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))

@@ -288,7 +288,7 @@ def test_the_readme_shows_what_conv_shape_prints(cli):
 
 @pytest.mark.parametrize("name", ["conv_bn_relu", "exercise_model"])
 def test_summary_shows_the_shape_conv_shape_computes(cli, name):
-    from models import create_model
+    from inspector.models import create_model
 
     convs = {n: m for n, m in create_model(name).named_modules() if isinstance(m, torch.nn.Conv2d)}
     layers = cli("summary", name, "--format", "json").json()["layers"]

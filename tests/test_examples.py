@@ -28,8 +28,8 @@ LECTURE_SCRIPTS = [
 
 
 def run_example(name: str, cwd: Path) -> subprocess.CompletedProcess:
-    # PYTHONPATH makes `from models import ...` (exercise3) find this checkout's package even when
-    # another copy is installed; the foreign cwd proves the scripts do not depend on where they run.
+    # PYTHONPATH makes `from models import ...` (exercise3) find this checkout's models/ folder, as
+    # running from the repository's root does; the foreign cwd proves the scripts do not depend on where they run.
     env = dict(
         os.environ,
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),

@@ -13,14 +13,14 @@ import onnx
 import pytest
 import torch
 from _export_helpers import assert_matches_torch, give_batchnorm_statistics
+from inspector.models import list_models
 from onnx import numpy_helper
 
-from inspector import export as export_module
 from inspector.errors import InspectorError
 from inspector.export import ExportResult, export_onnx
-from inspector.export_noise import exporter_failure
+from inspector.export import exporter as export_module
+from inspector.export.noise import exporter_failure
 from inspector.loading import load_model
-from models import list_models
 
 REPO = Path(__file__).resolve().parents[1]
 USER_MODELS = textwrap.dedent(

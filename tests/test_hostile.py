@@ -85,14 +85,12 @@ def arena(tmp_path, monkeypatch, export_cache) -> Arena:
 def _never_serve_forever(monkeypatch) -> None:
     """`view` serves until Ctrl-C: should a case ever get that far, stop it at once (it then
     exits 0, which fails the case) instead of hanging the suite."""
-    import types
+    from inspector.netron import serve
 
-    from inspector import view
-
-    def interrupt(seconds):
+    def interrupt():
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(view, "time", types.SimpleNamespace(sleep=interrupt))
+    monkeypatch.setattr(serve, "wait_for_ctrl_c", interrupt)
 
 
 @pytest.fixture
@@ -251,7 +249,7 @@ def _written(path: Path, data: bytes) -> Path:
 
 
 def _lecture_model():
-    import models
+    from inspector import models
 
     return models.create_model(MODEL)
 
@@ -609,7 +607,7 @@ def test_native_crash_while_checking_becomes_one_line_naming_the_file(
     tmp_path, crashing_onnx_libraries, stage, blamed
 ):
     from inspector.errors import InspectorError
-    from inspector.onnx_file import check_onnx_file
+    from inspector.onnx.files import check_onnx_file
 
     crashing_onnx_libraries(stage)
     path = bad.valid_onnx(tmp_path)
@@ -639,7 +637,7 @@ def test_native_crash_fails_the_command_cleanly(
 
 
 def test_sound_file_passes_the_checks(tmp_path):
-    from inspector.onnx_file import check_onnx_file
+    from inspector.onnx.files import check_onnx_file
 
     path = bad.valid_onnx(tmp_path)
     assert check_onnx_file(path) == path
@@ -650,9 +648,9 @@ def test_an_export_is_not_checked_again_until_its_bytes_change(tmp_path, monkeyp
     """verify right after an export skips the child; an edited copy, or a user's file, does not."""
     import shutil
 
-    from inspector import onnx_file
     from inspector.export import exported_model
     from inspector.loading import load_model
+    from inspector.onnx import files as onnx_file
 
     children = []
     real = onnx_file._check_in_child
@@ -679,7 +677,7 @@ def test_onnxruntime_refusal_is_reported_with_the_file(tmp_path):
     from onnx import TensorProto, helper
 
     from inspector.errors import InspectorError
-    from inspector.onnx_file import check_onnx_file
+    from inspector.onnx.files import check_onnx_file
 
     graph = helper.make_graph(
         [helper.make_node("Unknown", ["x"], ["y"], domain="com.example")],
@@ -701,7 +699,7 @@ def test_checking_an_onnx_file_does_not_import_torch(tmp_path):
     path = bad.valid_onnx(tmp_path)
     code = (
         "import sys\n"
-        "from inspector.onnx_file import check_onnx_file\n"
+        "from inspector.onnx.files import check_onnx_file\n"
         f"check_onnx_file({str(path)!r})\n"
         "from inspector.cli import main\n"
         f"assert main(['summary', {str(path)!r}]) == 0\n"

@@ -3,17 +3,17 @@
 import pytest
 import torch
 import torchinfo
-from torch import nn
-
-from inspector.checkall import give_batchnorm_statistics
-from models import create_model, get_entry, list_models
-from models.mobilenetv3 import (
+from inspector.models import create_model, get_entry, list_models
+from inspector.models.mobilenetv3 import (
     LARGE_BLOCKS,
     SMALL_BLOCKS,
     InvertedResidual,
     SqueezeExcitation,
     _make_divisible,
 )
+from torch import nn
+
+from inspector.checkall import give_batchnorm_statistics
 
 # torchvision's documented figures (weights tables of mobilenet_v3_small / _large).
 PARAMS = {"mobilenet_v3_small": 2_542_856, "mobilenet_v3_large": 5_483_032}

@@ -1,8 +1,8 @@
 import pytest
 import torch
+from inspector.models import create_model, list_models, register_model
 
-import models
-from models import create_model, list_models, register_model
+from inspector import models
 
 
 def test_lecture_models_are_registered():

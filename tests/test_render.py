@@ -10,9 +10,9 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 from _netron_helpers import require_browser, write_conv_bn_relu_onnx
 
-import inspector.render as render_module
+import inspector.netron.render as render_module
 from inspector.errors import InspectorError
-from inspector.render import png_size, render
+from inspector.netron.render import png_size, render
 
 SVG_TEXT = "{http://www.w3.org/2000/svg}text"
 

@@ -22,10 +22,10 @@ import tempfile
 import _hostile_files as bad
 import pytest
 
-import models
+from inspector import models
 from inspector.cli import main
 from inspector.loading import load_model
-from inspector.verify import verify
+from inspector.verification import verify
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def test_every_lecture_model_is_soaked():
     lecture = {
         n
         for n in models.list_models()
-        if models.get_entry(n).builder.__module__ == "models.lecture"
+        if models.get_entry(n).builder.__module__ == "inspector.models.lecture"
     }
     assert lecture == set(SMALL_SHAPES)
 

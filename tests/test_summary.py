@@ -1,10 +1,10 @@
 import pytest
 import torch
 from _golden import assert_golden
+from inspector.models import list_models
 
 from inspector.loading import load_model
 from inspector.summary import summarize
-from models import list_models
 
 LECTURE = ["conv_bn_relu", "exercise_model", "my_model", "conv", "linear", "batchnorm", "relu"]
 SUMMARY_KEYS = {

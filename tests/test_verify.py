@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from inspector.verify import OutputDiff, Run, VerifyReport, compare_arrays, compare_outputs
+from inspector.onnx.compare import OutputDiff, compare_arrays, compare_outputs
+from inspector.onnx.report import Run, VerifyReport
 
 ATOL, RTOL = 1e-4, 1e-3
 
@@ -144,11 +145,12 @@ def test_report_json_has_the_contract_keys_and_is_strict_json():
     assert data["runs"][2]["outputs"][0]["max_abs_diff"] is None  # no finite difference
 
 
-def test_inspector_verify_stays_callable_after_its_module_is_imported():
+def test_inspector_verify_is_the_function_whatever_was_imported_before():
     import inspector
-    import inspector.verify  # binds the package attribute `verify` to the module
+    import inspector.cli.verify  # the command's module: must not shadow the API's function
+    import inspector.verification
 
-    assert callable(inspector.verify)
+    assert inspector.verify is inspector.verification.verify
     from inspector import verify
 
     assert callable(verify)
@@ -157,7 +159,7 @@ def test_inspector_verify_stays_callable_after_its_module_is_imported():
 
 
 def test_outputs_far_below_atol_are_flagged_as_a_check_that_cannot_fail():
-    from inspector.verify import largest_value, scale_warnings
+    from inspector.onnx.compare import largest_value, scale_warnings
 
     tiny = np.full((2, 3), 2e-9, dtype=np.float32)
     tiny[0, 0] = np.nan  # NaN and inf do not count as a scale

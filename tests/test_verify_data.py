@@ -13,7 +13,7 @@ import pytest
 from _verify_helpers import BACKEND_DATA
 from onnx import TensorProto, helper, numpy_helper
 
-from inspector.testdata import DataSet, read_test_data, write_test_data
+from inspector.onnx.testdata import DataSet, read_test_data, write_test_data
 
 
 def _scale_shift_model(path, scale, shift):

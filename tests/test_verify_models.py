@@ -13,7 +13,7 @@ from onnx import numpy_helper
 from torch import nn
 
 import inspector
-import models
+from inspector import models
 from inspector.loading import load_model
 
 

@@ -15,7 +15,7 @@ import pytest
 from _netron_helpers import write_conv_bn_relu_onnx
 
 from inspector.errors import InspectorError
-from inspector.view import check_host, netron_server, private_copy
+from inspector.netron.serve import check_host, netron_server, private_copy
 
 TIMEOUT = 20  # seconds for any one request or process step
 
@@ -135,7 +135,7 @@ def test_view_command_serves_until_ctrl_c(model, tmp_path):
 
 def test_view_of_a_model_exports_it_and_opens_the_browser(cli, monkeypatch):
     """MODEL: exported first; the browser is sent to the URL, and Ctrl-C is a clean exit 0."""
-    import inspector.view as view_module
+    import inspector.netron.serve as view_module
 
     pages = []
 
@@ -143,11 +143,11 @@ def test_view_of_a_model_exports_it_and_opens_the_browser(cli, monkeypatch):
         pages.append((url, *_get(url + "data/conv_bn_relu.onnx")))
         return True
 
-    def ctrl_c(seconds):
+    def ctrl_c():
         raise KeyboardInterrupt
 
     monkeypatch.setattr(view_module.webbrowser, "open", fake_browser)
-    monkeypatch.setattr(view_module.time, "sleep", ctrl_c)
+    monkeypatch.setattr(view_module, "wait_for_ctrl_c", ctrl_c)
     result = cli("view", "conv_bn_relu", "--no-cache")
     assert result.code == 0, result.err
     [(url, status, served)] = pages
@@ -166,7 +166,7 @@ def test_remote_host_is_served_with_a_warning(model, monkeypatch, capsys):
     """--allow-remote: a warning on stderr. The server is faked: tests bind to loopback only."""
     import contextlib
 
-    import inspector.view as view_module
+    import inspector.netron.serve as view_module
 
     bound = []
 
@@ -175,11 +175,11 @@ def test_remote_host_is_served_with_a_warning(model, monkeypatch, capsys):
         bound.append((path.name, host, port))
         yield f"http://{host}:8080/"
 
-    def ctrl_c(seconds):
+    def ctrl_c():
         raise KeyboardInterrupt
 
     monkeypatch.setattr(view_module, "netron_server", fake_server)
-    monkeypatch.setattr(view_module.time, "sleep", ctrl_c)
+    monkeypatch.setattr(view_module, "wait_for_ctrl_c", ctrl_c)
     view_module.view(model, host="0.0.0.0", port=8080, browser=False, allow_remote=True)
     captured = capsys.readouterr()
     assert bound == [(model.name, "0.0.0.0", 8080)]

@@ -18,12 +18,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import __version__
-from .errors import InspectorError
-from .export_noise import exporter_failure, quiet
+from .. import __version__
+from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
+from ..errors import InspectorError
+from ..modes import eval_mode
+from ..text import first_line
+from .noise import exporter_failure, quiet
 
-GRAPHS = ("authored", "optimized")
-EXPORTERS = ("dynamo", "torchscript")
 # Past protobuf's 2 GB limit the weights must live in a separate .onnx.data file; below it a
 # single file is friendlier (one thing to copy, attach, or open in Netron).
 SINGLE_FILE_LIMIT = 1_800_000_000
@@ -66,9 +67,9 @@ def export_onnx(
     loaded,
     output,
     *,
-    opset: int = 18,
-    graph: str = "authored",
-    exporter: str = "dynamo",
+    opset: int = OPSET,
+    graph: str = GRAPH,
+    exporter: str = EXPORTER,
     dynamic_batch: bool = True,
     verbose: bool = False,
 ) -> ExportResult:
@@ -84,7 +85,7 @@ def export_onnx(
     # Ctrl-C at any point below removes whatever was staged.
     with _staging_folder(destination) as staged:
         inputs = _trace_inputs(loaded, dynamic_batch)
-        with quiet(verbose), _eval_mode(loaded.module), _inductor_cache_in(staged.parent):
+        with quiet(verbose), eval_mode(loaded.module), _inductor_cache_in(staged.parent):
             model = _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose)
         _name_inputs_and_outputs(model)
         if dynamic_batch:
@@ -110,32 +111,12 @@ def export_onnx(
     )
 
 
-@contextmanager
-def exported_model(loaded, *, graph: str = "authored", use_cache: bool = True) -> Iterator[Path]:
-    """A path to an up-to-date ONNX export of `loaded` (default options), for verify/view/render/bench.
-
-    From the cache when possible; otherwise a temporary file removed on exit.
-    """
-    from .cache import cached_export
-    from .onnx_file import vouch_for
-
-    if use_cache:
-        path = cached_export(loaded, graph=graph)
-        if path is not None:
-            yield path
-            return
-    with tempfile.TemporaryDirectory(prefix="inspector-") as folder:
-        path = export_onnx(loaded, Path(folder) / f"{_file_stem(loaded)}.onnx", graph=graph).path
-        vouch_for(path)  # checked as it was written: the caller need not check it again
-        yield path
-
-
 def default_output(loaded) -> Path:
     """`<name>.onnx` in the current folder."""
-    return Path(f"{_file_stem(loaded)}.onnx")
+    return Path(f"{file_stem(loaded)}.onnx")
 
 
-def _file_stem(loaded) -> str:
+def file_stem(loaded) -> str:
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in loaded.name).strip(".")
     return stem or "model"
 
@@ -174,7 +155,7 @@ def _staging_folder(destination: Path) -> Iterator[Path]:
     except OSError as error:
         raise InspectorError(
             f"cannot write to folder {destination.parent}: {error.strerror or error}"
-        ) from None
+        ) from error
     try:
         yield folder / destination.name
     finally:
@@ -202,7 +183,7 @@ def _move_into_place(staged: Path, destination: Path) -> None:
             os.replace(data, destination.with_name(destination.name + ".data"))
         os.replace(staged, destination)
     except OSError as error:
-        raise InspectorError(f"cannot write {destination}: {error.strerror or error}") from None
+        raise InspectorError(f"cannot write {destination}: {error.strerror or error}") from error
 
 
 # --- running the exporter ----------------------------------------------------------------------
@@ -214,18 +195,6 @@ def _trace_inputs(loaded, dynamic_batch: bool):
     if dynamic_batch and batch < MIN_TRACE_BATCH:
         return loaded.example_inputs(batch_size=MIN_TRACE_BATCH)
     return loaded.example_inputs()
-
-
-@contextmanager
-def _eval_mode(module):
-    """Export in eval mode (BatchNorm's running statistics, no dropout), then restore each layer."""
-    modes = [(layer, layer.training) for layer in module.modules()]
-    module.eval()
-    try:
-        yield
-    finally:
-        for layer, training in modes:
-            layer.training = training
 
 
 def _explain_failure_at_trace_batch(loaded, inputs) -> None:
@@ -240,11 +209,11 @@ def _explain_failure_at_trace_batch(loaded, inputs) -> None:
         with torch.no_grad():
             loaded.module(*inputs)
     except Exception as error:  # the model's own code failing at another batch size
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        first = first_line(error)
         raise InspectorError(
             f"{loaded.spec} does not run with batch size {batch} ({first}): its "
             f"batch dimension (axis 0) seems fixed in its code; {_BAKED_HINT}"
-        ) from None
+        ) from error
 
 
 _BAKED_HINT = (
@@ -274,14 +243,14 @@ def _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose
             raise InspectorError(
                 f"{loaded.spec}: the batch dimension (axis 0) is fixed by the "
                 f"model's code; {_BAKED_HINT}"
-            ) from None
+            ) from error
         _explain_failure_at_trace_batch(loaded, inputs)
-        raise InspectorError(f"{loaded.spec}: {exporter_failure(error)}") from None
+        raise InspectorError(f"{loaded.spec}: {exporter_failure(error)}") from error
     except (RuntimeError, ValueError, TypeError, NotImplementedError) as error:
         _explain_failure_at_trace_batch(loaded, inputs)
-        raise InspectorError(f"{loaded.spec}: {exporter_failure(error)}") from None
+        raise InspectorError(f"{loaded.spec}: {exporter_failure(error)}") from error
     if graph == "authored":
-        from .graph_passes import authored_graph
+        from .passes import authored_graph
 
         authored_graph(model, parameters=set(loaded.module.state_dict()))
     return model
@@ -455,7 +424,7 @@ def _write_and_check(model, path: Path):
     try:
         path.write_bytes(proto.SerializeToString())
     except OSError as error:
-        raise InspectorError(f"cannot write {path.name}: {error.strerror or error}") from None
+        raise InspectorError(f"cannot write {path.name}: {error.strerror or error}") from error
     return proto
 
 
@@ -469,7 +438,7 @@ def _write_and_check_by_path(model, path: Path):
             onnx.shape_inference.infer_shapes_path(str(path), str(path), data_prop=True)
             onnx.checker.check_model(str(path), full_check=True)
     except OSError as error:
-        raise InspectorError(f"cannot write {path.name}: {error.strerror or error}") from None
+        raise InspectorError(f"cannot write {path.name}: {error.strerror or error}") from error
     return onnx.load(str(path), load_external_data=False)
 
 
@@ -490,8 +459,9 @@ def _checker_errors() -> Iterator[None]:
     try:
         yield
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
-        first = (str(error).strip().splitlines() or [""])[0]
-        raise InspectorError(f"the exported file fails the ONNX checker: {first}") from None
+        raise InspectorError(
+            f"the exported file fails the ONNX checker: {first_line(error)}"
+        ) from error
 
 
 def _weightless_proto(model):

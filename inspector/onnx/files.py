@@ -14,15 +14,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import EXIT_INTERRUPTED, InspectorError
-
-_LFS_MAGIC = b"version https://git-lfs.github.com/spec"
+from ..errors import ExitStatus, InspectorError
+from ..files import existing_file
+from ..text import first_line
 
 # The child imports this very module from the same package folder, and nothing heavier than onnx
 # and onnxruntime (never torch): it costs a Python start-up and those two imports.
 _CHILD_CODE = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from inspector.onnx_file import _child_main; _child_main(sys.argv[2], sys.argv[3] == 'runtime')"
+    "from inspector.onnx.files import _child_main; _child_main(sys.argv[2], sys.argv[3] == 'runtime')"
 )
 _STAGE_NAMES = {"checker": "the onnx checker", "onnxruntime": "onnxruntime"}
 
@@ -38,7 +38,7 @@ def check_onnx_file(path, *, runtime: bool = True) -> Path:
     Call this before giving a file to onnxruntime. It runs the onnx checker by path and, with
     `runtime=True`, a first onnxruntime load, both in a child process.
     """
-    path = _existing_file(Path(path), "ONNX file")
+    path = existing_file(path, "ONNX file")
     if _VOUCHED and file_digest(path) in _VOUCHED:
         return path
     problem = _check_in_child(path, runtime)
@@ -72,27 +72,9 @@ def load_onnx(path, external_data: bool = False):
     return onnx.load(str(path), load_external_data=external_data)
 
 
-def _existing_file(path: Path, what: str) -> Path:
-    if not path.exists():
-        raise InspectorError(f"{what} {path}: no such file")
-    if path.is_dir():
-        raise InspectorError(f"{what} {path} is a folder, not a file")
-    if not path.is_file():  # a FIFO or a device would block or never end
-        raise InspectorError(f"{what} {path} is not a regular file")
-    with path.open("rb") as handle:
-        head = handle.read(len(_LFS_MAGIC))
-    if not head:
-        raise InspectorError(f"{what} {path} is empty")
-    if head == _LFS_MAGIC:
-        raise InspectorError(
-            f"{what} {path} is a Git LFS pointer, not the model; run 'git lfs pull'"
-        )
-    return path
-
-
 def _check_in_child(path: Path, runtime: bool) -> str | None:
     """Run the checks in a fresh interpreter; return the problem in one line, or None if sound."""
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])
     command = [
         sys.executable,
         "-c",
@@ -105,7 +87,7 @@ def _check_in_child(path: Path, runtime: bool) -> str | None:
     lines = done.stdout.splitlines()
     stages = [line.split(" ", 1)[1] for line in lines if line.startswith("stage ")]
     stage = _STAGE_NAMES.get(stages[-1] if stages else "checker", "the onnx checker")
-    if done.returncode == EXIT_INTERRUPTED or done.returncode == -signal.SIGINT:
+    if done.returncode == ExitStatus.INTERRUPTED or done.returncode == -signal.SIGINT:
         raise KeyboardInterrupt
     if done.returncode < 0:
         name = signal.Signals(-done.returncode).name
@@ -115,7 +97,7 @@ def _check_in_child(path: Path, runtime: bool) -> str | None:
     verdicts = [line[len("error ") :] for line in lines if line.startswith("error ")]
     if verdicts:
         return verdicts[-1]
-    detail = _first_line(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "")
+    detail = first_line(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "")
     return f"ONNX file {path} cannot be checked: {stage} exited with status {done.returncode}" + (
         f": {detail}" if done.stderr.strip() else ""
     )
@@ -147,7 +129,7 @@ def _child_main(path: str, runtime: bool) -> None:
             problem = _runtime_problem(path)
         _say(f"error {problem}" if problem else "ok")
     except KeyboardInterrupt:
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(ExitStatus.INTERRUPTED)
 
 
 def _say(line: str) -> None:
@@ -161,11 +143,11 @@ def _checker_problem(path: str) -> str | None:
     try:
         onnx.checker.check_model(path, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
-        return f"{path} is not a valid ONNX model: {_first_line(error)}"
+        return f"{path} is not a valid ONNX model: {first_line(error)}"
     except DecodeError:
         return f"{path} is not an ONNX model (its bytes do not decode)"
     except Exception as error:
-        return f"{path} cannot be checked: {_first_line(error)}"
+        return f"{path} cannot be checked: {first_line(error)}"
     return None
 
 
@@ -178,8 +160,3 @@ def _runtime_problem(path: str) -> str | None:
     except InspectorError as error:
         return str(error)
     return None
-
-
-def _first_line(error) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 import struct
 import tempfile
@@ -18,9 +17,12 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InspectorError
-from .onnx_file import check_onnx_file
-from .view import LOOPBACK, netron_server, private_copy
+from ..defaults import LOOPBACK, RENDER_TIMEOUT
+from ..errors import InspectorError
+from ..files import write_atomically
+from ..onnx.files import check_onnx_file
+from ..text import first_line
+from .serve import netron_server, private_copy
 
 FORMATS = (".png", ".svg")
 CHROMIUM_ARGS = [
@@ -37,7 +39,6 @@ INSTALL_HINT = "apt-get install chromium, and pip install .[render] for Playwrig
 PNG_SCALE = 2.0  # as Netron's own PNG export: 11 px labels stay sharp when zoomed in
 MAX_PNG_SIDE = 32767  # the largest side that image viewers (and Chromium's canvas) all accept
 MAX_PNG_PIXELS = 64 * 2**20  # 256 MB of RGBA in Chromium; huge graphs are drawn smaller
-DEFAULT_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,8 @@ def find_chromium() -> str:
     """Debian's Chromium (or $INSPECTOR_CHROMIUM), and Playwright to drive it."""
     try:
         import playwright.sync_api  # noqa: F401
-    except ImportError:
-        raise InspectorError(f"render needs Playwright and Chromium: {INSTALL_HINT}") from None
+    except ImportError as error:
+        raise InspectorError(f"render needs Playwright and Chromium: {INSTALL_HINT}") from error
     for candidate in _chromium_candidates():
         if candidate and os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
             return candidate
@@ -97,14 +98,14 @@ def _chromium_candidates() -> list[str | None]:
     ]
 
 
-def render(model_path, output, *, timeout: float = DEFAULT_TIMEOUT) -> RenderResult:
+def render(model_path, output, *, timeout: float = RENDER_TIMEOUT) -> RenderResult:
     """Draw the ONNX file at `model_path` with Netron into `output` (.png or .svg), atomically."""
     output = check_output(output)
     model_path = check_onnx_file(model_path)
     chromium = find_chromium()
     with private_copy(model_path) as served, netron_server(served, LOOPBACK, 0) as url:
         image, nodes = _draw(chromium, url, output.suffix.lower(), timeout)
-    _write_atomically(output, image)
+    write_atomically(output, image)
     if output.suffix.lower() == ".png":
         return RenderResult(output, "png", *png_size(image), nodes)
     return RenderResult(output, "svg", *svg_size(image.decode("utf-8")), nodes)
@@ -121,13 +122,13 @@ def _draw(chromium: str, url: str, suffix: str, timeout: float) -> tuple[bytes, 
                 image = _photograph(browser, svg, timeout) if suffix == ".png" else svg.encode()
             finally:
                 browser.close()
-    except TimeoutError:
+    except TimeoutError as error:
         raise InspectorError(
             f"Chromium and Netron did not draw the graph within {timeout:g} s "
             "(a large graph may need a longer --timeout)"
-        ) from None
+        ) from error
     except Error as error:
-        raise InspectorError(f"Chromium failed: {_first_line(error)}") from None
+        raise InspectorError(f"Chromium failed: {first_line(error)}") from error
     return image, nodes
 
 
@@ -142,8 +143,8 @@ def _launch(playwright, chromium: str, timeout: float):
         raise
     except Error as error:
         raise InspectorError(
-            f"Chromium ({chromium}) did not start: {_first_line(error)}; {INSTALL_HINT}"
-        ) from None
+            f"Chromium ({chromium}) did not start: {first_line(error)}; {INSTALL_HINT}"
+        ) from error
 
 
 def _browser_env() -> dict | None:
@@ -152,10 +153,6 @@ def _browser_env() -> dict | None:
     if len(tempfile.gettempdir()) <= 60 or not os.access("/tmp", os.W_OK):
         return None
     return {**os.environ, "TMPDIR": "/tmp"}
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _netron_svg(browser, url: str, timeout: float) -> tuple[str, int]:
@@ -229,16 +226,3 @@ def png_size(data: bytes) -> tuple[int, int]:
     if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
         raise ValueError("not a PNG image")
     return struct.unpack(">II", data[16:24])
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write beside the target, then rename: readers see the old file or the new, never half."""
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
-    try:
-        with partial.open("xb") as handle:
-            handle.write(data)
-        os.replace(partial, path)
-    except OSError as error:  # a read-only folder (for root too: chattr +i), a full disk
-        raise InspectorError(f"cannot write {path}: {error.strerror or error}") from None
-    finally:
-        partial.unlink(missing_ok=True)

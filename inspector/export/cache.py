@@ -18,11 +18,17 @@ import hashlib
 import inspect
 import json
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from . import __version__
-from .errors import InspectorError
-from .onnx_file import check_onnx_file, file_digest, vouch_for
+from .. import __version__
+from ..defaults import EXPORTER, GRAPH, OPSET
+from ..errors import InspectorError
+from ..files import write_atomically
+from ..onnx.files import check_onnx_file, file_digest, vouch_for
+from .exporter import export_onnx, file_stem
 
 KEY_FORMAT = 1  # bump when the key's recipe changes
 
@@ -35,14 +41,29 @@ def cache_dir() -> Path:
     return Path(base) / "inspector"
 
 
-def cached_export(loaded, *, graph: str = "authored") -> Path | None:
+@contextmanager
+def exported_model(loaded, *, graph: str = GRAPH, use_cache: bool = True) -> Iterator[Path]:
+    """A path to an up-to-date ONNX export of `loaded` (default options), for verify/view/render/bench.
+
+    From the cache when possible; otherwise a temporary file removed on exit.
+    """
+    if use_cache:
+        path = cached_export(loaded, graph=graph)
+        if path is not None:
+            yield path
+            return
+    with tempfile.TemporaryDirectory(prefix="inspector-") as folder:
+        path = export_onnx(loaded, Path(folder) / f"{file_stem(loaded)}.onnx", graph=graph).path
+        vouch_for(path)  # checked as it was written: the caller need not check it again
+        yield path
+
+
+def cached_export(loaded, *, graph: str = GRAPH) -> Path | None:
     """The cached export of `loaded` with default options, made now if missing or corrupt.
 
     None when the model cannot be keyed (its code has no source file) or the cache folder is not
     writable; the caller then exports to a temporary file instead.
     """
-    from .export import export_onnx
-
     key = cache_key(loaded, graph=graph)
     if key is None:
         return None
@@ -59,7 +80,7 @@ def cached_export(loaded, *, graph: str = "authored") -> Path | None:
         return None
     export_onnx(loaded, path, graph=graph)
     digest = file_digest(path)
-    _write_atomically(_digest_path(path), digest)
+    write_atomically(_digest_path(path), digest)
     vouch_for(path, digest)  # checked as it was written: the caller need not check it again
     return path
 
@@ -81,22 +102,12 @@ def _digest_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        scratch.write_text(text)
-        os.replace(scratch, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            scratch.unlink()
-
-
 def cache_key(
     loaded,
     *,
-    graph: str = "authored",
-    opset: int = 18,
-    exporter: str = "dynamo",
+    graph: str = GRAPH,
+    opset: int = OPSET,
+    exporter: str = EXPORTER,
     dynamic_batch: bool = True,
 ) -> str | None:
     """A hex digest of everything the export depends on, or None when the code has no source."""
@@ -137,7 +148,7 @@ def _code_digest(module, builder=None) -> str | None:
 
 def _builder(spec: str):
     """The registry function that builds `spec`, or None for module:attr specs."""
-    import models
+    from .. import models
 
     if ":" in spec:
         return None
@@ -178,9 +189,11 @@ def _versions() -> dict[str, str]:
 
 
 def _exporter_code_digest() -> str:
+    """Every file of this folder (the exporter, its passes, this cache): no list to keep by hand."""
     digest = hashlib.sha256()
-    for name in ("export.py", "graph_passes.py", "export_noise.py"):
-        digest.update((Path(__file__).parent / name).read_bytes())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(f"{path.name}\0".encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

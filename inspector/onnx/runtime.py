@@ -7,23 +7,30 @@ from __future__ import annotations
 
 import re
 
-from .errors import InspectorError
+from ..errors import InspectorError
+from ..text import one_line
 
 # onnxruntime prefixes every message with "[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : ".
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*")
 
 
-def open_session(model, label: str):
+def open_session(model, label: str, *, threads: int | None = None):
     """An InferenceSession on CPUExecutionProvider for a path (already checked) or model bytes.
 
-    A model onnxruntime cannot run (an opset or operator it does not implement) is the user's
-    input problem, not a mismatch: it becomes an InspectorError with onnxruntime's reason.
+    With `threads`, onnxruntime runs sequentially on that many intra-op threads (bench gives
+    PyTorch the same number). A model onnxruntime cannot run (an opset or operator it does not
+    implement) is the user's input problem, not a mismatch: an InspectorError with its reason.
     """
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     # Errors only: old-opset models otherwise print a warning per session straight to stderr.
     options.log_severity_level = 3
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     try:
         return onnxruntime.InferenceSession(
             str(model) if not isinstance(model, bytes) else model,
@@ -33,7 +40,7 @@ def open_session(model, label: str):
     except Exception as error:  # onnxruntime's exception classes all derive from Exception
         raise InspectorError(
             f"onnxruntime cannot run {label}: {ort_reason(error)}{_opset_hint(model)}"
-        ) from None
+        ) from error
 
 
 def run_session(session, feeds: dict, label: str, output_names=None) -> list:
@@ -41,7 +48,7 @@ def run_session(session, feeds: dict, label: str, output_names=None) -> list:
     try:
         return session.run(output_names, feeds)
     except Exception as error:
-        raise InspectorError(f"onnxruntime failed to run {label}: {ort_reason(error)}") from None
+        raise InspectorError(f"onnxruntime failed to run {label}: {ort_reason(error)}") from error
 
 
 def feeds(session, arrays: list, label: str) -> dict:
@@ -55,9 +62,12 @@ def feeds(session, arrays: list, label: str) -> dict:
     return {spec.name: array for spec, array in zip(inputs, arrays, strict=True)}
 
 
+def output_names(session) -> list[str]:
+    return [output.name for output in session.get_outputs()]
+
+
 def ort_reason(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return _ORT_PREFIX.sub("", text)
+    return _ORT_PREFIX.sub("", one_line(error))
 
 
 def _opset_hint(model) -> str:

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InspectorError
+from ..errors import InspectorError
 
 _SET_NAME = re.compile(r"^test_data_set_(\d+)$")
 _TENSOR_NAME = re.compile(r"^(input|output)_(\d+)\.pb$")
@@ -37,7 +37,7 @@ def write_test_data(folder, data_sets: list[DataSet]) -> Path:
     except OSError as error:  # a read-only folder (for root too: chattr +i, a read-only mount)
         raise InspectorError(
             f"--save-data {folder}: cannot write in {folder.parent}: {error.strerror or error}"
-        ) from None
+        ) from error
     try:
         for index, data_set in enumerate(data_sets):
             _write_set(staging / f"test_data_set_{index}", data_set)
@@ -128,4 +128,4 @@ def _read_tensor(path: Path):
         return tensor.name, numpy_helper.to_array(tensor)
     except (DecodeError, ValueError, TypeError) as error:
         reason = " ".join(str(error).split()) or type(error).__name__
-        raise InspectorError(f"{path} is not a serialized ONNX TensorProto: {reason}") from None
+        raise InspectorError(f"{path} is not a serialized ONNX TensorProto: {reason}") from error

@@ -20,10 +20,9 @@ import webbrowser
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import InspectorError
-from .onnx_file import check_onnx_file
-
-LOOPBACK = "127.0.0.1"
+from ..defaults import LOOPBACK
+from ..errors import InspectorError
+from ..onnx.files import check_onnx_file
 
 
 @contextlib.contextmanager
@@ -96,8 +95,8 @@ def netron_server(model_path, host: str = LOOPBACK, port: int | None = None) -> 
         if error.errno == errno.EADDRINUSE:
             raise InspectorError(
                 f"port {port} on {host} is already in use; choose another --port or leave it out"
-            ) from None
-        raise InspectorError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
+            ) from error
+        raise InspectorError(f"cannot serve on {host}:{port}: {error.strerror or error}") from error
     try:
         yield f"http://{address[0]}:{address[1]}/"
     finally:
@@ -132,8 +131,12 @@ def view(
     port: int | None = None,
     browser: bool = True,
     allow_remote: bool = False,
+    announce=None,
 ) -> None:
-    """Serve the ONNX file in Netron and block until Ctrl-C, which is the normal way to stop."""
+    """Serve the ONNX file in Netron and block until Ctrl-C, which is the normal way to stop.
+
+    `announce(url, name)` replaces the lines printed for a person (the CLI's --format json).
+    """
     remote = check_host(host, allow_remote)
     model_path = check_onnx_file(model_path)
     name = model_path.name
@@ -144,12 +147,20 @@ def view(
                 "can download the model",
                 file=sys.stderr,
             )
-        print(f"Netron is serving {name} at {url} (Ctrl-C to stop)", flush=True)
+        if announce:
+            announce(url, name)
+        else:
+            print(f"Netron is serving {name} at {url} (Ctrl-C to stop)", flush=True)
         if browser and not webbrowser.open(url):
             print("inspector: no web browser found; open the URL yourself", file=sys.stderr)
-        try:
-            while True:
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            pass
-    print("Netron stopped", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):  # the normal way to stop
+            wait_for_ctrl_c()
+    if not announce:
+        print("Netron stopped", flush=True)
+
+
+def wait_for_ctrl_c() -> None:
+    """Block until Ctrl-C (KeyboardInterrupt). Its own function, so tests replace this and not
+    time.sleep, which Netron's server thread uses too."""
+    while True:
+        time.sleep(0.2)

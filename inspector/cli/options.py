@@ -1,0 +1,201 @@
+"""What several commands share: argument types, option groups, loading MODEL, printing a result.
+
+Only the standard library at module level: `inspector --help` must answer without torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+
+from .. import defaults
+from ..errors import InspectorError
+
+MODEL_HELP = (
+    "a registry name (see 'inspector list'), package.module:attr, or path/to/file.py:attr "
+    "(attr: an nn.Module subclass or a function returning one)"
+)
+
+
+# --- argument types: a bad value is a usage error that names the value ------------------------
+
+
+def shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 1,3,224,224") from None
+    if not dims or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"{text!r}: every dimension must be a positive integer")
+    return dims
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of integers like 1,8") from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive integers like 1,8")
+    return values
+
+
+def positive_int(text: str) -> int:
+    value = int_list(text)
+    if len(value) != 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value[0]
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
+    return value
+
+
+# --- option groups ------------------------------------------------------------------------------
+
+
+def add_model_argument(parser, onnx: bool = False) -> None:
+    parser.add_argument("model", metavar="MODEL|FILE.onnx" if onnx else "MODEL", help=MODEL_HELP)
+
+
+def add_model_options(parser) -> None:
+    opts = parser.add_argument_group("model options")
+    opts.add_argument(
+        "--input-shape",
+        type=shape,
+        action="append",
+        metavar="1,3,224,224",
+        help="example input shape, once per forward argument "
+        "(default: the registry entry's example shape)",
+    )
+    opts.add_argument(
+        "--kwargs",
+        metavar="JSON",
+        help="constructor arguments as a JSON object, e.g. '{\"arg1\": 1}'",
+    )
+    opts.add_argument(
+        "-k",
+        "--kwarg",
+        action="append",
+        metavar="KEY=VALUE",
+        default=[],
+        help="one constructor argument; VALUE is parsed as JSON when it parses",
+    )
+    opts.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="weights to load: a .pt/.pth state_dict (weights_only=True) or a .safetensors file",
+    )
+
+
+def add_graph_option(parser) -> None:
+    parser.add_argument(
+        "--graph",
+        choices=defaults.GRAPHS,
+        default=defaults.GRAPH,
+        help="authored: one node per layer as written (Conv, BatchNormalization, "
+        f"...); optimized: the exporter's fusions (default: {defaults.GRAPH})",
+    )
+
+
+def add_export_options(parser) -> None:
+    """The options that change the exported file (export, and the commands that export first)."""
+    opts = parser.add_argument_group("export options")
+    add_graph_option(opts)
+    opts.add_argument(
+        "--opset", type=positive_int, default=defaults.OPSET, help=f"ONNX opset ({defaults.OPSET})"
+    )
+    opts.add_argument(
+        "--static-batch",
+        action="store_true",
+        help="keep the example batch size fixed instead of a dynamic axis",
+    )
+    opts.add_argument(
+        "--exporter",
+        choices=defaults.EXPORTERS,
+        default=defaults.EXPORTER,
+        help=f"torch.onnx exporter (default: {defaults.EXPORTER})",
+    )
+
+
+def add_cache_option(parser) -> None:
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="export afresh instead of reusing the export cache ($INSPECTOR_CACHE_DIR, default "
+        "~/.cache/inspector)",
+    )
+
+
+def add_format_option(parser, *choices: str) -> None:
+    choices = choices or ("text", "json")
+    parser.add_argument(
+        "--format",
+        choices=choices,
+        default="text",
+        help="output format (default: text); json prints one JSON document on stdout and "
+        "nothing else there",
+    )
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def load(args):
+    """The MODEL and its options -> a LoadedModel (imports torch)."""
+    from ..loading import load_model, parse_kwargs
+
+    return load_model(
+        args.model,
+        input_shapes=args.input_shape,
+        kwargs=parse_kwargs(args.kwargs, args.kwarg),
+        checkpoint=args.checkpoint,
+    )
+
+
+def is_onnx_path(spec: str) -> bool:
+    return spec.lower().endswith(".onnx")
+
+
+def emit(result, args) -> None:
+    """Print a result in the format asked for, on the stdout the command started with.
+
+    While a JSON command runs, `main` points sys.stdout at stderr so that a model's own prints
+    cannot corrupt the document; `args.stdout` is the real one.
+    """
+    stream = getattr(args, "stdout", None) or sys.stdout
+    fmt = getattr(args, "format", "text")
+    if fmt == "json":
+        text = json.dumps(result.to_dict(), indent=2)
+    elif fmt == "markdown":
+        text = result.to_markdown()
+    else:
+        text = str(result)
+    print(text, file=stream, flush=True)
+
+
+def refuse_with(flag_values: dict, reason: str) -> None:
+    """One user error for the first given flag of `flag_values` (option -> value)."""
+    for option, value in flag_values.items():
+        if value:
+            raise InspectorError(f"{option} {reason}")
+
+
+@contextlib.contextmanager
+def onnx_for(args):
+    """An .onnx path: the file given (the command checks it) or MODEL, exported (or cached)."""
+    if is_onnx_path(args.model):
+        yield args.model
+        return
+    from ..export import exported_model
+
+    with exported_model(load(args), graph=args.graph, use_cache=not args.no_cache) as path:
+        yield path

@@ -1,0 +1,131 @@
+"""inspector verify: onnxruntime against PyTorch (or an ONNX file against golden data)."""
+
+from __future__ import annotations
+
+from .. import defaults
+from ..errors import ExitStatus, InspectorError
+from .options import (
+    add_cache_option,
+    add_format_option,
+    add_graph_option,
+    add_model_argument,
+    add_model_options,
+    emit,
+    int_list,
+    is_onnx_path,
+    load,
+    non_negative_float,
+    positive_int,
+)
+
+NAME = "verify"
+HELP = "prove that onnxruntime computes what PyTorch computes (PASSED/FAILED, exit 1 on a mismatch)"
+
+
+def add_arguments(parser) -> None:
+    add_model_argument(parser, onnx=True)
+    add_model_options(parser)
+    parser.add_argument(
+        "--onnx",
+        metavar="FILE.onnx",
+        help="an exported file to check (default: export MODEL to a temporary file first)",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        help="with FILE.onnx: check against model-zoo test data "
+        "(DIR/test_data_set_N/input_K.pb, output_K.pb) without PyTorch",
+    )
+    parser.add_argument(
+        "--atol",
+        type=non_negative_float,
+        default=defaults.ATOL,
+        help=f"absolute tolerance ({defaults.ATOL:g})",
+    )
+    parser.add_argument(
+        "--rtol",
+        type=non_negative_float,
+        default=defaults.RTOL,
+        help=f"relative tolerance ({defaults.RTOL:g})",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=defaults.SEEDS,
+        help=f"random inputs per batch size ({defaults.SEEDS})",
+    )
+    parser.add_argument(
+        "--batch-sizes",
+        type=int_list,
+        metavar="1,3",
+        help="batch sizes to run (default: 1 and one other than the export batch)",
+    )
+    parser.add_argument("--report", metavar="OUT.json", help="write the report as JSON")
+    parser.add_argument(
+        "--save-data",
+        metavar="DIR",
+        help="write inputs and PyTorch outputs as ONNX model-zoo test data",
+    )
+    parser.add_argument(
+        "--localize",
+        action="store_true",
+        help="compare every layer's output and name the first that diverges",
+    )
+    add_graph_option(parser)
+    add_cache_option(parser)
+    add_format_option(parser)
+
+
+def run(args) -> ExitStatus:
+    from ..onnx.report import check_report_destination, save_report
+
+    if args.report:
+        check_report_destination(args.report)
+    if args.save_data:
+        from ..onnx.testdata import check_save_destination
+
+        check_save_destination(args.save_data)
+    if args.data is not None or is_onnx_path(args.model):
+        report = _verify_data(args)
+    else:
+        from ..verification import verify
+
+        report = verify(
+            load(args),
+            onnx=args.onnx,
+            graph=args.graph,
+            atol=args.atol,
+            rtol=args.rtol,
+            seeds=args.seeds,
+            batch_sizes=args.batch_sizes,
+            localize=args.localize,
+            save_data=args.save_data,
+            use_cache=not args.no_cache,
+        )
+    if args.report:
+        save_report(report, args.report)
+    emit(report, args)
+    return ExitStatus.OK if report else ExitStatus.FAILED
+
+
+def _verify_data(args):
+    """FILE.onnx --data DIR: onnxruntime against golden data, with no PyTorch import."""
+    if not is_onnx_path(args.model):
+        raise InspectorError(
+            f"--data checks an ONNX file: write 'inspector verify FILE.onnx "
+            f"--data {args.data}' (got {args.model!r})"
+        )
+    if args.data is None:
+        raise InspectorError(
+            f"{args.model}: give --data DIR to check an ONNX file against "
+            "golden data, or verify its PyTorch model with "
+            f"'inspector verify MODEL --onnx {args.model}'"
+        )
+    for flag in ("onnx", "save_data", "localize"):
+        if getattr(args, flag):
+            raise InspectorError(
+                f"--{flag.replace('_', '-')} needs a PyTorch MODEL; it does not go with --data"
+            )
+    from ..onnx.golden import verify_data
+
+    return verify_data(args.model, args.data, atol=args.atol, rtol=args.rtol)

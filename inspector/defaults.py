@@ -1,0 +1,35 @@
+"""Every default and choice the commands share, in one place: the CLI's help and the Python API's
+keyword defaults both read them from here, so they cannot drift apart."""
+
+from __future__ import annotations
+
+# verify: an element mismatches when |torch - ort| > ATOL + RTOL * |torch|. Meant for trained
+# float32 models: onnxslim's figures, looser than Polygraphy's 1e-5 because onnxruntime fuses and
+# reorders float32 arithmetic.
+ATOL = 1e-4
+RTOL = 1e-3
+SEEDS = 3  # seeded random inputs per batch size
+
+# export
+OPSET = 18
+GRAPHS = ("authored", "optimized")
+GRAPH = "authored"
+EXPORTERS = ("dynamo", "torchscript")
+EXPORTER = "dynamo"
+
+# example inputs are drawn under this seed (models are built under inspector.models' BUILD_SEED)
+INPUT_SEED = 0
+
+# summary
+SUMMARY_DEPTH = 3
+
+# bench
+BENCH_BATCH_SIZES = (1, 8)
+BENCH_RUNS = 20
+BENCH_WARMUP = 3
+
+# render: the whole drawing (Chromium's start, Netron's layout, the export) must finish by then
+RENDER_TIMEOUT = 120.0
+
+# view
+LOOPBACK = "127.0.0.1"

@@ -1,0 +1,1 @@
+"""Netron: serve one model on loopback (`view`), and draw it headlessly into PNG or SVG (`render`)."""

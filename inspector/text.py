@@ -1,0 +1,43 @@
+"""Small text helpers every command shares: one-line reasons, tables as plain text."""
+
+from __future__ import annotations
+
+
+def first_line(error: BaseException | str, default: str = "") -> str:
+    """The first non-empty line of an error's message (its type's name when it has none)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if lines:
+        return lines[0]
+    return default or (type(error).__name__ if isinstance(error, BaseException) else "")
+
+
+def one_line(error: BaseException | str) -> str:
+    """The whole message with its whitespace collapsed (its type's name when it has none)."""
+    text = " ".join(str(error).split())
+    return text or (type(error).__name__ if isinstance(error, BaseException) else "")
+
+
+def shape_text(shape) -> str:
+    return "x".join(str(d) for d in shape) if shape else "scalar"
+
+
+def plain_table(columns: list[str], rows: list[list[str]], right: set[str] = frozenset()) -> str:
+    """A rich table drawn without colours or borders, for reports that go to logs and files.
+
+    `right` names the columns to right-align (numbers).
+    """
+    from io import StringIO
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for title in columns:
+        table.add_column(title, justify="right" if title in right else "left")
+    for row in rows:
+        table.add_row(*row)
+    console = Console(file=StringIO(), width=160, color_system=None, highlight=False)
+    console.print(table)
+    text = console.file.getvalue()
+    return "\n".join(line.rstrip() for line in text.splitlines() if line.strip())

@@ -1,0 +1,103 @@
+"""The package's shape: no import cycles (function-level imports included), ONNX code without torch,
+the export code without the CLI. Read from the source with ast, so a lazy import counts too."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "inspector"
+
+
+def _module_files() -> dict[str, Path]:
+    files = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        files[".".join(parts)] = path
+    for path in (ROOT / "models").glob("*.py"):  # installed as inspector.models
+        name = "inspector.models" if path.stem == "__init__" else f"inspector.models.{path.stem}"
+        files[name] = path
+    return files
+
+
+FILES = _module_files()
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """Every module `name` imports anywhere in its file, as absolute names."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            # `from . import models` names a module, not an attribute of the package
+            submodules = {f"{base}.{a.name}" for a in node.names} & FILES.keys()
+            found.update(submodules)
+            if node.module or len(submodules) < len(node.names):
+                found.add(base)
+    return found
+
+
+GRAPH = {name: _imports(name, path) for name, path in FILES.items()}
+
+
+def _reaches(start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for target in GRAPH.get(todo.pop(), ()):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def test_the_graph_was_read():
+    assert "inspector.onnx.files" in GRAPH and "inspector.export.cache" in GRAPH
+    assert "inspector.export.exporter" in GRAPH["inspector.export.cache"]
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_no_import_cycle(name):
+    """A module must not reach itself through its imports: the data flows one way."""
+    internal = {target for target in _reaches(name) if target in FILES}
+    assert name not in internal, f"{name} imports itself through: {sorted(internal)}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in FILES if n.startswith("inspector.onnx")))
+def test_onnx_code_never_reaches_torch(name):
+    reached = _reaches(name)
+    assert not {m for m in reached if m == "torch" or m.startswith("torch.")}, name
+    assert not {m for m in reached if m.startswith("inspector.") and not _torch_free(m)}
+
+
+def _torch_free(module: str) -> bool:
+    allowed = ("inspector.onnx", "inspector.errors", "inspector.files", "inspector.text")
+    return module.startswith(allowed) or module in ("inspector.defaults", "inspector")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in FILES if n.startswith("inspector.export")))
+def test_export_code_never_imports_the_cli(name):
+    assert not any(m.startswith("inspector.cli") for m in _reaches(name)), name
+
+
+def test_importing_every_onnx_module_leaves_torch_unloaded():
+    """The same promise at run time: `verify FILE.onnx --data DIR` works without PyTorch."""
+    modules = sorted(n for n in FILES if n.startswith("inspector.onnx"))
+    code = "; ".join(f"import {m}" for m in modules) + "; import sys; print('torch' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "False"
