@@ -11,7 +11,6 @@ import tempfile
 from pathlib import Path
 
 import inspector
-from inspector.onnx.golden import verify_data
 
 
 def main(out_dir: Path) -> int:
@@ -29,7 +28,7 @@ def main(out_dir: Path) -> int:
     print(report, end="\n\n")
 
     # 4. Later, or on a machine without PyTorch: the file against its golden data.
-    golden = verify_data(exported.path, out_dir / "golden")
+    golden = inspector.verify_data(exported.path, out_dir / "golden")
     print(golden)
     return 0 if report and golden else 1
 
