@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .inputs import InputSpec, parse_input
+
 
 @dataclass(frozen=True)
 class Entry:
     name: str
     description: str
     input_shapes: list
+    inputs: list  # every input as a SPEC string ("input_ids=2x16:int64:0..1000", "1x3x224x224")
 
 
 @dataclass
@@ -21,7 +24,7 @@ class Listing:
 
     def __str__(self) -> str:
         width = max((len(e.name) for e in self.models), default=4)
-        shapes = [", ".join("x".join(map(str, s)) for s in e.input_shapes) for e in self.models]
+        shapes = [", ".join(e.inputs) for e in self.models]
         shape_width = max(map(len, shapes), default=5)
         lines = [f"{'name':<{width}}  {'input':<{shape_width}}  description"]
         lines += [
@@ -34,7 +37,13 @@ class Listing:
 def registry_listing(pattern: str | None = None) -> Listing:
     from . import models
 
-    entries = (models.get_entry(name) for name in models.list_models(pattern))
-    return Listing(
-        [Entry(e.name, e.description, [list(s) for s in e.input_shapes]) for e in entries]
-    )
+    listed = []
+    for name in models.list_models(pattern):
+        entry = models.get_entry(name)
+        specs = [parse_input(text) for text in entry.inputs] or [
+            InputSpec(tuple(shape)) for shape in entry.input_shapes
+        ]
+        listed.append(
+            Entry(name, entry.description, [list(s.shape) for s in specs], [str(s) for s in specs])
+        )
+    return Listing(listed)

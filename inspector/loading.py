@@ -1,4 +1,5 @@
-"""MODEL spec -> an nn.Module in eval mode, with its weights and example inputs.
+"""MODEL spec + input specs -> a LoadedModel: the nn.Module in eval mode, its weights, and its
+typed, named example inputs.
 
 A spec is a registry name (`exercise_model`), `package.module:attr` or `path/to/file.py:attr`.
 Importing a spec runs its code, exactly as `python file.py` would; a checkpoint never runs code
@@ -8,53 +9,271 @@ Importing a spec runs its code, exactly as `python file.py` would; a checkpoint 
 from __future__ import annotations
 
 import difflib
-import importlib
-import importlib.util
 import inspect
 import json
 import math
 import os
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from . import models
 from .checkpoint import load_state_dict
+from .defaults import INPUT_SEED
 from .errors import InspectorError
+from .importing import import_attr
+from .inputs import Inputs, InputSpec, parse_input, spec_of
 from .models._registry import BUILD_SEED
+from .usercode import user_code
 
-INPUT_SEED = 0
 # Example inputs may take at most this share of the available memory: the model's activations and
 # the exporter need the rest, and an allocation that does not fit ends in the kernel's OOM killer.
 INPUT_MEMORY_SHARE = 0.5
+# Python values forward may take besides tensors (use_cache=False); they are not graph inputs.
+CONSTANT_TYPES = (type(None), bool, int, float, str)
+# Keyword arguments of a factory that name the model it builds (timm's create_model).
+_MODEL_NAME_KWARGS = ("model_name", "name", "arch", "model")
+_CATCH_ALL = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
 @dataclass
 class LoadedModel:
-    """A model ready to inspect: the module (eval mode) and the shapes of its example inputs."""
+    """A model ready to inspect: the module (eval mode) and what its forward takes."""
 
     spec: str
     module: nn.Module
-    input_shapes: list[tuple[int, ...]]
-    kwargs: dict = field(default_factory=dict)
+    inputs: list[InputSpec]
+    kwargs: dict = field(default_factory=dict)  # the constructor's
     checkpoint: str | None = None
+    constants: dict = field(default_factory=dict)  # forward's non-tensor keyword arguments
+    given: Inputs | None = None  # the very inputs given (--inputs, or tensors from Python)
 
-    def example_inputs(self, batch_size: int | None = None, seed: int = INPUT_SEED):
-        """Seeded random-normal inputs (never ones: they hide wrong weights and indexing)."""
-        generator = torch.Generator().manual_seed(seed)
-        shapes = self.input_shapes
-        if batch_size is not None:
-            shapes = [(batch_size, *shape[1:]) for shape in shapes]
-            check_inputs_fit_in_memory(shapes, self.spec, fix="use smaller --batch-sizes")
-        return tuple(torch.randn(shape, generator=generator) for shape in shapes)
+    def __post_init__(self):
+        # A bare shape is a float32 positional input, as LoadedModel(spec, module, [(1, 3)]).
+        self.inputs = [s if isinstance(s, InputSpec) else InputSpec(tuple(s)) for s in self.inputs]
+
+    @property
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        return [spec.shape for spec in self.inputs]
 
     @property
     def name(self) -> str:
-        """A short name for files and tables: the registry name or the attribute."""
+        """A short name for files and tables: the registry name, the attribute, or the model a
+        factory was asked for (`timm:create_model -k model_name=resnet18` -> resnet18)."""
+        for key in _MODEL_NAME_KWARGS:
+            if isinstance(self.kwargs.get(key), str) and self.kwargs[key].strip():
+                return self.kwargs[key].strip()
         return self.spec.rsplit(":", 1)[-1]
+
+    def first_inputs(self) -> Inputs:
+        """The inputs given, or else the seeded example inputs."""
+        return self.given if self.given is not None else self.example_inputs()
+
+    def example_inputs(
+        self, batch_size: int | None = None, seed: int = INPUT_SEED, sizes: dict | None = None
+    ) -> Inputs:
+        """Seeded inputs of the example's dtypes and ranges: axis 0 of every input at
+        `batch_size` when given, and `sizes` ((input index, axis) -> size) on other axes."""
+        specs = self.resized_inputs(batch_size, sizes)
+        if batch_size is not None or sizes:
+            check_inputs_fit_in_memory(specs, self.spec, fix="use smaller --batch-sizes")
+        generator = torch.Generator().manual_seed(seed)
+        args = tuple(spec.make(generator) for spec in specs if spec.name is None)
+        kwargs = {spec.name: spec.make(generator) for spec in specs if spec.name is not None}
+        return Inputs(args, {**kwargs, **self.constants})
+
+    def resized_inputs(self, batch_size: int | None = None, sizes: dict | None = None):
+        sizes = dict(sizes or {})
+        resized = []
+        for index, spec in enumerate(self.inputs):
+            axes = {axis: size for (i, axis), size in sizes.items() if i == index}
+            if batch_size is not None and spec.shape:
+                axes.setdefault(0, batch_size)
+            resized.append(spec.resized(axes))
+        return resized
+
+
+def load_model(
+    spec: str,
+    *,
+    inputs=None,
+    input_shapes=None,
+    inputs_factory: str | None = None,
+    kwargs=None,
+    checkpoint=None,
+) -> LoadedModel:
+    """Build the model named by `spec`, load its checkpoint, and put it in eval mode.
+
+    Inputs, one way at most: `inputs` (SPEC strings such as "input_ids=2x16:int64:0..1000",
+    InputSpecs or tensors; a dict for keyword inputs), `input_shapes` (float32 shapes), or
+    `inputs_factory` ("module:fn" returning a tensor, a tuple, a dict or (tuple, dict)).
+    Without any, a registry model's own example inputs.
+    """
+    kwargs = dict(kwargs or {})
+    given_ways = [w for w in (inputs, input_shapes, inputs_factory) if w]
+    if len(given_ways) > 1:
+        raise InspectorError(
+            "give the example inputs one way: --input, --input-shape or --inputs, not several"
+        )
+    if ":" in spec:
+        module = _build(import_attr(spec), kwargs, spec)
+        default = None
+    else:
+        entry = _registry_entry(spec)
+        module = _build(lambda **kw: models.create_model(spec, **kw), kwargs, spec)
+        default = list(entry.inputs) or [InputSpec(tuple(s)) for s in entry.input_shapes]
+    if checkpoint is not None:
+        load_state_dict(module, checkpoint)
+    module.eval()
+    loaded = LoadedModel(spec, module, [], kwargs, checkpoint and str(checkpoint))
+    if inputs_factory:
+        _use_given(loaded, _call_factory(inputs_factory))
+    elif inputs is not None and _holds_tensors(inputs):
+        _use_given(loaded, _as_given(inputs))
+    elif inputs or input_shapes or default:
+        specs = _specs(inputs) if inputs else [InputSpec(tuple(s)) for s in input_shapes or []]
+        loaded.inputs = _in_forward_order(module, specs or _specs(default), spec)
+    if not loaded.inputs:
+        raise InspectorError(
+            f"{spec}: no example input is known; pass --input (e.g. --input 1x3x224x224, or "
+            "--input input_ids=2x16:int64:0..1000 per keyword input) or --input-shape"
+        )
+    check_forward_takes(loaded)
+    check_inputs_fit_in_memory(loaded.inputs, spec)
+    return loaded
+
+
+def _specs(items) -> list[InputSpec]:
+    if isinstance(items, dict):
+        items = [
+            f"{name}={text}" if isinstance(text, str) else text for name, text in items.items()
+        ]
+    return [item if isinstance(item, InputSpec) else parse_input(str(item)) for item in items]
+
+
+def _in_forward_order(module, specs: list[InputSpec], spec: str) -> list[InputSpec]:
+    """Positional inputs first, in the order given; keyword inputs in forward's own order (the
+    order the exporter gives the graph's inputs), each name once."""
+    named = [s for s in specs if s.name is not None]
+    names = [s.name for s in named]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise InspectorError(f"{spec}: input {twice[0]!r} is given twice")
+    order = list(_forward_parameters(module))
+    named.sort(key=lambda s: order.index(s.name) if s.name in order else len(order))
+    return [s for s in specs if s.name is None] + named
+
+
+def _forward_parameters(module) -> dict:
+    try:
+        return dict(inspect.signature(module.forward).parameters)
+    except (TypeError, ValueError):
+        return {}
+
+
+def check_forward_takes(loaded: LoadedModel) -> None:
+    """A keyword input forward does not take, or more positional inputs than it has, is named
+    here, before any run, instead of as a TypeError from deep inside."""
+    try:
+        signature = inspect.signature(loaded.module.forward)
+    except (TypeError, ValueError):
+        return
+    positional = [spec for spec in loaded.inputs if spec.name is None]
+    keywords = {spec.name: spec for spec in loaded.inputs if spec.name is not None}
+    taken = ", ".join(signature.parameters) or "nothing"
+    try:
+        signature.bind(*positional, **keywords, **loaded.constants)
+    except TypeError as error:
+        raise InspectorError(
+            f"{loaded.spec}: forward({taken}) does not take these inputs: {error}"
+        ) from error
+    # A **kwargs catch-all (transformers' forward has one) would swallow a misspelt name.
+    named = [p.name for p in signature.parameters.values() if p.kind not in _CATCH_ALL]
+    unknown = [name for name in [*keywords, *loaded.constants] if name not in named]
+    if named and unknown:
+        raise InspectorError(
+            f"{loaded.spec}: forward({taken}) has no argument {unknown[0]!r}; name inputs after "
+            "its arguments"
+        )
+
+
+def _call_factory(factory_spec: str) -> Inputs:
+    """`--inputs module:fn`: call fn() under the input seed; accept a tensor, a tuple of
+    positional inputs, a dict of keyword inputs, or a (tuple, dict) pair."""
+    factory = import_attr(factory_spec, what="an inputs function")
+    if not callable(factory):
+        raise InspectorError(
+            f"--inputs {factory_spec} is a {type(factory).__name__}, not a function"
+        )
+    with user_code(f"--inputs {factory_spec}"), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INPUT_SEED)
+        value = factory()
+    return _as_given(value, f"--inputs {factory_spec}")
+
+
+def _as_given(value, where: str = "inputs") -> Inputs:
+    if isinstance(value, torch.Tensor):
+        value = (value,)
+    if isinstance(value, dict):
+        value = ((), value)
+    if isinstance(value, list):
+        value = tuple(value)
+    pair = (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and isinstance(value[0], (tuple, list))
+        and isinstance(value[1], dict)
+    )
+    args, kwargs = (tuple(value[0]), dict(value[1])) if pair else (value, {})
+    if not isinstance(args, tuple):
+        raise InspectorError(
+            f"{where} gave a {type(value).__name__}; return a tensor, a tuple, a dict, "
+            "or (tuple, dict)"
+        )
+    for item in args:
+        if not isinstance(item, torch.Tensor):
+            raise InspectorError(
+                f"{where}: positional input {item!r:.40} is a {type(item).__name__}; "
+                "positional inputs must be tensors (pass Python values as keywords)"
+            )
+    for key, item in kwargs.items():
+        if not isinstance(item, (torch.Tensor, *CONSTANT_TYPES)):
+            raise InspectorError(
+                f"{where}: keyword input {key!r} is a {type(item).__name__}; give tensors, "
+                "or None/bool/int/float/str constants"
+            )
+    return Inputs(args, kwargs)
+
+
+def _holds_tensors(inputs) -> bool:
+    values = inputs.values() if isinstance(inputs, dict) else inputs
+    if isinstance(inputs, torch.Tensor):
+        return True
+    return any(isinstance(v, torch.Tensor) for v in values)
+
+
+def _use_given(loaded: LoadedModel, given: Inputs) -> None:
+    """Given tensors: they are one run, and their specs (shape, dtype, value range) make the
+    seeded stand-ins of other sizes."""
+    loaded.given = given
+    loaded.inputs = [spec_of(t) for t in given.args] + [
+        spec_of(v, k) for k, v in given.kwargs.items() if isinstance(v, torch.Tensor)
+    ]
+    loaded.constants = {k: v for k, v in given.kwargs.items() if not isinstance(v, torch.Tensor)}
+
+
+def loaded_from_module(module: nn.Module, args: tuple, kwargs: dict) -> LoadedModel:
+    """The Python API's `verify(module, *args, **kwargs)`: a LoadedModel around given inputs."""
+    if not args and not kwargs:
+        raise InspectorError(
+            "give the module's example inputs: verify(module, *args, **kwargs), one tensor per "
+            "forward argument"
+        )
+    loaded = LoadedModel(type(module).__name__, module, [])
+    _use_given(loaded, _as_given((tuple(args), dict(kwargs)), type(module).__name__))
+    check_forward_takes(loaded)
+    return loaded
 
 
 def parse_kwargs(kwargs_json: str | None, pairs: list[str] | None = None) -> dict:
@@ -78,42 +297,21 @@ def parse_kwargs(kwargs_json: str | None, pairs: list[str] | None = None) -> dic
     return kwargs
 
 
-def load_model(spec: str, *, input_shapes=None, kwargs=None, checkpoint=None) -> LoadedModel:
-    """Build the model named by `spec`, load its checkpoint, and put it in eval mode."""
-    kwargs = dict(kwargs or {})
-    if ":" in spec:
-        module = _build(_import_attr(spec), kwargs, spec)
-        default_shapes = None
-    else:
-        entry = _registry_entry(spec)
-        module = _build(lambda **kw: models.create_model(spec, **kw), kwargs, spec)
-        default_shapes = entry.input_shapes
-    if checkpoint is not None:
-        load_state_dict(module, checkpoint)
-    module.eval()
-    shapes = [tuple(s) for s in input_shapes] if input_shapes else default_shapes
-    if not shapes:
-        raise InspectorError(
-            f"{spec}: no example input shape is known; pass --input-shape, "
-            "e.g. --input-shape 1,3,224,224 (once per forward argument)"
-        )
-    check_inputs_fit_in_memory(shapes, spec)
-    return LoadedModel(spec, module, list(shapes), kwargs, checkpoint and str(checkpoint))
-
-
-def check_inputs_fit_in_memory(
-    shapes, spec: str, fix: str = "pass a smaller --input-shape"
-) -> None:
-    """Refuse float32 inputs of these shapes before allocating them, if memory cannot hold them."""
-    needed = sum(math.prod(shape) for shape in shapes) * 4
+def check_inputs_fit_in_memory(specs, spec: str, fix: str = "pass a smaller --input") -> None:
+    """Refuse inputs of these specs before allocating them, if memory cannot hold them."""
+    needed = sum(math.prod(s.shape) * _itemsize(s.dtype) for s in specs)
     available = available_memory()
     if available is None or needed <= available * INPUT_MEMORY_SHARE:
         return
-    text = ", ".join("x".join(map(str, shape)) for shape in shapes)
+    text = ", ".join(str(s) for s in specs)
     raise InspectorError(
         f"{spec}: input shape {text} needs ~{needed / 2**30:.1f} GiB, "
         f"{available / 2**30:.1f} GiB available; {fix}"
     )
+
+
+def _itemsize(dtype: str) -> int:
+    return getattr(torch, dtype).itemsize
 
 
 def available_memory() -> int | None:
@@ -140,54 +338,6 @@ def _registry_entry(name: str):
         raise InspectorError(f"unknown model {name!r}{hint}") from error
 
 
-def _import_attr(spec: str):
-    where, _, attr = spec.rpartition(":")
-    if not where or not attr:
-        raise InspectorError(f"{spec!r}: write a model as module:attr or path/file.py:attr")
-    module = _import_file(Path(where)) if where.endswith(".py") else _import_module(where)
-    obj = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise InspectorError(f"{spec}: {where} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    return obj
-
-
-def _import_module(name: str):
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        raise InspectorError(f"cannot import module {name!r}: {error}") from error
-    except Exception as error:
-        raise InspectorError(f"importing {name} failed: {type(error).__name__}: {error}") from error
-
-
-def _import_file(path: Path):
-    if not path.is_file():
-        raise InspectorError(f"{path}: no such file")
-    # Let the file import its neighbours (`from models import X`) as it would when run directly.
-    folder = str(path.resolve().parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    name = f"_inspector_user_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except SystemExit as stop:  # script code at top level, e.g. argparse reading our argv
-        sys.modules.pop(name, None)
-        raise InspectorError(
-            f"running {path} failed: it called sys.exit({stop.code!r}) while "
-            "being imported; put its script code under "
-            "if __name__ == '__main__':"
-        ) from stop
-    except Exception as error:
-        sys.modules.pop(name, None)
-        raise InspectorError(f"running {path} failed: {type(error).__name__}: {error}") from error
-    return module
-
-
 def _build(factory, kwargs: dict, spec: str) -> nn.Module:
     if isinstance(factory, nn.Module):
         if kwargs:
@@ -199,16 +349,11 @@ def _build(factory, kwargs: dict, spec: str) -> nn.Module:
             "or a function returning one"
         )
     _check_kwargs(factory, kwargs, spec)
-    try:
-        # Seeded like the registry's models, so a user's model has the same weights on every load
-        # and a file exported today verifies against the model built tomorrow.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(BUILD_SEED)
-            module = factory(**kwargs)
-    except InspectorError:
-        raise
-    except Exception as error:
-        raise InspectorError(f"building {spec} failed: {type(error).__name__}: {error}") from error
+    # Seeded like the registry's models, so a user's model has the same weights on every load
+    # and a file exported today verifies against the model built tomorrow.
+    with user_code(f"building {spec}"), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(BUILD_SEED)
+        module = factory(**kwargs)
     if not isinstance(module, nn.Module):
         raise InspectorError(f"{spec} returned a {type(module).__name__}, not an nn.Module")
     return module

@@ -4,6 +4,10 @@
 def my_net(**kwargs):
     return MyNet(**kwargs)
 
+@register_model(description="...", inputs=["input_ids=2x16:int64:0..1000"])
+def my_encoder():
+    return MyEncoder()
+
 model = create_model("my_net")
 """
 
@@ -26,22 +30,28 @@ class ModelEntry:
     name: str
     builder: Callable[..., nn.Module]
     description: str
-    input_shapes: tuple[tuple[int, ...], ...]  # one example shape per forward argument
+    input_shapes: tuple[tuple[int, ...], ...]  # one float32 example shape per forward argument
+    inputs: tuple[str, ...] = ()  # or typed inputs: "[NAME=]SHAPE[:DTYPE][:LOW..HIGH]" strings
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(*, description: str, input_shape=None, input_shapes=None):
-    """Register the decorated builder under its function name."""
-    shapes = input_shapes if input_shapes is not None else [input_shape]
+def register_model(*, description: str, input_shape=None, input_shapes=None, inputs=None):
+    """Register the decorated builder under its function name.
+
+    Its example inputs: `input_shape` (one float32 input), `input_shapes` (several), or `inputs`,
+    typed and named as on the command line: ["input_ids=2x16:int64:0..1000", ...].
+    """
+    shapes = input_shapes if input_shapes is not None else [input_shape] if input_shape else []
     shapes = tuple(tuple(shape) for shape in shapes)
+    typed = tuple(str(spec) for spec in inputs or ())
 
     def decorate(builder):
         name = builder.__name__
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
-        _REGISTRY[name] = ModelEntry(name, builder, description, shapes)
+        _REGISTRY[name] = ModelEntry(name, builder, description, shapes, typed)
         return builder
 
     return decorate

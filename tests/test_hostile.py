@@ -527,13 +527,17 @@ def test_batch_size_too_large_for_memory_is_refused_before_allocating(arena, run
 def test_memory_estimate_uses_what_the_system_reports(monkeypatch):
     from inspector import loading
     from inspector.errors import InspectorError
+    from inspector.inputs import InputSpec
 
     monkeypatch.setattr(loading, "available_memory", lambda: 4 * 2**30)
-    loading.check_inputs_fit_in_memory([(1, 3, 224, 224)], "m")  # 0.6 MB: fine
+    loading.check_inputs_fit_in_memory([InputSpec((1, 3, 224, 224))], "m")  # 0.6 MB: fine
+    big = InputSpec((2, 3, 2**13, 2**14))
     with pytest.raises(InspectorError, match=r"needs ~3\.0 GiB, 4\.0 GiB available"):
-        loading.check_inputs_fit_in_memory([(2, 3, 2**13, 2**14)], "m")  # 3 GiB > half of 4
+        loading.check_inputs_fit_in_memory([big], "m")  # 3 GiB > half of 4
+    # The dtype counts: the same shape in int8 is a quarter of it, and fits.
+    loading.check_inputs_fit_in_memory([InputSpec(big.shape, "int8")], "m")
     monkeypatch.setattr(loading, "available_memory", lambda: None)
-    loading.check_inputs_fit_in_memory([(2, 3, 2**13, 2**14)], "m")  # unknown: do not guess
+    loading.check_inputs_fit_in_memory([big], "m")  # unknown: do not guess
 
 
 def test_available_memory_matches_proc_meminfo():

@@ -63,9 +63,9 @@ def test_registry_example_shape_is_the_default():
 
 def test_example_inputs_take_a_batch_size_and_are_seeded():
     loaded = load_model("exercise_model")
-    (a,) = loaded.example_inputs(batch_size=2, seed=5)
-    (b,) = loaded.example_inputs(batch_size=2, seed=5)
-    (c,) = loaded.example_inputs(batch_size=2, seed=6)
+    (a,) = loaded.example_inputs(batch_size=2, seed=5).args
+    (b,) = loaded.example_inputs(batch_size=2, seed=5).args
+    (c,) = loaded.example_inputs(batch_size=2, seed=6).args
     assert a.shape == (2, 3, 128, 128)
     assert torch.equal(a, b) and not torch.equal(a, c)
 
@@ -91,7 +91,7 @@ def test_parse_kwargs(text, pairs, expected):
         ("{file}:NUMBER", {}, [(1, 4)], "is a int, not an nn.Module"),
         ("{file}:not_a_model", {}, [(1, 4)], "returned a int, not an nn.Module"),
         ("{file}:Net", {"depth": 3}, [(1, 4)], "bad constructor arguments"),
-        ("{file}:Net", {}, None, "pass --input-shape"),
+        ("{file}:Net", {}, None, "no example input is known; pass --input"),
         ("no/such/file.py:Net", {}, [(1, 4)], "no such file"),
         ("no_such_package_xyz:Net", {}, [(1, 4)], "cannot import module"),
     ],

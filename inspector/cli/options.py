@@ -11,7 +11,6 @@ import json
 import sys
 
 from .. import defaults
-from ..errors import InspectorError
 
 MODEL_HELP = (
     "a registry name (see 'inspector list'), package.module:attr, or path/to/file.py:attr "
@@ -67,14 +66,32 @@ def add_model_argument(parser, onnx: bool = False) -> None:
 
 
 def add_model_options(parser) -> None:
-    opts = parser.add_argument_group("model options")
+    opts = parser.add_argument_group(
+        "model options",
+        "example inputs, one way: --input per input, --input-shape (float32), or --inputs",
+    )
+    opts.add_argument(
+        "--input",
+        action="append",
+        metavar="[NAME=]SHAPE[:DTYPE][:LOW..HIGH]",
+        help="one input of forward, in order or by NAME (a keyword argument), e.g. "
+        "--input input_ids=2x16:int64:0..1000 --input attention_mask=2x16:int64:1..2, or "
+        "--input 1x3x224x224; DTYPE float32 (default), float16, bfloat16, float64, int64, "
+        "int32, int8, uint8, bool; integers drawn from LOW..HIGH, end excluded (default 0..2)",
+    )
     opts.add_argument(
         "--input-shape",
         type=shape,
         action="append",
         metavar="1,3,224,224",
-        help="example input shape, once per forward argument "
-        "(default: the registry entry's example shape)",
+        help="float32 shorthand: an example input shape, once per forward argument "
+        "(default: the registry entry's example inputs)",
+    )
+    opts.add_argument(
+        "--inputs",
+        metavar="MODULE:FN",
+        help="a function (package.module:fn or file.py:fn) returning example inputs: a tensor, "
+        "a tuple (positional), a dict (keyword) or (tuple, dict)",
     )
     opts.add_argument(
         "--kwargs",
@@ -124,6 +141,14 @@ def add_export_options(parser) -> None:
         default=defaults.EXPORTER,
         help=f"torch.onnx exporter (default: {defaults.EXPORTER})",
     )
+    opts.add_argument(
+        "--dynamic-dim",
+        action="append",
+        default=[],
+        metavar="NAME.AXIS=LABEL",
+        help="one more dynamic axis besides the batch, e.g. input_ids.1=sequence (axes with one "
+        "LABEL share one size); the file is run at other sizes before it is called dynamic",
+    )
 
 
 def add_cache_option(parser) -> None:
@@ -155,9 +180,24 @@ def load(args):
 
     return load_model(
         args.model,
+        inputs=args.input,
         input_shapes=args.input_shape,
+        inputs_factory=args.inputs,
         kwargs=parse_kwargs(args.kwargs, args.kwarg),
         checkpoint=args.checkpoint,
+    )
+
+
+def export_options(args):
+    """The export options a command was given, as export/cache take them."""
+    from ..export.exporter import ExportOptions, dynamic_dims_of
+
+    return ExportOptions(
+        graph=args.graph,
+        exporter=args.exporter,
+        opset=args.opset,
+        dynamic_batch=not args.static_batch,
+        dynamic_dims=dynamic_dims_of(args.dynamic_dim),
     )
 
 
@@ -180,13 +220,6 @@ def emit(result, args) -> None:
     else:
         text = str(result)
     print(text, file=stream, flush=True)
-
-
-def refuse_with(flag_values: dict, reason: str) -> None:
-    """One user error for the first given flag of `flag_values` (option -> value)."""
-    for option, value in flag_values.items():
-        if value:
-            raise InspectorError(f"{option} {reason}")
 
 
 @contextlib.contextmanager
