@@ -38,6 +38,7 @@ def run(args) -> ExitStatus:
         graph=args.graph,
         exporter=args.exporter,
         dynamic_batch=not args.static_batch,
+        dynamic_dims=args.dynamic_dim,
         verbose=args.verbose,
     )
     emit(result, args)

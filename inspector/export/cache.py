@@ -28,9 +28,9 @@ from ..defaults import EXPORTER, GRAPH, OPSET
 from ..errors import InspectorError
 from ..files import write_atomically
 from ..onnx.files import check_onnx_file, file_digest, vouch_for
-from .exporter import export_onnx, file_stem
+from .exporter import ExportOptions, export_onnx, file_stem
 
-KEY_FORMAT = 1  # bump when the key's recipe changes
+KEY_FORMAT = 2  # bump when the key's recipe changes
 
 
 def cache_dir() -> Path:
@@ -42,29 +42,48 @@ def cache_dir() -> Path:
 
 
 @contextmanager
-def exported_model(loaded, *, graph: str = GRAPH, use_cache: bool = True) -> Iterator[Path]:
-    """A path to an up-to-date ONNX export of `loaded` (default options), for verify/view/render/bench.
+def exported_model(
+    loaded, *, graph: str = GRAPH, use_cache: bool = True, options: ExportOptions | None = None
+) -> Iterator[Path]:
+    """A path to an up-to-date ONNX export of `loaded`, for verify/view/render/bench.
 
-    From the cache when possible; otherwise a temporary file removed on exit.
+    `options` (default: ExportOptions(graph=graph)) are export's; from the cache when possible,
+    otherwise a temporary file removed on exit.
     """
+    options = options or ExportOptions(graph=graph)
     if use_cache:
-        path = cached_export(loaded, graph=graph)
+        path = cached_export(loaded, options=options)
         if path is not None:
             yield path
             return
     with tempfile.TemporaryDirectory(prefix="inspector-") as folder:
-        path = export_onnx(loaded, Path(folder) / f"{file_stem(loaded)}.onnx", graph=graph).path
+        path = _export(loaded, Path(folder) / f"{file_stem(loaded)}.onnx", options)
         vouch_for(path)  # checked as it was written: the caller need not check it again
         yield path
 
 
-def cached_export(loaded, *, graph: str = GRAPH) -> Path | None:
-    """The cached export of `loaded` with default options, made now if missing or corrupt.
+def _export(loaded, path: Path, options: ExportOptions) -> Path:
+    return export_onnx(
+        loaded,
+        path,
+        graph=options.graph,
+        exporter=options.exporter,
+        opset=options.opset,
+        dynamic_batch=options.dynamic_batch,
+        dynamic_dims=options.dynamic_dims,
+    ).path
+
+
+def cached_export(
+    loaded, *, graph: str = GRAPH, options: ExportOptions | None = None
+) -> Path | None:
+    """The cached export of `loaded`, made now if missing or corrupt.
 
     None when the model cannot be keyed (its code has no source file) or the cache folder is not
     writable; the caller then exports to a temporary file instead.
     """
-    key = cache_key(loaded, graph=graph)
+    options = options or ExportOptions(graph=graph)
+    key = _key(loaded, options)
     if key is None:
         return None
     folder = cache_dir()
@@ -78,7 +97,7 @@ def cached_export(loaded, *, graph: str = GRAPH) -> Path | None:
         return None
     if not os.access(folder, os.W_OK):
         return None
-    export_onnx(loaded, path, graph=graph)
+    _export(loaded, path, options)
     digest = file_digest(path)
     write_atomically(_digest_path(path), digest)
     vouch_for(path, digest)  # checked as it was written: the caller need not check it again
@@ -109,8 +128,14 @@ def cache_key(
     opset: int = OPSET,
     exporter: str = EXPORTER,
     dynamic_batch: bool = True,
+    dynamic_dims=(),
 ) -> str | None:
     """A hex digest of everything the export depends on, or None when the code has no source."""
+    options = ExportOptions(graph, exporter, opset, dynamic_batch, tuple(dynamic_dims))
+    return _key(loaded, options)
+
+
+def _key(loaded, options: ExportOptions) -> str | None:
     code = _code_digest(loaded.module, _builder(loaded.spec))
     if code is None:
         return None
@@ -123,11 +148,29 @@ def cache_key(
         # are in the module's repr.
         "layers": repr(loaded.module),
         "state": _state_digest(loaded.module),
-        "input_shapes": [list(shape) for shape in loaded.input_shapes],
-        "options": [graph, opset, exporter, dynamic_batch],
+        "inputs": [str(spec) for spec in loaded.inputs],
+        "constants": repr(sorted(loaded.constants.items())),
+        "given": _given_digest(loaded),
+        "options": [
+            options.graph,
+            options.opset,
+            options.exporter,
+            options.dynamic_batch,
+            [str(dim) for dim in options.dynamic_dims],
+        ],
         "versions": _versions(),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+
+def _given_digest(loaded) -> str | None:
+    """The inputs a user gave are what the export traces with."""
+    if loaded.given is None:
+        return None
+    digest = hashlib.sha256()
+    for tensor in loaded.given.tensors():
+        digest.update(_tensor_bytes(tensor))
+    return digest.hexdigest()
 
 
 def _code_digest(module, builder=None) -> str | None:
@@ -160,16 +203,21 @@ def _builder(spec: str):
 
 def _state_digest(module) -> str:
     """Every parameter and buffer, by name, dtype, shape and bytes."""
-    import torch
-
     digest = hashlib.sha256()
     tensors = dict(module.named_parameters(remove_duplicate=False))
     tensors.update(module.named_buffers(remove_duplicate=False))
     for name in sorted(tensors):
-        tensor = tensors[name].detach().cpu().contiguous()
+        tensor = tensors[name]
         digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        digest.update(_tensor_bytes(tensor))
     return digest.hexdigest()
+
+
+def _tensor_bytes(tensor) -> bytes:
+    import torch
+
+    tensor = tensor.detach().cpu().contiguous()
+    return tensor.reshape(-1).view(torch.uint8).numpy().tobytes()
 
 
 def _versions() -> dict[str, str]:

@@ -18,18 +18,49 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import __version__
 from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
 from ..errors import InspectorError
+from ..inputs import Inputs, onnx_input_names
 from ..modes import eval_mode
-from ..text import first_line
+from ..outputs import named_outputs
+from ..text import first_line, one_line
+from ..usercode import forward_hint, user_code
+from .axes import (
+    confirm_declared,
+    confirm_runs,
+    dynamo_shapes,
+    name_symbols,
+    plan_axes,
+    torchscript_axes,
+    trace_sizes,
+)
+from .naming import add_metadata, name_inputs_and_outputs
 from .noise import exporter_failure, quiet
 
 # Past protobuf's 2 GB limit the weights must live in a separate .onnx.data file; below it a
 # single file is friendlier (one thing to copy, attach, or open in Netron).
 SINGLE_FILE_LIMIT = 1_800_000_000
 _SMALL_INITIALIZER_BYTES = 1024  # kept in the weightless copy (shape constants)
-MIN_TRACE_BATCH = 2  # with batch 1 torch.export may specialize the batch axis (pytorch #148629)
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Everything that shapes the exported file (and so the export cache's key)."""
+
+    graph: str = GRAPH
+    exporter: str = EXPORTER
+    opset: int = OPSET
+    dynamic_batch: bool = True
+    dynamic_dims: tuple = ()  # inspector.inputs.DynamicDim
+
+    def check(self) -> None:
+        if self.graph not in GRAPHS:
+            raise InspectorError(f"--graph {self.graph!r}: choose one of {', '.join(GRAPHS)}")
+        if self.exporter not in EXPORTERS:
+            raise InspectorError(
+                f"--exporter {self.exporter!r}: choose one of {', '.join(EXPORTERS)}"
+            )
+        _check_opset(self.opset)
 
 
 @dataclass
@@ -46,9 +77,11 @@ class ExportResult:
     dynamic_batch: bool
     ops: dict[str, int] = field(default_factory=dict)
     model: str = ""
+    dynamic_axes: list[str] = field(default_factory=list)  # the labels of the file's inputs
 
     def __str__(self) -> str:
-        batch = "dynamic batch" if self.dynamic_batch else "static batch"
+        labels = ", ".join(self.dynamic_axes)
+        batch = f"dynamic {labels}" if labels else "static shapes"
         ops = ", ".join(f"{op} {count}" for op, count in self.ops.items()) or "none"
         return (
             f"exported {self.model or 'model'} -> {self.path} ({self.graph} graph, {self.exporter}, "
@@ -71,30 +104,37 @@ def export_onnx(
     graph: str = GRAPH,
     exporter: str = EXPORTER,
     dynamic_batch: bool = True,
+    dynamic_dims=(),
     verbose: bool = False,
 ) -> ExportResult:
-    """Export `loaded` (a LoadedModel) to the ONNX file `output`, check it, and describe it."""
-    if graph not in GRAPHS:
-        raise InspectorError(f"--graph {graph!r}: choose one of {', '.join(GRAPHS)}")
-    if exporter not in EXPORTERS:
-        raise InspectorError(f"--exporter {exporter!r}: choose one of {', '.join(EXPORTERS)}")
-    _check_opset(opset)
+    """Export `loaded` (a LoadedModel) to the ONNX file `output`, check it, and describe it.
+
+    `dynamic_dims` (DynamicDim, or "NAME.AXIS=LABEL" strings) makes more axes than the batch
+    dynamic; every dynamic axis is confirmed by running the written file at other sizes.
+    """
+    options = ExportOptions(graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims))
+    options.check()
     destination = _destination(Path(output))
+    axes = plan_axes(loaded, dynamic_batch, options.dynamic_dims)
     start = time.perf_counter()
     # The staging folder comes first: an unwritable folder fails before the slow export, and a
     # Ctrl-C at any point below removes whatever was staged.
     with _staging_folder(destination) as staged:
-        inputs = _trace_inputs(loaded, dynamic_batch)
+        traced = trace_sizes(loaded, axes)
+        inputs = _trace_inputs(loaded, traced)
         with quiet(verbose), eval_mode(loaded.module), _inductor_cache_in(staged.parent):
-            model = _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose)
-        _name_inputs_and_outputs(model)
-        if dynamic_batch:
-            _name_batch_axis(model)
-        _add_metadata(model, loaded, inputs, graph, exporter)
+            model, output_names = _run_exporter(loaded, inputs, options, axes, verbose)
+        if output_names is None:
+            output_names = _forward_output_names(loaded, inputs)
+        _refuse_no_outputs(loaded, output_names)
+        name_inputs_and_outputs(model, onnx_input_names(loaded.inputs), output_names)
+        name_symbols(model, axes)
+        add_metadata(model, loaded, inputs, graph, exporter)
         proto = _write_and_check(model, staged)
+        del model  # its serialized copy is written; onnxruntime needs the memory next
         _confirm_opset(proto, loaded, exporter, opset)
-        if dynamic_batch:
-            _confirm_dynamic_batch(proto, loaded)
+        confirm_declared(proto, loaded, axes, _BAKED_HINT)
+        confirm_runs(staged, loaded, axes, traced, _frozen_hint(exporter))
         _move_into_place(staged, destination)
     input_names, output_names = _io_names(proto)
     return ExportResult(
@@ -108,6 +148,15 @@ def export_onnx(
         dynamic_batch=dynamic_batch,
         ops=_op_counts(proto),
         model=loaded.spec,
+        dynamic_axes=_declared_axes(proto),
+    )
+
+
+def dynamic_dims_of(dynamic_dims) -> tuple:
+    from ..inputs import DynamicDim, parse_dynamic_dim
+
+    return tuple(
+        d if isinstance(d, DynamicDim) else parse_dynamic_dim(str(d)) for d in dynamic_dims
     )
 
 
@@ -189,89 +238,175 @@ def _move_into_place(staged: Path, destination: Path) -> None:
 # --- running the exporter ----------------------------------------------------------------------
 
 
-def _trace_inputs(loaded, dynamic_batch: bool):
-    """Example inputs to trace with; a dynamic batch needs a batch of at least 2."""
-    batch = loaded.input_shapes[0][0] if loaded.input_shapes[0] else 1
-    if dynamic_batch and batch < MIN_TRACE_BATCH:
-        return loaded.example_inputs(batch_size=MIN_TRACE_BATCH)
-    return loaded.example_inputs()
+def _trace_inputs(loaded, traced: dict) -> Inputs:
+    """The inputs to trace with: the ones given when their sizes suit (every dynamic axis at
+    least 2, see axes.MIN_TRACE_SIZE), else seeded ones of those sizes."""
+    given = loaded.given
+    if given is not None and all(
+        loaded.inputs[index].shape[axis] == size for (index, axis), size in traced.items()
+    ):
+        return given
+    return loaded.example_inputs(sizes=traced) if traced else loaded.first_inputs()
 
 
-def _explain_failure_at_trace_batch(loaded, inputs) -> None:
-    """After a failed export: if the model does not even run at the batch we traced with (and that
-    is not its example batch), its batch is baked into its code; say that instead."""
+def _forward_output_names(loaded, inputs: Inputs) -> list[str]:
+    """Run forward once on the trace inputs: its result's structure names the outputs, and its
+    failure is named in the model's own terms."""
     import torch
 
-    batch = inputs[0].shape[0] if inputs and inputs[0].dim() else None
-    if batch is None or (loaded.input_shapes[0] or (None,))[0] == batch:
-        return
     try:
-        with torch.no_grad():
-            loaded.module(*inputs)
-    except Exception as error:  # the model's own code failing at another batch size
-        first = first_line(error)
+        with torch.inference_mode(), eval_mode(loaded.module), user_code(loaded.spec):
+            outputs = inputs.call(loaded.module)
+    except InspectorError as error:
+        raise _forward_failure(loaded, inputs, error) from error
+    return [name for name, _ in named_outputs(outputs)]
+
+
+def _program_output_names(program) -> list[str] | None:
+    """The output names from torch.export's record of forward's result (no extra forward run):
+    its tree of outputs, with the leaves that are no tensors (a None) left out."""
+    import torch
+    from torch.export import graph_signature as signature
+    from torch.utils import _pytree
+
+    try:
+        exported = program.exported_program
+        spec = exported.call_spec.out_spec
+        outputs = [
+            o
+            for o in exported.graph_signature.output_specs
+            if o.kind == signature.OutputKind.USER_OUTPUT
+        ]
+    except AttributeError:  # torch.onnx internals moved: run forward instead
+        return None
+    if spec is None or len(outputs) != spec.num_leaves:
+        return None
+    leaves = [
+        torch.empty(0) if isinstance(o.arg, signature.TensorArgument) else None for o in outputs
+    ]
+    return [name for name, _ in named_outputs(_pytree.tree_unflatten(leaves, spec))]
+
+
+def _refuse_no_outputs(loaded, names: list[str]) -> None:
+    if not names:
         raise InspectorError(
-            f"{loaded.spec} does not run with batch size {batch} ({first}): its "
-            f"batch dimension (axis 0) seems fixed in its code; {_BAKED_HINT}"
-        ) from error
+            f"{loaded.spec}: forward returns no tensor (None, or only Python values): there is "
+            "nothing to export"
+        )
+
+
+def _forward_failure(loaded, inputs: Inputs, error: InspectorError) -> InspectorError:
+    """A size fixed in the code only if the model runs at its example sizes; otherwise torch's
+    reason at those sizes, with the fix when it is a dtype (float values where ids belong)."""
+    reason = _reason(loaded, error)
+    example = loaded.first_inputs()
+    if inputs is not example:
+        example_error = _run_error(loaded, example)
+        if example_error is None:
+            return InspectorError(
+                f"{loaded.spec} runs with inputs {example.describe()} but not with "
+                f"{inputs.describe()} ({reason}): a size it is traced with seems fixed in its "
+                f"code; {_BAKED_HINT}"
+            )
+        inputs, reason = example, _reason(loaded, example_error)
+    return InspectorError(
+        f"{loaded.spec}: forward failed on inputs {inputs.describe()}: {reason}"
+        f"{forward_hint(reason)}"
+    )
+
+
+def _reason(loaded, error: InspectorError) -> str:
+    return str(error).removeprefix(f"{loaded.spec} failed: ")
+
+
+def _run_error(loaded, inputs: Inputs) -> InspectorError | None:
+    import torch
+
+    try:
+        with torch.inference_mode(), eval_mode(loaded.module), user_code(loaded.spec):
+            inputs.call(loaded.module)
+    except InspectorError as error:
+        return error
+    return None
 
 
 _BAKED_HINT = (
     "write x.view(x.size(0), -1) instead of a fixed batch such as x.view(32, -1), "
-    "or export with --static-batch"
+    "or export with --static-batch (and without that --dynamic-dim)"
 )
-
-
 _SPECIALIZED = "specialized it to be a constant"
 
 
-def _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose):
+def _frozen_hint(exporter: str) -> str:
+    other = "try --exporter dynamo (it keeps sizes symbolic), or " if exporter != "dynamo" else ""
+    return f"{other}export with --static-batch (and without --dynamic-dim) to fix the sizes"
+
+
+_DATA_DEPENDENT = ("data-dependent", "data dependent", "GuardOnDataDependentSymNode")
+MAX_REASON = 300  # characters of an exporter's reason in the one-line error
+
+
+def _run_exporter(loaded, inputs: Inputs, options: ExportOptions, axes, verbose: bool):
     """torch.onnx.export -> an onnx_ir Model, with the passes that make the requested graph."""
     import torch
 
+    names = None
     try:
-        if exporter == "dynamo":
-            model = _dynamo_export(
-                torch, loaded.module, inputs, opset, graph, dynamic_batch, verbose
-            )
+        if options.exporter == "dynamo":
+            program = _dynamo_export(torch, loaded, inputs, options, axes, verbose)
+            model, names = program.model, _program_output_names(program)
         else:
-            model = _torchscript_export(
-                torch, loaded.module, inputs, opset, graph, dynamic_batch, verbose
-            )
-    except torch.onnx.OnnxExporterError as error:
-        if _SPECIALIZED in str(error):
-            raise InspectorError(
-                f"{loaded.spec}: the batch dimension (axis 0) is fixed by the "
-                f"model's code; {_BAKED_HINT}"
-            ) from error
-        _explain_failure_at_trace_batch(loaded, inputs)
-        raise InspectorError(f"{loaded.spec}: {exporter_failure(error)}") from error
-    except (RuntimeError, ValueError, TypeError, NotImplementedError) as error:
-        _explain_failure_at_trace_batch(loaded, inputs)
-        raise InspectorError(f"{loaded.spec}: {exporter_failure(error)}") from error
-    if graph == "authored":
+            model = _torchscript_export(torch, loaded, inputs, options, axes, verbose)
+    except (torch.onnx.OnnxExporterError, RuntimeError, ValueError, TypeError) as error:
+        _forward_output_names(loaded, inputs)  # a model that does not run is named as such
+        raise _exporter_error(loaded, options, error) from error
+    except NotImplementedError as error:
+        raise _exporter_error(loaded, options, error) from error
+    if options.graph == "authored":
         from .passes import authored_graph
 
         authored_graph(model, parameters=set(loaded.module.state_dict()))
-    return model
+    return model, names
 
 
-def _dynamo_export(torch, module, inputs, opset, graph, dynamic_batch, verbose):
-    dynamic_shapes = None
-    if dynamic_batch:
-        batch = torch.export.Dim("batch")
-        dynamic_shapes = tuple({0: batch} if x.dim() else None for x in inputs)
-    options = dict(
-        opset_version=opset,
-        optimize=graph == "optimized",
-        dynamic_shapes=dynamic_shapes,
+def _exporter_error(loaded, options: ExportOptions, error: BaseException) -> InspectorError:
+    text = str(error)
+    if _SPECIALIZED in text:
+        return InspectorError(
+            f"{loaded.spec}: a dynamic axis (the batch, or a --dynamic-dim) is fixed by the "
+            f"model's code; {_BAKED_HINT}"
+        )
+    message = _shortened(exporter_failure(error))
+    if options.exporter == "dynamo" and any(mark in text for mark in _DATA_DEPENDENT):
+        message += (
+            "; the model branches on tensor values, which torch.export cannot capture: try "
+            "--exporter torchscript (tracing freezes the branch the example inputs take)"
+        )
+    return InspectorError(f"{loaded.spec}: {message}")
+
+
+def _shortened(message: str) -> str:
+    """Exporter messages can run to thousands of characters (a guard's whole expression)."""
+    message = one_line(message)
+    if len(message) <= MAX_REASON:
+        return message
+    cut = message[:MAX_REASON].rsplit(" ", 1)[0].rstrip(",;:")
+    return f"{cut} ... (run with --verbose for the whole message)"
+
+
+def _dynamo_export(torch, loaded, inputs: Inputs, options: ExportOptions, axes, verbose):
+    settings = dict(
+        kwargs=inputs.kwargs or None,
+        opset_version=options.opset,
+        optimize=options.graph == "optimized",
+        dynamic_shapes=dynamo_shapes(loaded, inputs, axes),
         verbose=verbose,
     )
-    reusable = _reusable_exporter(opset)
+    reusable = _reusable_exporter(options.opset)
     if reusable is None:
-        return torch.onnx.export(module, inputs, dynamo=True, **options).model
+        return torch.onnx.export(loaded.module, inputs.args, dynamo=True, **settings)
     core_export, registry = reusable
-    return core_export(module, inputs, registry=registry, **options).model
+    return core_export(loaded.module, inputs.args, registry=registry, **settings)
 
 
 @functools.lru_cache(maxsize=4)
@@ -293,110 +428,33 @@ def _reusable_exporter(opset: int):
         return None
 
 
-def _torchscript_export(torch, module, inputs, opset, graph, dynamic_batch, verbose):
+def _torchscript_export(torch, loaded, inputs: Inputs, options: ExportOptions, axes, verbose):
     import io
 
     import onnx
     from onnxscript import ir
 
-    names = [f"input_{i}" for i in range(len(inputs))]
+    names = onnx_input_names(loaded.inputs)
     buffer = io.BytesIO()
-    axes = (
-        {name: {0: "batch"} for name, x in zip(names, inputs, strict=True) if x.dim()}
-        if dynamic_batch
-        else None
-    )
+    # The legacy exporter takes keyword inputs as a trailing dict of its args.
+    args = (*inputs.args, inputs.kwargs) if inputs.kwargs else inputs.args
     torch.onnx.export(
-        module,
-        inputs,
+        loaded.module,
+        args,
         buffer,
         dynamo=False,
-        opset_version=opset,
+        opset_version=options.opset,
         input_names=names,
-        dynamic_axes=axes,
-        do_constant_folding=graph == "optimized",
+        dynamic_axes=torchscript_axes(names, axes),
+        do_constant_folding=options.graph == "optimized",
         verbose=verbose,
     )
     model = ir.serde.deserialize_model(onnx.load_from_string(buffer.getvalue()))
-    if dynamic_batch:  # torchscript leaves output batch axes to its own naming; share one symbol
+    if options.dynamic_batch:  # it names output axes on its own; share the batch's symbol
         for value in model.graph.outputs:
             if value.shape is not None and len(value.shape) and not isinstance(value.shape[0], int):
                 value.shape = ir.Shape(["batch", *value.shape[1:]])
     return model
-
-
-# --- names and metadata ------------------------------------------------------------------------
-
-
-def _name_batch_axis(model) -> None:
-    """Call the traced batch symbol `batch` on every edge, as Netron then labels it.
-
-    The exporter names it after its internal symbol (e.g. `s77`), which means nothing to a reader.
-    """
-    from onnxscript import ir
-
-    first = next((v for v in model.graph.inputs if v.shape is not None and len(v.shape)), None)
-    symbol = first.shape[0] if first is not None else None
-    if not isinstance(symbol, ir.SymbolicDim) or symbol.value in (None, "batch"):
-        return
-    for value in _all_values(model.graph):
-        if value.shape is not None and any(dim == symbol.value for dim in value.shape):
-            value.shape = ir.Shape(["batch" if dim == symbol.value else dim for dim in value.shape])
-
-
-def _all_values(graph):
-    yield from graph.inputs
-    for node in graph.all_nodes():
-        yield from node.outputs
-
-
-def _name_inputs_and_outputs(model) -> None:
-    """`input`/`output`, or `input_0`, `input_1`, ... when there are several."""
-    import onnx_ir.passes.common as common_passes
-
-    common_passes.OutputFixPass()(model)  # an output that is an input gets its own Identity node
-    graph = model.graph
-    wanted = {**_numbered(graph.inputs, "input"), **_numbered(graph.outputs, "output")}
-    taken = set(wanted.values())
-    for node in graph:
-        for value in node.outputs:
-            if value.name in taken and value not in wanted:
-                value.name = f"{value.name}__inner"
-    for name, initializer in list(graph.initializers.items()):
-        if name in taken:
-            graph.initializers.pop(name)
-            initializer.name = f"{name}__inner"
-            graph.register_initializer(initializer)
-    for value, name in wanted.items():
-        value.name = name
-
-
-def _numbered(values, base: str) -> dict:
-    if len(values) == 1:
-        return {values[0]: base}
-    return {value: f"{base}_{i}" for i, value in enumerate(values)}
-
-
-def _add_metadata(model, loaded, inputs, graph: str, exporter: str) -> None:
-    import torch
-
-    params = {id(p): p.numel() for p in loaded.module.parameters()}
-    model.metadata_props.update(
-        {
-            "inspector.model": loaded.spec,
-            "inspector.parameters": str(sum(params.values())),
-            "inspector.input_shapes": ";".join(
-                ",".join(map(str, shape)) for shape in loaded.input_shapes
-            ),
-            "inspector.trace_shapes": ";".join(",".join(map(str, x.shape)) for x in inputs),
-            "inspector.graph": graph,
-            "inspector.exporter": exporter,
-            "inspector.version": __version__,
-            "torch.version": torch.__version__,
-        }
-    )
-    model.producer_name = "inspector"
-    model.producer_version = __version__
 
 
 # --- writing and checking ----------------------------------------------------------------------
@@ -520,18 +578,13 @@ def _confirm_opset(proto, loaded, exporter: str, opset: int) -> None:
         )
 
 
-def _confirm_dynamic_batch(proto, loaded) -> None:
-    """Axis 0 of every input and output must be symbolic in the file, not a fixed number."""
-    for kind, values in (("input", proto.graph.input), ("output", proto.graph.output)):
-        for value in values:
-            dims = value.type.tensor_type.shape.dim
-            if dims and not dims[0].dim_param:
-                fixed = dims[0].dim_value if dims[0].HasField("dim_value") else "unknown"
-                raise InspectorError(
-                    f"{loaded.spec} bakes its batch size into the graph: axis 0 "
-                    f"of {kind} {value.name!r} came out fixed at {fixed} instead "
-                    f"of dynamic; {_BAKED_HINT}"
-                )
+def _declared_axes(proto) -> list[str]:
+    labels = []
+    for value in proto.graph.input:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param and dim.dim_param not in labels:
+                labels.append(dim.dim_param)
+    return labels
 
 
 def _op_counts(proto) -> dict[str, int]:

@@ -46,9 +46,19 @@ def open_session(model, label: str, *, threads: int | None = None):
 def run_session(session, feeds: dict, label: str, output_names=None) -> list:
     """Run once; a refused input (wrong shape, dtype or name) is a user error naming the cause."""
     try:
-        return session.run(output_names, feeds)
+        return session.run(output_names, feeds, quiet_run())
     except Exception as error:
         raise InspectorError(f"onnxruntime failed to run {label}: {ort_reason(error)}") from error
+
+
+def quiet_run():
+    """Run options that keep a failing run from also printing its error natively (in red, on
+    stderr): the error reaches the user as one line anyway."""
+    import onnxruntime
+
+    options = onnxruntime.RunOptions()
+    options.log_severity_level = 4  # fatal only: errors come back to us as exceptions
+    return options
 
 
 def feeds(session, arrays: list, label: str) -> dict:
