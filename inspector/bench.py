@@ -291,7 +291,7 @@ def _time_torch(module, inputs, threads: int, runs: int, warmup: int) -> Timing:
     try:
         torch.set_num_threads(threads)
         with eval_mode(module), torch.inference_mode():
-            return _time_calls(lambda: module(*inputs), runs, warmup)
+            return _time_calls(lambda: inputs.call(module), runs, warmup)
     finally:
         torch.set_num_threads(saved_threads)
 
@@ -305,7 +305,7 @@ def _feeds(session, inputs, batch_size: int, path) -> dict:
                 f"{path}: input {arg.name!r} has a fixed batch size of {fixed}, "
                 f"so batch {batch_size} cannot run; use --batch-sizes {fixed}"
             )
-    return paired_feeds(session, [tensor.numpy() for tensor in inputs], Path(path).name)
+    return paired_feeds(session, inputs.arrays(), Path(path).name)
 
 
 def _bound_run(session, feeds: dict):
@@ -335,7 +335,7 @@ def _mult_adds_per_item(loaded) -> int:
     """torchinfo's mult-adds for a batch of one (its counts grow linearly with the batch)."""
     from .summary import summarize
 
-    one = replace(loaded, input_shapes=[(1, *shape[1:]) for shape in loaded.input_shapes])
+    one = replace(loaded, inputs=loaded.resized_inputs(batch_size=1), given=None)
     return summarize(one, depth=1).mult_adds
 
 
@@ -345,8 +345,8 @@ def _mult_adds_per_item(loaded) -> int:
 def _check_fits_memory(loaded, batch_size: int) -> None:
     from .loading import check_inputs_fit_in_memory
 
-    shapes = [(batch_size, *shape[1:]) for shape in loaded.input_shapes]
-    check_inputs_fit_in_memory(shapes, loaded.spec, fix="use smaller --batch-sizes")
+    specs = loaded.resized_inputs(batch_size=batch_size)
+    check_inputs_fit_in_memory(specs, loaded.spec, fix="use smaller --batch-sizes")
 
 
 @contextmanager

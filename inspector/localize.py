@@ -13,6 +13,7 @@ import ast
 from dataclasses import dataclass
 
 from .errors import InspectorError
+from .inputs import to_numpy
 from .onnx.compare import OutputDiff, compare_arrays
 from .onnx.runtime import feeds, open_session, run_session
 
@@ -56,7 +57,7 @@ def first_divergence(loaded, onnx_path, inputs, *, atol: float, rtol: float) -> 
             f"--localize: no output of {loaded.spec} matches a value in {onnx_path}"
         )
     session = _session_with_outputs(model, [value for _, value in pairs], str(onnx_path))
-    arrays = [tensor.detach().cpu().numpy() for tensor in inputs]
+    arrays = inputs.arrays()
     actual = run_session(
         session,
         feeds(session, arrays, str(onnx_path)),
@@ -90,7 +91,7 @@ def layer_outputs(module, inputs) -> dict:
             tensors = [t for t in _pytree.tree_leaves(output) if isinstance(t, torch.Tensor)]
             if calls[name] == 1 and tensors:
                 # Copy now: an in-place op later in forward would change the recorded tensor.
-                recorded[name] = (type(sub).__name__, tensors[0].detach().cpu().numpy().copy())
+                recorded[name] = (type(sub).__name__, to_numpy(tensors[0]).copy())
 
         return hook
 
@@ -100,7 +101,7 @@ def layer_outputs(module, inputs) -> dict:
     ]
     try:
         with torch.inference_mode():
-            module(*inputs)
+            inputs.call(module)
     finally:
         for handle in handles:
             handle.remove()

@@ -1,14 +1,17 @@
 """Prove that onnxruntime computes what PyTorch computes, on the same seeded random inputs.
 
 The comparison itself (the mismatch rule and its statistics) is `inspector.onnx.compare`; this
-module runs the PyTorch side. A VerifyReport is truthy only when nothing mismatched, so
-`assert inspector.verify(model, x)` is a real test, and the CLI exits 1 on any mismatch.
+module runs the PyTorch side. Every dynamic axis the file declares is varied: the batch over
+`batch_sizes`, other axes (a sequence) between a smaller and a larger size than the example's.
+A VerifyReport is truthy only when nothing mismatched, so `assert inspector.verify(model, x)` is a
+real test, and the CLI exits 1 on any mismatch.
 """
 
 from __future__ import annotations
 
-from .defaults import ATOL, GRAPH, RTOL, SEEDS
+from .defaults import ATOL, EXPORTER, GRAPH, OPSET, RTOL, SEEDS
 from .errors import InspectorError
+from .inputs import Inputs, to_numpy
 from .modes import eval_mode
 from .onnx.compare import compare_outputs, largest_value, scale_warnings
 from .onnx.files import check_onnx_file
@@ -16,7 +19,63 @@ from .onnx.golden import batch_of
 from .onnx.report import Run, VerifyReport
 from .onnx.runtime import feeds, open_session, output_names, run_session
 from .onnx.testdata import DataSet, write_test_data
-from .text import one_line
+from .outputs import named_outputs
+from .usercode import forward_hint, user_code
+
+
+def verify(
+    model,
+    *args,
+    onnx=None,
+    graph: str = GRAPH,
+    exporter: str = EXPORTER,
+    opset: int = OPSET,
+    dynamic_batch: bool = True,
+    dynamic_dims=(),
+    atol: float = ATOL,
+    rtol: float = RTOL,
+    seeds: int = SEEDS,
+    batch_sizes=None,
+    localize: bool = False,
+    save_data=None,
+    use_cache: bool = False,
+    **kwargs,
+) -> VerifyReport:
+    """Export `model` (or take `onnx=`) and compare onnxruntime with PyTorch: truthy when it passed.
+
+    `model` is an nn.Module called as `model(*args, **kwargs)` (tensors keep their dtypes:
+    int64 token ids stay int64), a LoadedModel, or a MODEL spec string. The inputs given are one
+    run; seeded inputs of the same dtypes and value ranges, over `seeds` seeds and `batch_sizes`
+    (default: 1 and another size), are the others. graph, exporter, opset, dynamic_batch and
+    dynamic_dims are export_onnx's options.
+    """
+    from .export.exporter import ExportOptions
+
+    loaded = _as_loaded(model, args, kwargs)
+    _check_tolerances(atol, rtol, seeds)
+    checks = dict(
+        atol=atol,
+        rtol=rtol,
+        seeds=seeds,
+        batch_sizes=batch_sizes,
+        save_data=save_data,
+        localize=localize,
+    )
+    if onnx is not None:
+        return verify_onnx(loaded, onnx, **checks)
+    from .export.cache import exported_model
+    from .export.exporter import dynamic_dims_of
+
+    options = ExportOptions(graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims))
+    options.check()
+    with (
+        eval_mode(loaded.module),
+        exported_model(loaded, options=options, use_cache=use_cache) as path,
+    ):
+        report = verify_onnx(loaded, path, **checks)
+    if not path.exists():  # a temporary export, gone now: say what it was instead
+        report.onnx_file = f"temporary export, {graph} graph"
+    return report
 
 
 def verify_onnx(
@@ -27,21 +86,17 @@ def verify_onnx(
     rtol: float = RTOL,
     seeds: int = SEEDS,
     batch_sizes=None,
-    given_inputs=None,
     save_data=None,
     localize: bool = False,
 ) -> VerifyReport:
     """Run a LoadedModel in PyTorch and its ONNX file in onnxruntime on the same inputs."""
     path = check_onnx_file(onnx_path)
     session = open_session(path, path.name)
-    cases = _input_cases(loaded, session, seeds, batch_sizes, given_inputs)
+    cases = input_cases(loaded, session, seeds, batch_sizes)
     report = VerifyReport(loaded.spec, str(path), atol, rtol, localized=localize)
     keep = save_data is not None
     with eval_mode(loaded.module):
-        results = [
-            _run_case(loaded, session, path.name, seed, inputs, atol, rtol, keep)
-            for seed, inputs in cases
-        ]
+        results = [_run_case(loaded, session, path.name, case, atol, rtol, keep) for case in cases]
         report.runs = [run for run, _, _ in results]
         report.warnings += scale_warnings([peak for _, _, peak in results], atol)
         if localize:
@@ -54,126 +109,118 @@ def verify_onnx(
     return report
 
 
-def _run_case(loaded, session, label, seed, inputs, atol, rtol, keep: bool):
+class Case:
+    """One set of inputs: a seed (None for the inputs given) and the sizes of dynamic axes."""
+
+    def __init__(self, seed: int | None, inputs: Inputs, sizes: dict[str, int]):
+        self.seed, self.inputs, self.sizes = seed, inputs, sizes
+
+
+def _run_case(loaded, session, label, case: Case, atol, rtol, keep: bool):
     """One set of inputs through both runtimes -> (Run, the inputs and PyTorch's outputs as a
     DataSet when `keep` (for --save-data), the largest output value)."""
-    arrays = [tensor.detach().cpu().numpy() for tensor in inputs]
-    expected = torch_outputs(loaded, inputs)
+    arrays = case.inputs.arrays()
+    expected = torch_outputs(loaded, case.inputs)
     actual = run_session(session, feeds(session, arrays, label), label)
     names = output_names(session)
     diffs, notes = compare_outputs(names, expected, actual, atol=atol, rtol=rtol)
-    run = Run(seed, batch_of(arrays), diffs, notes=notes)
+    other_sizes = {k: v for k, v in case.sizes.items() if k != "batch"}
+    run = Run(case.seed, batch_of(arrays), diffs, notes=notes, sizes=other_sizes)
     if not keep:
         return run, None, largest_value(expected)
     input_names = [spec.name for spec in session.get_inputs()]
     return run, DataSet("", arrays, expected, input_names, names), largest_value(expected)
 
 
-def verify(
-    model,
-    *example_inputs,
-    onnx=None,
-    graph: str = GRAPH,
-    atol: float = ATOL,
-    rtol: float = RTOL,
-    seeds: int = SEEDS,
-    batch_sizes=None,
-    localize: bool = False,
-    save_data=None,
-    use_cache: bool = False,
-) -> VerifyReport:
-    """Export `model` (or take `onnx=`) and compare onnxruntime with PyTorch: truthy when it passed.
-
-    `model` is an nn.Module (give its example inputs), a LoadedModel, or a MODEL spec string.
-    The example inputs themselves are one run; seeded random-normal inputs of the same shapes, over
-    `seeds` seeds and `batch_sizes` (default: 1 and another size), are the others.
-    """
-    loaded = _as_loaded(model, example_inputs)
-    options = dict(
-        atol=atol,
-        rtol=rtol,
-        seeds=seeds,
-        batch_sizes=batch_sizes,
-        given_inputs=example_inputs or None,
-        save_data=save_data,
-        localize=localize,
-    )
-    _check_tolerances(atol, rtol, seeds)
-    if onnx is not None:
-        return verify_onnx(loaded, onnx, **options)
-    from .export.cache import exported_model
-
-    with eval_mode(loaded.module), exported_model(loaded, graph=graph, use_cache=use_cache) as path:
-        report = verify_onnx(loaded, path, **options)
-    if not path.exists():  # a temporary export, gone now: say what it was instead
-        report.onnx_file = f"temporary export, {graph} graph"
-    return report
-
-
-def torch_outputs(loaded, inputs) -> list:
+def torch_outputs(loaded, inputs: Inputs) -> list:
     """PyTorch's outputs as numpy arrays, in the exporter's (pytree) order."""
     import torch
-    from torch.utils import _pytree
 
     try:
-        with torch.inference_mode():
-            outputs = loaded.module(*inputs)
-    except (RuntimeError, ValueError, TypeError) as error:
-        shapes = ", ".join(str(list(t.shape)) for t in inputs)
+        with torch.inference_mode(), user_code(loaded.spec):
+            outputs = inputs.call(loaded.module)
+    except InspectorError as error:
+        reason = str(error).removeprefix(f"{loaded.spec} failed: ")
         raise InspectorError(
-            f"{loaded.spec}: forward failed on input shape {shapes}: {one_line(error)}"
+            f"{loaded.spec}: forward failed on inputs {inputs.describe()}: {reason}"
+            f"{forward_hint(reason)}"
         ) from error
-    leaves = _pytree.tree_leaves(outputs)
-    return [leaf.detach().cpu().numpy() for leaf in leaves if isinstance(leaf, torch.Tensor)]
+    return [to_numpy(tensor) for _, tensor in named_outputs(outputs)]
 
 
-def default_batch_sizes(session, loaded) -> list[int]:
-    """A fixed batch axis allows only its size; a dynamic one gets 1 and a size not traced with."""
-    first = session.get_inputs()[0].shape
-    if first and isinstance(first[0], int):
-        return [first[0]]
-    example = loaded.input_shapes[0][0] if loaded.input_shapes[0] else 1
-    # The exporter traces with the example batch (at least 2); 3 (or 5) differs from both.
-    return [1, 5 if example == 3 else 3]
-
-
-def _input_cases(loaded, session, seeds: int, batch_sizes, given_inputs) -> list:
-    cases = [(None, tuple(given_inputs))] if given_inputs else []
-    for batch_size in batch_sizes or default_batch_sizes(session, loaded):
+def input_cases(loaded, session, seeds: int, batch_sizes=None) -> list[Case]:
+    """The inputs given (if any), then `seeds` seeded sets per batch size; each batch size comes
+    with its own size of every other dynamic axis the file declares (smaller, then larger)."""
+    cases = [Case(None, loaded.given, {})] if loaded.given is not None else []
+    axes = dynamic_axes(session, loaded)
+    for index, batch_size in enumerate(batch_sizes or default_batch_sizes(session, loaded)):
+        sizes = {}
+        for (input_index, axis), label in axes.items():
+            example = loaded.inputs[input_index].shape[axis]
+            sizes.setdefault(label, batch_size if axis == 0 else _other_size(example, index))
+        by_axis = {key: sizes[label] for key, label in axes.items()}
+        if not axes:
+            by_axis = {(i, 0): batch_size for i, spec in enumerate(loaded.inputs) if spec.shape}
         cases += [
-            (seed, loaded.example_inputs(batch_size=batch_size, seed=seed)) for seed in range(seeds)
+            Case(seed, loaded.example_inputs(seed=seed, sizes=by_axis), sizes)
+            for seed in range(seeds)
         ]
     return cases
 
 
-def _localize_inputs(cases: list, runs: list[Run]):
+def dynamic_axes(session, loaded) -> dict[tuple[int, int], str]:
+    """(input index, axis) -> label, for every symbolic axis of the file's inputs."""
+    axes = {}
+    for index, value in enumerate(session.get_inputs()[: len(loaded.inputs)]):
+        rank = len(loaded.inputs[index].shape)
+        for axis, dim in enumerate(value.shape[:rank]):
+            if not isinstance(dim, int):
+                axes[(index, axis)] = str(dim)
+    return axes
+
+
+def _other_size(example: int, index: int) -> int:
+    """A size of a non-batch dynamic axis that the export was not traced with: half the
+    example's for the first batch size, a little more than it for the others."""
+    return max(1, example // 2) if index == 0 else example + 3
+
+
+def default_batch_sizes(session, loaded) -> list[int]:
+    """A fixed batch axis allows only its size; a dynamic one gets 1 and a size not traced with."""
+    first = session.get_inputs()[0].shape if session.get_inputs() else []
+    if first and isinstance(first[0], int):
+        return [first[0]]
+    example = loaded.input_shapes[0][0] if loaded.input_shapes and loaded.input_shapes[0] else 1
+    # The exporter traces with the example batch (at least 2); 3 (or 5) differs from both.
+    return [1, 5 if example == 3 else 3]
+
+
+def _localize_inputs(cases: list[Case], runs: list[Run]) -> Inputs:
     """The inputs of the first failing run (where a divergence shows), else of the first seeded
     one: inputs a user chose (ones, say) can hide a wrong weight."""
-    failing = [inputs for (_, inputs), run in zip(cases, runs, strict=True) if not run]
-    seeded = [inputs for seed, inputs in cases if seed is not None]
-    return (failing or seeded or [cases[0][1]])[0]
+    failing = [case.inputs for case, run in zip(cases, runs, strict=True) if not run]
+    seeded = [case.inputs for case in cases if case.seed is not None]
+    return (failing or seeded or [cases[0].inputs])[0]
 
 
-def _as_loaded(model, example_inputs):
-    from .loading import LoadedModel, load_model
-
-    if isinstance(model, LoadedModel):
-        return model
-    if isinstance(model, str):
-        return load_model(model)
+def _as_loaded(model, args: tuple, kwargs: dict):
     import torch
 
+    from .loading import LoadedModel, load_model, loaded_from_module
+
+    if isinstance(model, (LoadedModel, str)):
+        if args or kwargs:
+            raise InspectorError(
+                "verify(LoadedModel or MODEL spec) takes no example inputs: give them to "
+                "load_model(..., inputs=[...]) instead"
+            )
+        return model if isinstance(model, LoadedModel) else load_model(model)
     if not isinstance(model, torch.nn.Module):
         raise InspectorError(
             f"verify() takes an nn.Module, a LoadedModel or a MODEL spec, "
             f"not {type(model).__name__}"
         )
-    if not example_inputs or not all(isinstance(t, torch.Tensor) for t in example_inputs):
-        raise InspectorError(
-            "verify(module, *example_inputs): give one example tensor per forward argument"
-        )
-    shapes = [tuple(t.shape) for t in example_inputs]
-    return LoadedModel(type(model).__name__, model, shapes)
+    return loaded_from_module(model, args, kwargs)
 
 
 def _check_tolerances(atol: float, rtol: float, seeds: int) -> None:

@@ -6,11 +6,12 @@ from .. import defaults
 from ..errors import ExitStatus, InspectorError
 from .options import (
     add_cache_option,
+    add_export_options,
     add_format_option,
-    add_graph_option,
     add_model_argument,
     add_model_options,
     emit,
+    export_options,
     int_list,
     is_onnx_path,
     load,
@@ -71,7 +72,7 @@ def add_arguments(parser) -> None:
         action="store_true",
         help="compare every layer's output and name the first that diverges",
     )
-    add_graph_option(parser)
+    add_export_options(parser)
     add_cache_option(parser)
     add_format_option(parser)
 
@@ -90,10 +91,15 @@ def run(args) -> ExitStatus:
     else:
         from ..verification import verify
 
+        options = export_options(args)
         report = verify(
             load(args),
             onnx=args.onnx,
-            graph=args.graph,
+            graph=options.graph,
+            exporter=options.exporter,
+            opset=options.opset,
+            dynamic_batch=options.dynamic_batch,
+            dynamic_dims=options.dynamic_dims,
             atol=args.atol,
             rtol=args.rtol,
             seeds=args.seeds,

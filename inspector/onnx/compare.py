@@ -45,6 +45,10 @@ def compare_arrays(
         return OutputDiff(name, shape, math.inf, math.inf, max(expected.size, actual.size, 1))
     if expected.size == 0:
         return OutputDiff(name, shape, 0.0, 0.0, 0)
+    if expected.dtype.kind in "bOSU":  # bools and strings: equal or not, no distance
+        unequal = int(np.count_nonzero(expected != actual))
+        worst = math.inf if unequal else 0.0
+        return OutputDiff(name, shape, worst, worst, unequal)
     want, got = expected.astype(np.float64), actual.astype(np.float64)
     finite = np.isfinite(want) & np.isfinite(got)
     # Equal infinities and NaN beside NaN agree; any other non-finite pair disagrees outright.

@@ -21,6 +21,7 @@ class Run:
     outputs: tuple[OutputDiff, ...]
     data_set: str | None = None
     notes: tuple[str, ...] = ()  # shape, dtype or output-count differences, in words
+    sizes: dict = field(default_factory=dict)  # other dynamic axes than the batch: label -> size
 
     def __bool__(self) -> bool:
         return all(self.outputs) and not self.notes
@@ -30,7 +31,8 @@ class Run:
         if self.data_set:
             return self.data_set
         seed = "given inputs" if self.seed is None else f"seed {self.seed}"
-        return f"{seed}, batch {self.batch_size}"
+        others = "".join(f", {label} {size}" for label, size in self.sizes.items())
+        return f"{seed}, batch {self.batch_size}{others}"
 
     def to_dict(self) -> dict:
         data = {
@@ -40,6 +42,8 @@ class Run:
         }
         if self.data_set:
             data["data_set"] = self.data_set
+        if self.sizes:
+            data["sizes"] = dict(self.sizes)
         if self.notes:
             data["notes"] = list(self.notes)
         return data
