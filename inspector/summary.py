@@ -6,9 +6,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from .counting import (
+    MULT_ADDS_COUNTER,
+    count_mult_adds,
+    parameter_counts,
+    shared_owners,
+)
+from .defaults import SUMMARY_DEPTH
 from .errors import InspectorError
+from .inputs import onnx_input_names
 from .modes import modes_restored
+from .outputs import named_outputs
 from .text import one_line, shape_text
+from .usercode import forward_hint
 
 
 @dataclass(frozen=True)
@@ -19,6 +29,8 @@ class Layer:
     input_shape: list
     output_shape: list
     params: int
+    shared_with: str | None = None  # the layer whose parameters these are (a tied weight)
+    mult_adds: int | None = None  # where the FLOP counter attributes them to this layer
 
 
 @dataclass
@@ -34,14 +46,19 @@ class Summary:
     mult_adds: int
     layers: list[Layer] = field(default_factory=list)
     table: str = field(default="", repr=False)
+    input_names: list = field(default_factory=list)
+    input_dtypes: list = field(default_factory=list)
+    output_names: list = field(default_factory=list)
+    mult_adds_counter: str = MULT_ADDS_COUNTER
+    inputs_text: str = field(default="", repr=False)
 
     def __str__(self) -> str:
-        shapes = ", ".join(map(shape_text, self.input_shapes))
-        return f"{self.model} (input {shapes})\n{self.table}"
+        inputs = self.inputs_text or ", ".join(map(shape_text, self.input_shapes))
+        return f"{self.model} (input {inputs})\n{self.table}"
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        del data["table"]
+        del data["table"], data["inputs_text"]
         return data
 
     def to_markdown(self) -> str:
@@ -53,58 +70,104 @@ class Summary:
         ]
         for layer in self.layers:
             indent = "&nbsp;&nbsp;" * max(layer.depth - 1, 0)
+            shared = f" (shared with {layer.shared_with})" if layer.shared_with else ""
             rows.append(
                 f"| {indent}{layer.name} | {layer.type} | {shape_text(layer.output_shape)} "
-                f"| {layer.params:,} |"
+                f"| {layer.params:,}{shared} |"
             )
         rows += [
             "",
-            f"- input shapes: {', '.join(map(shape_text, self.input_shapes))}",
+            f"- inputs: {self.inputs_text or ', '.join(map(shape_text, self.input_shapes))}",
             f"- output shapes: {', '.join(map(shape_text, self.output_shapes))}",
-            f"- total params: {self.total_params:,}",
+            f"- total params: {self.total_params:,} (a shared parameter counted once)",
             f"- trainable params: {self.trainable_params:,}",
             f"- non-trainable params: {self.non_trainable_params:,}",
-            f"- mult-adds: {self.mult_adds:,}",
+            f"- mult-adds: {self.mult_adds:,} (counted by {self.mult_adds_counter})",
         ]
         return "\n".join(rows)
 
 
-def summarize(loaded, depth: int = 3) -> Summary:
-    """Run torchinfo on a LoadedModel's example inputs (seeded random, on the CPU, in eval mode)."""
+def summarize(loaded, depth: int = SUMMARY_DEPTH) -> Summary:
+    """Run torchinfo on a LoadedModel's example inputs (seeded random, on the CPU, in eval mode),
+    with the totals counted right: a tied weight once, mult-adds by PyTorch's FLOP counter."""
+    model = loaded.module
+    inputs = loaded.first_inputs()
+    stats, outputs = _torchinfo(loaded, inputs, depth)
+    counts = parameter_counts(model)
+    mult_adds = count_mult_adds(model, inputs)
+    shared = shared_owners(model)
+    paths = {id(module): path for path, module in model.named_modules()}
+    _correct_statistics(stats, counts, mult_adds, shared, paths)
+    named = named_outputs(outputs)
+    return Summary(
+        model=loaded.spec,
+        input_shapes=[list(shape) for shape in loaded.input_shapes],
+        output_shapes=[list(tensor.shape) for _, tensor in named],
+        total_params=counts.total,
+        trainable_params=counts.trainable,
+        non_trainable_params=counts.non_trainable,
+        mult_adds=mult_adds.total if mult_adds else int(stats.total_mult_adds),
+        layers=[
+            _layer(info, paths, shared, mult_adds)
+            for info in stats.summary_list
+            if info.depth <= depth
+        ],
+        table=_fix_units(str(stats)) + _counter_note(mult_adds, shared),
+        input_names=onnx_input_names(loaded.inputs),
+        input_dtypes=[spec.dtype for spec in loaded.inputs],
+        output_names=[name for name, _ in named],
+        mult_adds_counter=MULT_ADDS_COUNTER if mult_adds else "torchinfo",
+        inputs_text=", ".join(map(str, loaded.inputs)),
+    )
+
+
+def _torchinfo(loaded, inputs, depth: int):
+    """torchinfo's statistics and the model's own outputs, every layer's mode restored."""
     import torch
     import torchinfo
 
     model = loaded.module
-    inputs = loaded.example_inputs()
+    # Keyword inputs go to forward through torchinfo's **kwargs; with none positional, as a dict.
+    data = list(inputs.args) if inputs.args else dict(inputs.kwargs)
+    extra = dict(inputs.kwargs) if inputs.args else {}
     with modes_restored(model), _LayerTracker(model) as tracker, torch.no_grad():
         try:
             stats = torchinfo.summary(
                 model,
-                input_data=list(inputs),
+                input_data=data,
                 depth=depth,
                 device="cpu",
                 mode="eval",
                 verbose=0,
                 row_settings=("var_names",),
                 col_names=("output_size", "num_params"),
+                **extra,
             )
-        except RuntimeError as error:
-            raise _forward_error(loaded, error, tracker.failing_layer()) from error
-    outputs = tracker.outputs
-    params = _unique_parameters(model)
-    trainable = sum(p.numel() for p in params if p.requires_grad)
-    total = sum(p.numel() for p in params)
-    return Summary(
-        model=loaded.spec,
-        input_shapes=[list(shape) for shape in loaded.input_shapes],
-        output_shapes=[list(t.shape) for t in _tensors(outputs)],
-        total_params=total,
-        trainable_params=trainable,
-        non_trainable_params=total - trainable,
-        mult_adds=int(stats.total_mult_adds),
-        layers=[_layer(info) for info in stats.summary_list if info.depth <= depth],
-        table=_fix_units(str(stats)),
-    )
+        except (Exception, SystemExit) as error:
+            raise _forward_error(loaded, inputs, error, tracker.failing_layer()) from error
+    return stats, tracker.outputs
+
+
+def _correct_statistics(stats, counts, mult_adds, shared: dict, paths: dict) -> None:
+    """The totals torchinfo prints, from our counts; a tied layer's count marked as shared."""
+    stats.total_params = counts.total
+    stats.trainable_params = counts.trainable
+    stats.total_param_bytes = counts.bytes
+    if mult_adds is not None:
+        stats.total_mult_adds = mult_adds.total
+    for info in stats.summary_list:
+        if paths.get(id(info.module)) in shared and info.num_params:
+            shown = info.num_params_to_str
+            info.num_params_to_str = lambda reached, shown=shown: f"{shown(reached)} (shared)"
+
+
+def _counter_note(mult_adds, shared: dict) -> str:
+    notes = []
+    if mult_adds is not None:
+        notes.append(f"Mult-adds counted by PyTorch's FLOP counter ({MULT_ADDS_COUNTER})")
+    if shared:
+        notes.append("(shared): parameters tied to an earlier layer, counted once in the totals")
+    return "".join(f"\n{note}" for note in notes)
 
 
 class _LayerTracker:
@@ -138,13 +201,16 @@ class _LayerTracker:
         return self.running[-1] if self.running else ""
 
 
-def _forward_error(loaded, error: RuntimeError, layer: str) -> InspectorError:
+def _forward_error(loaded, inputs, error: BaseException, layer: str) -> InspectorError:
     cause = error.__cause__ or error
-    shapes = ", ".join(shape_text(s) for s in loaded.input_shapes)
-    message = one_line(cause)
+    if isinstance(cause, SystemExit):
+        message = f"the code called sys.exit({cause.code!r})"
+    else:
+        message = one_line(cause)
     where = f" in layer {layer}" if layer else ""
     return InspectorError(
-        f"{loaded.spec}: forward failed on input shape {shapes}{where}: {message}"
+        f"{loaded.spec}: forward failed on inputs {inputs.describe()}{where}: {message}"
+        f"{forward_hint(message)}"
     )
 
 
@@ -157,7 +223,9 @@ def _fix_units(table: str) -> str:
     return table
 
 
-def _layer(info) -> Layer:
+def _layer(info, paths: dict, shared: dict, mult_adds) -> Layer:
+    path = paths.get(id(info.module))
+    per_module = mult_adds.per_module if mult_adds else {}
     return Layer(
         name=info.var_name or info.class_name,
         type=info.class_name,
@@ -165,20 +233,6 @@ def _layer(info) -> Layer:
         input_shape=list(info.input_size or []),
         output_shape=list(info.output_size or []),
         params=int(info.num_params),
+        shared_with=shared.get(path),
+        mult_adds=per_module.get(path),
     )
-
-
-def _unique_parameters(model) -> list:
-    return list(model.parameters())  # parameters() already yields a shared parameter once
-
-
-def _tensors(outputs) -> list:
-    import torch
-
-    if isinstance(outputs, torch.Tensor):
-        return [outputs]
-    if isinstance(outputs, dict):
-        outputs = list(outputs.values())
-    if isinstance(outputs, (list, tuple)):
-        return [t for item in outputs for t in _tensors(item)]
-    return []
