@@ -22,6 +22,23 @@ from pathlib import Path
 from _common import markdown_table, time_calls, verdict
 
 EXPORT_TARGET = 1.10
+# A model nobody here wrote: transformers' BERT with a tiny config, keyword int64 inputs.
+HERE = Path(__file__).resolve().parent
+BERT = (
+    "bert (tiny, transformers)",
+    f"{HERE.parent / 'tests' / '_any_models.py'}:tiny_bert",
+    ["input_ids=2x16:int64:0..100", "attention_mask=2x16:int64:1..2"],
+)
+
+
+def load(subject):
+    """A registry name, or a (label, MODEL spec, input specs) triple -> (label, LoadedModel)."""
+    from inspector.loading import load_model
+
+    if isinstance(subject, str):
+        return subject, load_model(subject)
+    label, spec, inputs = subject
+    return label, load_model(spec, inputs=inputs)
 
 
 def bare_export(loaded, path: Path, optimize: bool) -> None:
@@ -33,15 +50,24 @@ def bare_export(loaded, path: Path, optimize: bool) -> None:
     batch = max(2, loaded.input_shapes[0][0])
     inputs = loaded.example_inputs(batch_size=batch)
     dim = torch.export.Dim("batch")
+
+    def axes(x):
+        return {0: dim} if x.dim() else None
+
+    if inputs.kwargs:  # keyword inputs only (BERT): dynamic shapes by argument name
+        shapes = {name: axes(x) for name, x in inputs.kwargs.items()}
+    else:
+        shapes = tuple(axes(x) for x in inputs.args)
     with quiet():
         torch.onnx.export(
             loaded.module,
-            inputs,
+            inputs.args,
             str(path),
+            kwargs=inputs.kwargs or None,
             dynamo=True,
             opset_version=18,
             optimize=optimize,
-            dynamic_shapes=tuple({0: dim} if x.dim() else None for x in inputs),
+            dynamic_shapes=shapes,
         )
 
 
@@ -69,14 +95,13 @@ def warm_up() -> None:
 def measure(models: list[str], runs: int, reused: tuple[str, ...] = ()) -> dict:
     """{model: {"bare": Timed, "fresh": Timed[, "reused": Timed]}}; "reused" only for `reused`."""
     from inspector.export import export_onnx
-    from inspector.loading import load_model
 
     warm_up()
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
-        for name in models:
-            loaded = load_model(name)
+        for subject in models:
+            name, loaded = load(subject)
 
             def fresh(m=loaded):
                 forget_registry()

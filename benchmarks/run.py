@@ -83,12 +83,15 @@ def _run_section(name: str, quick: bool, runs: int) -> tuple[str, dict]:
         # mobilenet_v3_large is exported as whole processes in the memory section instead.
         models = runtime.registered_models()
         chosen = ["relu"] if quick else [m for m in models if m != "mobilenet_v3_large"]
+        chosen.append(export_cost.BERT)
         reused = ("relu",) if quick else ("exercise_model", "mobilenet_v3_small")
         return export_cost.markdown(export_cost.measure(chosen, runs, reused))
     if name == "verify":
+        import export_cost
         import verify_cost
 
         chosen = ["relu"] if quick else ["exercise_model", "mobilenet_v3_small"]
+        chosen.append(export_cost.BERT)
         return verify_cost.markdown(verify_cost.measure(chosen, runs))
     if name == "check-all":
         import checkall_cost

@@ -146,16 +146,17 @@ def call_overhead(models=OVERHEAD_MODELS, runs: int = 5, calls: int = 2000) -> d
     from inspector import bench
     from inspector.export import exported_model
     from inspector.loading import load_model
+    from inspector.onnx.runtime import open_session
 
     results = {}
     for name in models:
         loaded = load_model(name)
         inputs = loaded.example_inputs(batch_size=1)
         with exported_model(loaded) as path, torch.inference_mode():
-            session = bench._ort_session(path, bench.default_threads())
+            session = open_session(path, path.name, threads=bench.default_threads())
             feeds = bench._feeds(session, inputs, 1, path)
             candidates = {
-                "torch": lambda m=loaded.module, x=inputs: m(*x),
+                "torch": lambda m=loaded.module, x=inputs: x.call(m),
                 "session.run": lambda s=session, f=feeds: s.run(None, f),
                 "io binding": bench._bound_run(session, feeds),
             }

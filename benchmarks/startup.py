@@ -24,7 +24,7 @@ def make_onnx_file(folder: Path) -> Path:
         script = (
             "import warnings, torch; from inspector.loading import load_model;"
             "warnings.simplefilter('ignore'); m = load_model('exercise_model');"
-            f"torch.onnx.export(m.module, m.example_inputs(), {str(path)!r}, dynamo=False)"
+            f"torch.onnx.export(m.module, m.example_inputs().args, {str(path)!r}, dynamo=False)"
         )
         run_child([sys.executable, "-c", script])
     return path

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from _common import markdown_table, time_calls, verdict
-from export_cost import bare_export, forget_registry, warm_up
+from export_cost import bare_export, forget_registry, load, warm_up
 
 VERIFY_TARGET = 1.30
 SEEDS, BATCH_SIZES = 3, (1, 3)
@@ -34,20 +34,20 @@ def essential_work(loaded, path: Path) -> None:
         for batch_size in BATCH_SIZES:
             for seed in range(SEEDS):
                 inputs = loaded.example_inputs(batch_size=batch_size, seed=seed)
-                loaded.module(*inputs)
-                session.run(None, {n: x.numpy() for n, x in zip(names, inputs, strict=True)})
+                inputs.call(loaded.module)
+                arrays = [x.numpy() for x in inputs.tensors()]
+                session.run(None, dict(zip(names, arrays, strict=True)))
 
 
 def measure(models: list[str], runs: int) -> dict:
-    from inspector.loading import load_model
     from inspector.verification import verify
 
     warm_up()
     results = {}
     with tempfile.TemporaryDirectory() as folder:
-        for name in models:
-            loaded = load_model(name)
-            path = Path(folder) / f"{name}.onnx"
+        for index, subject in enumerate(models):
+            name, loaded = load(subject)
+            path = Path(folder) / f"model_{index}.onnx"
 
             def tool(m=loaded):
                 forget_registry()  # as in a fresh `inspector verify` process

@@ -16,7 +16,7 @@ def torchscript_export(loaded, path: Path, graph: str = "authored") -> Path:
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation warning
         torch.onnx.export(
             loaded.module,
-            loaded.example_inputs(batch_size=2),
+            loaded.example_inputs(batch_size=2).args,
             str(path),
             dynamo=False,
             input_names=names,

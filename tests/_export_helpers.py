@@ -38,7 +38,7 @@ def torch_outputs(module: nn.Module, inputs) -> list[torch.Tensor]:
 
 def assert_matches_torch(path, loaded, batch_size: int, seed: int) -> None:
     """onnxruntime and PyTorch agree on seeded random inputs at `batch_size`."""
-    inputs = loaded.example_inputs(batch_size=batch_size, seed=seed)
+    inputs = loaded.example_inputs(batch_size=batch_size, seed=seed).args
     expected = torch_outputs(loaded.module, inputs)
     actual = run_onnxruntime(path, inputs)
     assert len(actual) == len(expected)

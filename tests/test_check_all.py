@@ -144,7 +144,7 @@ def test_an_untrained_mobilenet_is_no_longer_a_vacuous_check():
     from inspector.loading import load_model
 
     loaded = load_model("mobilenet_v3_small")
-    (image,) = loaded.example_inputs()
+    (image,) = loaded.example_inputs().args
     with torch.inference_mode():
         before = loaded.module(image).abs().max().item()
         give_batchnorm_statistics(loaded.module)

@@ -176,7 +176,7 @@ def test_onnxruntime_computes_what_pytorch_computes(authored):
 
     _, loaded, result = authored
     session = onnxruntime.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
-    (image,) = loaded.example_inputs(batch_size=3, seed=7)
+    (image,) = loaded.example_inputs(batch_size=3, seed=7).args
     with torch.no_grad():
         expected = loaded.module(image).numpy()
     [actual] = session.run(None, {session.get_inputs()[0].name: image.numpy()})
