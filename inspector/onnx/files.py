@@ -64,12 +64,75 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_onnx(path, external_data: bool = False):
-    """Check, then load the model proto (without the weights by default: summaries need shapes)."""
-    import onnx
+def load_onnx(path):
+    """The model proto without its external weights, for a summary, which only reads it.
 
-    path = check_onnx_file(path, runtime=False)  # only the proto is read here, never run
-    return onnx.load(str(path), load_external_data=external_data)
+    Nothing in the file runs and no weight is read, so neither the checker nor onnxruntime is
+    needed (the child process that runs them costs more than the summary itself): protobuf's
+    parser reads the bytes, and a file that is no model, or whose weights point outside its
+    folder, is refused as the checker would refuse it.
+    """
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    path = existing_file(path, "ONNX file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError) as error:
+        raise InspectorError(f"{path} is not an ONNX model (its bytes do not decode)") from error
+    if model.ir_version < 1 or not model.HasField("graph"):
+        raise InspectorError(
+            f"{path} is not a valid ONNX model: ir_version {model.ir_version} and "
+            f"{'a' if model.HasField('graph') else 'no'} graph (an empty or foreign file)"
+        )
+    external_data_locations(model, path)
+    return model
+
+
+def external_data_locations(model, path: Path) -> list[str]:
+    """The relative locations of a model's external weights, refused when one leaves the model's
+    folder (../, an absolute path, a symbolic or hard link: the ways to read a file the user
+    never named)."""
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    folder = Path(path).resolve().parent
+    locations = sorted(
+        {ExternalDataInfo(t).location for t in _all_tensors(model.graph) if uses_external_data(t)}
+    )
+    for location in locations:
+        target = folder / location
+        problem = _location_problem(location, target, folder)
+        if problem:
+            raise InspectorError(
+                f"{path} is not a valid ONNX model: its external data {location!r} {problem}"
+            )
+    return locations
+
+
+def _location_problem(location: str, target: Path, folder: Path) -> str | None:
+    if Path(location).is_absolute():
+        return "is an absolute path"
+    if target.is_symlink():
+        return "is a symbolic link"
+    if ".." in Path(location).parts or not target.resolve().is_relative_to(folder):
+        return "points outside its folder"
+    if target.is_file() and target.stat().st_nlink > 1:
+        return "has multiple hard links"
+    return None
+
+
+def _all_tensors(graph):
+    """Every TensorProto of a graph: initializers, tensor attributes, and those of subgraphs."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("g"):
+                yield from _all_tensors(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _all_tensors(subgraph)
 
 
 def _check_in_child(path: Path, runtime: bool) -> str | None:
