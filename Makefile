@@ -5,7 +5,7 @@ TORCH_VERSION ?= 2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint figure bench clean
+.PHONY: install demo test test-fast lint figure bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop: no browser, no process of its own, nothing marked slow.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not browser and not subprocess" \
+		--hypothesis-profile fast
 
 lint: $(STAMP)
 	$(BIN)/ruff check inspector models tests examples benchmarks

@@ -261,24 +261,24 @@ def _describe_session(report: BenchReport, session) -> None:
     report.graph_optimization_level = getattr(level, "name", str(level))
 
 
-def _time_calls(call, runs: int, warmup: int) -> Timing:
+def _time_calls(call, runs: int, warmup: int, clock=time.perf_counter) -> Timing:
     for _ in range(warmup):
         call()
-    calls = _calls_per_sample(call)
+    calls = _calls_per_sample(call, clock)
     samples = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start = clock()
         for _ in range(calls):
             call()
-        samples.append((time.perf_counter() - start) * 1000.0 / calls)
+        samples.append((clock() - start) * 1000.0 / calls)
     return Timing(tuple(samples), calls)
 
 
-def _calls_per_sample(call) -> int:
+def _calls_per_sample(call, clock=time.perf_counter) -> int:
     """1 for a call that lasts MIN_SAMPLE_S or more; else enough back-to-back calls to last that."""
-    start = time.perf_counter()
+    start = clock()
     call()
-    seconds = time.perf_counter() - start
+    seconds = clock() - start
     if seconds >= MIN_SAMPLE_S:
         return 1
     return min(MAX_CALLS_PER_SAMPLE, math.ceil(MIN_SAMPLE_S / max(seconds, 1e-7)))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 
 import pytest
+from hypothesis import settings
 
 from inspector.cli import main
 
@@ -35,3 +38,27 @@ def _private_export_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path_factory.mktemp("export-cache")))
         yield
+
+
+# A test that starts a Python process of its own (the CLI as a user runs it, a lecture script, a
+# probe that torch stays unloaded) costs a second or more of imports: `make test-fast` leaves
+# those out. Found from the test's source, so a new such test is marked without anyone
+# remembering to.
+_STARTS_A_PROCESS = re.compile(r"subprocess\.(run|Popen)|\b_start\(|\brun_example\(|\brun_child\(")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is None:
+            continue
+        try:
+            source = inspect.getsource(function)
+        except (OSError, TypeError):
+            continue
+        if _STARTS_A_PROCESS.search(source):
+            item.add_marker(pytest.mark.subprocess)
+
+
+# `make test-fast` asks for fewer hypothesis examples: the property tests still run each property.
+settings.register_profile("fast", max_examples=20)

@@ -18,6 +18,7 @@ import inspector
 from inspector.loading import load_model
 
 pytest.importorskip("transformers")
+pytestmark = pytest.mark.slow  # transformers' import and each export take seconds
 
 HERE = Path(__file__).resolve().parent
 ANY = HERE / "_any_models.py"

@@ -54,12 +54,22 @@ def test_startup_section_reports_ratios_and_the_help_target():
         'python -c "import torch"': both(2.0, 2.0, 2.0),
         "inspector --help": both(0.2, 0.2, 0.2),  # over the 150 ms target
         "inspector summary FILE.onnx": both(0.3, 0.3, 0.3),
+        "onnx.load + op count (bare)": both(0.25, 0.25, 0.25),
         "inspector summary exercise_model": both(2.2, 2.2, 2.2),
+        startup.PEER: both(0.4, 0.4, 0.4),
     }
     text, headline = startup.markdown(stats)
     assert "| `inspector --help` | 200 ms (min 200, max 200) | 10.0x | 0.10x | 100 ms" in text
     assert "**missed** (200 ms)" in text
-    assert headline["targets"] == [("`inspector --help` under 150 ms", "200 ms", False)]
+    help_target, summary_target = headline["targets"]
+    assert help_target == ("`inspector --help` under 150 ms", "200 ms", False)
+    assert summary_target[2] is True and "(0.75x)" in summary_target[1]  # 0.3 s against 0.4 s
+    # without the peer installed, the bare parse is the yardstick: 0.3 s against 0.25 s misses it
+    del stats[startup.PEER]
+    _, headline = startup.markdown(stats)
+    assert (
+        headline["targets"][1][2] is False and "onnx.load + op count" in headline["targets"][1][0]
+    )
 
 
 def test_runtime_section_names_models_slower_in_onnxruntime_at_batch_1():
@@ -110,5 +120,6 @@ def startup_names():
         'python -c "import torch"',
         "inspector --help",
         "inspector summary FILE.onnx",
+        "onnx.load + op count (bare)",
         "inspector summary exercise_model",
     ]

@@ -13,7 +13,7 @@ import onnx
 import pytest
 import torch
 from _export_helpers import assert_matches_torch, give_batchnorm_statistics
-from inspector.models import list_models
+from _params import registered_models
 from onnx import numpy_helper
 
 from inspector.errors import InspectorError
@@ -111,12 +111,9 @@ MOBILENET_V3_SMALL_OPS = {
     "Conv": 52, "BatchNormalization": 34, "HardSwish": 19, "Relu": 14, "ReduceMean": 10,
     "HardSigmoid": 9, "Mul": 9, "Add": 6, "Gemm": 2, "Reshape": 1,
 }  # fmt: skip
-BIG = {"mobilenet_v3_small", "mobilenet_v3_large"}
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n for n in list_models()]
-)
+@pytest.mark.parametrize("name", registered_models())
 def test_every_registered_model_exports_with_a_dynamic_batch(name, tmp_path):
     loaded = load_model(name)
     batchnorms = give_batchnorm_statistics(loaded.module)

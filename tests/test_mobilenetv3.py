@@ -20,7 +20,10 @@ PARAMS = {"mobilenet_v3_small": 2_542_856, "mobilenet_v3_large": 5_483_032}
 GFLOPS = {"mobilenet_v3_small": 0.057, "mobilenet_v3_large": 0.217}
 
 
-@pytest.fixture(scope="module", params=sorted(PARAMS))
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param("mobilenet_v3_large", marks=pytest.mark.slow), "mobilenet_v3_small"],
+)
 def built(request):
     return request.param, create_model(request.param).eval()
 

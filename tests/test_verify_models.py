@@ -29,10 +29,12 @@ def tiny(tmp_path_factory):
 VERIFIED_IN_THEIR_OWN_TESTS = {"mobilenet_v3_small", "mobilenet_v3_large"}
 
 
-def _registered():
-    for name in models.list_models():
-        skip = pytest.mark.skip(reason="verified in test_mobilenetv3.py::test_verify_passes")
-        yield pytest.param(name, marks=skip) if name in VERIFIED_IN_THEIR_OWN_TESTS else name
+def _registered() -> list:
+    skip = pytest.mark.skip(reason="verified in test_mobilenetv3.py::test_verify_passes")
+    return [
+        pytest.param(name, marks=skip) if name in VERIFIED_IN_THEIR_OWN_TESTS else name
+        for name in models.list_models()
+    ]
 
 
 @pytest.mark.parametrize("name", _registered())
