@@ -25,6 +25,7 @@ from . import models
 from .checkpoint import load_state_dict
 from .errors import InspectorError
 from .models._registry import BUILD_SEED
+from .usercode import user_code
 
 INPUT_SEED = 0
 # Example inputs may take at most this share of the available memory: the model's activations and
@@ -144,7 +145,8 @@ def _import_attr(spec: str):
     where, _, attr = spec.rpartition(":")
     if not where or not attr:
         raise InspectorError(f"{spec!r}: write a model as module:attr or path/file.py:attr")
-    module = _import_file(Path(where)) if where.endswith(".py") else _import_module(where)
+    with user_code(spec, "its import"):
+        module = _import_file(Path(where)) if where.endswith(".py") else _import_module(where)
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -202,7 +204,7 @@ def _build(factory, kwargs: dict, spec: str) -> nn.Module:
     try:
         # Seeded like the registry's models, so a user's model has the same weights on every load
         # and a file exported today verifies against the model built tomorrow.
-        with torch.random.fork_rng(devices=[]):
+        with user_code(spec, "its constructor"), torch.random.fork_rng(devices=[]):
             torch.manual_seed(BUILD_SEED)
             module = factory(**kwargs)
     except InspectorError:

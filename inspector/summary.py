@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from .errors import InspectorError
 from .modes import modes_restored
 from .text import one_line, shape_text
+from .usercode import user_code
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,12 @@ def summarize(loaded, depth: int = 3) -> Summary:
 
     model = loaded.module
     inputs = loaded.example_inputs()
-    with modes_restored(model), _LayerTracker(model) as tracker, torch.no_grad():
+    with (
+        user_code(loaded.spec, "its forward"),
+        modes_restored(model),
+        torch.no_grad(),
+        _LayerTracker(model) as tracker,
+    ):
         try:
             stats = torchinfo.summary(
                 model,

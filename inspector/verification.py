@@ -17,6 +17,7 @@ from .onnx.report import Run, VerifyReport
 from .onnx.runtime import feeds, open_session, output_names, run_session
 from .onnx.testdata import DataSet, write_test_data
 from .text import one_line
+from .usercode import user_code
 
 
 def verify_onnx(
@@ -116,7 +117,7 @@ def torch_outputs(loaded, inputs) -> list:
     from torch.utils import _pytree
 
     try:
-        with torch.inference_mode():
+        with user_code(loaded.spec, "its forward"), torch.inference_mode():
             outputs = loaded.module(*inputs)
     except (RuntimeError, ValueError, TypeError) as error:
         shapes = ", ".join(str(list(t.shape)) for t in inputs)

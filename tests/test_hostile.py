@@ -26,6 +26,7 @@ from inspector.cli import main
 MODEL = "conv_bn_relu"  # Conv2d -> BatchNorm2d -> ReLU: small, with buffers and parameters
 SMALL = ["--input-shape", "1,3,8,8"]
 HUGE_SHAPE = "1,3,100000,100000"  # 112 GiB of float32
+STARTUP_LIMIT = 120  # seconds for a real process: torch's import on a loaded 2-core machine
 
 
 @dataclass
@@ -797,3 +798,127 @@ def test_view_stays_on_loopback_unless_told(arena, run, host):
     before = arena.snapshot()
     assert_refused(run("view", path, "--no-browser", "--host", host), host, "--allow-remote")
     assert arena.snapshot() == before
+
+
+# Model code that ends the process, raises what is not an Exception, or returns nothing ----------
+
+
+def _net(forward: str, init: str = "pass", header: str = "") -> str:
+    return (
+        f"import sys\nimport torch\n{header}\n\n"
+        "class Net(torch.nn.Module):\n"
+        f"    def __init__(self):\n        super().__init__()\n        {init}\n\n"
+        f"    def forward(self, x):\n        {forward}\n"
+    )
+
+
+STOP = "class Stop(BaseException):\n    pass"
+
+USER_CODE_CASES = [
+    Case(
+        "forward-exits-0",  # ended verify, export and summary with exit 0 and no output
+        _source("exit0.py", _net("sys.exit(0)")),
+        ("exit0.py:Net: its forward called sys.exit(0)",),
+    ),
+    Case(
+        "forward-raises-systemexit",
+        _source("systemexit.py", _net("raise SystemExit")),
+        ("its forward called sys.exit(None)",),
+    ),
+    Case(
+        "constructor-exits",
+        _source("ctor.py", _net("return x", init="sys.exit(4)")),
+        ("ctor.py:Net: its constructor called sys.exit(4)",),
+    ),
+    Case(
+        "forward-raises-base-exception",  # a raw traceback
+        _source("stop.py", _net("raise Stop('halt')", header=STOP)),
+        ("stop.py:Net: its forward raised Stop: halt",),
+    ),
+    Case(
+        "import-raises-base-exception",
+        _source("stopimport.py", f"{STOP}\n\nraise Stop('at import')\n"),
+        ("stopimport.py:Net: its import raised Stop: at import",),
+    ),
+    Case(
+        "forward-raises-keyboard-interrupt",  # exited 130 "interrupted" with no Ctrl-C
+        _source("ki.py", _net("raise KeyboardInterrupt")),
+        ("its forward raised KeyboardInterrupt, but no Ctrl-C came",),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", USER_CODE_CASES, ids=str)
+@pytest.mark.parametrize("command", MODEL_COMMANDS)
+def test_model_code_that_ends_the_process_is_refused(arena, run, command, case):
+    spec = case.make(arena.inputs)
+    before = arena.snapshot()
+    result = run(*_model_argv(command, ["--input-shape", "1,3"], arena, model=spec))
+    assert_refused(result, *case.words)
+    assert arena.snapshot() == before
+
+
+@pytest.mark.parametrize("returns", ["None", "{'a': None}"])
+@pytest.mark.parametrize("command", [c for c in MODEL_COMMANDS if c != "summary"])
+def test_a_forward_that_returns_no_tensor_is_refused_at_export(arena, run, command, returns):
+    """It exported "successfully" to a graph with no outputs, which verify then fed to
+    onnxruntime (and its native log)."""
+    spec = _source(
+        "nothing.py",
+        _net(
+            f"self.linear(x)\n        return {returns}", init="self.linear = torch.nn.Linear(3, 2)"
+        ),
+    )(arena.inputs)
+    before = arena.snapshot()
+    result = run(*_model_argv(command, ["--input-shape", "2,3"], arena, model=spec))
+    assert_refused(result, "nothing.py:Net")
+    assert arena.snapshot() == before
+
+
+def test_a_keyboard_interrupt_from_model_code_stays_one_outside_the_cli():
+    """Without the CLI's signal handler (the Python API) a KeyboardInterrupt may be a real Ctrl-C:
+    it is left alone."""
+    from inspector.usercode import user_code
+
+    with pytest.raises(KeyboardInterrupt), user_code("net.py:Net", "its forward"):
+        raise KeyboardInterrupt
+
+
+_THREAD_LEFT_RUNNING = """\
+import threading
+import torch
+
+# A module that starts a worker and never stops it: the interpreter would wait for it at exit.
+threading.Thread(target=threading.Event().wait, name="user-worker").start()
+
+
+class Net(torch.nn.Module):
+    def forward(self, x):
+        return x * 2
+"""
+
+
+@pytest.mark.parametrize(
+    "attr, code, stream, expected",
+    [("Net", 0, "stdout", "Total params: 0"), ("Missing", 2, "stderr", "no attribute 'Missing'")],
+)
+def test_a_thread_left_running_by_model_code_does_not_keep_the_command_alive(
+    tmp_path, attr, code, stream, expected
+):
+    (tmp_path / "worker.py").write_text(_THREAD_LEFT_RUNNING)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inspector", "summary", f"worker.py:{attr}", "--input-shape", "1,3"],
+        cwd=tmp_path,
+        env=bad.cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = process.communicate(timeout=STARTUP_LIMIT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"still running {STARTUP_LIMIT} s later, its output done: {out}{err}")
+    assert process.returncode == code, err
+    assert expected in {"stdout": out, "stderr": err}[stream]

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import os
 import signal
 import sys
 import threading
 import traceback
 from importlib import import_module
 
-from ..errors import ExitStatus, InspectorError, forget_interrupts, note_interrupt, was_interrupted
+from ..errors import (
+    ExitStatus,
+    InspectorError,
+    forget_interrupts,
+    note_interrupt,
+    was_interrupted,
+)
 from ..text import first_line
 
 # In the order `inspector --help` lists them; each is a module of this package.
@@ -146,10 +154,34 @@ def _run_command(args) -> int:
     except BrokenPipeError:  # `inspector ... | head`: the reader left, which is not our error
         sys.stderr.close()
         return ExitStatus.OK
+    except OSError as error:
+        if error.errno not in ENVIRONMENT_ERRNOS:
+            return _internal_error(args, error)
+        where = f"{error.filename}: " if error.filename else ""
+        return _fail(args, f"inspector: error: {where}{error.strerror}", ExitStatus.USAGE)
     except Exception as error:  # a bug in inspector or in a library: still one line, not a crash
-        detail = f": {first_line(error)}" if str(error).strip() else ""
-        message = f"inspector: internal error: {type(error).__name__}{detail}"
-        return _fail(args, f"{message} (run with --debug for the traceback)", ExitStatus.INTERNAL)
+        return _internal_error(args, error)
+    except SystemExit as stop:  # none of ours: the model's code, where usercode did not wrap it
+        ended = f"called sys.exit({stop.code!r})"
+        return _fail(args, _user_code_ended(args, ended), ExitStatus.USAGE)
+    except BaseException as error:  # a BaseException subclass only user code defines
+        ended = f"raised {type(error).__name__}: {first_line(error)}"
+        return _fail(args, _user_code_ended(args, ended), ExitStatus.USAGE)
+
+
+# A full disk, a quota, a read-only file system, a name the file system refuses: the environment's
+# doing wherever they surface, never a bug to report.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENAMETOOLONG}
+
+
+def _internal_error(args, error: Exception) -> int:
+    detail = f": {first_line(error)}" if str(error).strip() else ""
+    message = f"inspector: internal error: {type(error).__name__}{detail}"
+    return _fail(args, f"{message} (run with --debug for the traceback)", ExitStatus.INTERNAL)
+
+
+def _user_code_ended(args, what: str) -> str:
+    return f"inspector: error: {getattr(args, 'model', 'the model')}: its code {what}"
 
 
 def _fail(args, message: str, code: int) -> int:
@@ -160,5 +192,21 @@ def _fail(args, message: str, code: int) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point (also `python -m inspector`)."""
+    code = main()
+    if _threads_left_running():
+        # A model's module started a non-daemon thread (at import, say): the interpreter would
+        # wait for it forever after the command is done. Flush what we printed and exit anyway.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def _threads_left_running() -> bool:
+    main_thread = threading.main_thread()
+    return any(
+        thread.is_alive() and not thread.daemon and thread is not main_thread
+        for thread in threading.enumerate()
+    )

@@ -23,6 +23,7 @@ from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
 from ..errors import InspectorError
 from ..modes import eval_mode
 from ..text import first_line
+from ..usercode import user_code
 from .noise import exporter_failure, quiet
 
 # Past protobuf's 2 GB limit the weights must live in a separate .onnx.data file; below it a
@@ -85,8 +86,14 @@ def export_onnx(
     # Ctrl-C at any point below removes whatever was staged.
     with _staging_folder(destination) as staged:
         inputs = _trace_inputs(loaded, dynamic_batch)
-        with quiet(verbose), eval_mode(loaded.module), _inductor_cache_in(staged.parent):
+        with (
+            user_code(loaded.spec, "its forward"),
+            quiet(verbose),
+            eval_mode(loaded.module),
+            _inductor_cache_in(staged.parent),
+        ):
             model = _run_exporter(loaded, inputs, opset, graph, exporter, dynamic_batch, verbose)
+        _confirm_outputs(model, loaded)
         _name_inputs_and_outputs(model)
         if dynamic_batch:
             _name_batch_axis(model)
@@ -507,6 +514,16 @@ def _initializer_bytes(model) -> int:
 
 def _io_names(proto) -> tuple[list[str], list[str]]:
     return [v.name for v in proto.graph.input], [v.name for v in proto.graph.output]
+
+
+def _confirm_outputs(model, loaded) -> None:
+    """A forward that returns None (or no tensor) exports "successfully" to a graph without
+    outputs, which nothing can check and onnxruntime refuses to load."""
+    if not model.graph.outputs:
+        raise InspectorError(
+            f"{loaded.spec}: its forward returns no tensor (None, or only other values), so "
+            "the ONNX graph would have no outputs; return the tensors the model computes"
+        )
 
 
 def _confirm_opset(proto, loaded, exporter: str, opset: int) -> None:
