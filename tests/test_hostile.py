@@ -800,6 +800,146 @@ def test_view_stays_on_loopback_unless_told(arena, run, host):
     assert arena.snapshot() == before
 
 
+# Golden data from someone else's repository: verify FILE.onnx --data DIR -----------------------
+
+
+def _golden_case(break_it: Callable[[Path], object]) -> Callable[[Path], Path]:
+    """Sound golden data for tiny_onnx_model, then `break_it(test_data_set_0)`."""
+
+    def make(folder: Path) -> Path:
+        data = bad.golden_data(folder / "golden")
+        break_it(data / "test_data_set_0")
+        return data
+
+    return make
+
+
+def _renamed(old: str, new: str) -> Callable[[Path], object]:
+    return lambda data_set: (data_set / old).rename(data_set / new)
+
+
+def _copied(old: str, new: str) -> Callable[[Path], object]:
+    return lambda data_set: (data_set / new).write_bytes((data_set / old).read_bytes())
+
+
+def _replaced_by(make_thing: Callable[[Path], object]) -> Callable[[Path], object]:
+    def replace(data_set: Path):
+        (data_set / "input_0.pb").unlink()
+        make_thing(data_set / "input_0.pb")
+
+    return replace
+
+
+def _external_input(location: str) -> Callable[[Path], object]:
+    """input_0.pb says its values are in `location`, which holds exactly the values it needs (the
+    current folder's x.bin, a sibling, an absolute path): a reader that follows it succeeds."""
+
+    def make(data_set: Path):
+        import onnx
+
+        tensor = onnx.TensorProto()
+        tensor.ParseFromString((data_set / "input_0.pb").read_bytes())
+        values = onnx.numpy_helper.to_array(tensor)
+        target = Path(location.replace("{data_set}", str(data_set)))
+        target = target if target.is_absolute() else Path.cwd() / target
+        target.write_bytes(values.tobytes())
+        bad.external_tensor(data_set / "input_0.pb", location.replace("{data_set}/", ""), values)
+
+    return make
+
+
+def _device(path: Path) -> None:
+    import stat
+
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 5))  # what /dev/zero is
+    except PermissionError:
+        pytest.skip("making a device node needs root (CAP_MKNOD)")
+
+
+def _symlink_outside(path: Path) -> None:
+    secret = path.parents[2] / "secret.pb"  # beside the data folder, not in it
+    secret.write_bytes((path.parent / "output_0.pb").read_bytes())
+    path.symlink_to(secret)
+
+
+def _set_folder_as_file(data_set: Path) -> None:
+    import shutil
+
+    shutil.rmtree(data_set)
+    data_set.write_bytes(b"not a folder")
+
+
+def _sets_with_a_gap(folder: Path) -> Path:
+    data = bad.golden_data(folder / "golden", sets=2)
+    (data / "test_data_set_1").rename(data / "test_data_set_7")
+    return data
+
+
+GOLDEN_CASES = [
+    Case(
+        "huge-index",  # the old reader built range(10**20): memory until the OOM killer
+        _golden_case(_copied("input_0.pb", "input_99999999999999999999.pb")),
+        ("test_data_set_0", "input_1.pb is missing", "input_99999999999999999999.pb"),
+    ),
+    Case(
+        "output-gap",
+        _golden_case(_copied("output_0.pb", "output_2.pb")),
+        ("output_1.pb is missing", "found output_0.pb, output_2.pb"),
+    ),
+    Case("set-gap", _sets_with_a_gap, ("test_data_set_1 is missing", "test_data_set_7")),
+    Case(
+        "leading-zero",
+        _golden_case(_renamed("input_0.pb", "input_00.pb")),
+        ("input_00.pb", "leading zero"),
+    ),
+    Case("external-cwd", _golden_case(_external_input("x.bin")), ("external file", "x.bin")),
+    Case(
+        "external-beside",
+        _golden_case(_external_input("{data_set}/x.bin")),
+        ("external file", "x.bin"),
+    ),
+    Case(
+        "external-absolute",
+        lambda folder: _golden_case(_external_input(str(folder / "abs.bin")))(folder),
+        ("external file", "abs.bin"),
+    ),
+    Case(
+        "input-is-folder",
+        _golden_case(_replaced_by(lambda path: path.mkdir())),
+        ("input_0.pb is a folder",),
+    ),
+    Case("input-is-fifo", _golden_case(_replaced_by(os.mkfifo)), ("input_0.pb is a FIFO",)),
+    Case("input-is-device", _golden_case(_replaced_by(_device)), ("input_0.pb is a device",)),
+    Case(
+        "input-outside",
+        _golden_case(_replaced_by(_symlink_outside)),
+        ("input_0.pb points outside",),
+    ),
+    Case("set-is-a-file", _golden_case(_set_folder_as_file), ("test_data_set_0 is not a folder",)),
+]
+
+
+@pytest.mark.parametrize("case", GOLDEN_CASES, ids=str)
+def test_bad_golden_data_is_refused(arena, run, case):
+    model = bad.valid_onnx(arena.inputs)
+    data = case.make(arena.inputs)
+    before = arena.snapshot()
+    result = run("verify", model, "--data", data, "--report", arena.report)
+    assert_refused(result, *case.words)
+    assert arena.snapshot() == before
+
+
+def test_the_golden_data_the_cases_break_is_sound(arena, run):
+    """Guards the cases above: unbroken, the same data passes."""
+    model = bad.valid_onnx(arena.inputs)
+    result = run("verify", model, "--data", bad.golden_data(arena.inputs / "golden", sets=2))
+    assert result.code == 0, result.err
+    assert result.out.startswith(
+        "PASSED | tiny.onnx: onnxruntime matches the test data in 2 run(s)"
+    )
+
+
 # Model code that ends the process, raises what is not an Exception, or returns nothing ----------
 
 
