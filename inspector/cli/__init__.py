@@ -20,6 +20,8 @@ from ..errors import (
     ExitStatus,
     InspectorError,
     forget_interrupts,
+    interrupted_message,
+    interrupted_status,
     note_interrupt,
     was_interrupted,
 )
@@ -53,7 +55,7 @@ examples:
   inspector conv-shape --input 128 --kernel 3 --output 64
 
 exit codes: 0 success, 1 a check failed, 2 user or input error, 3 internal error (a bug),
-130 interrupted
+130 interrupted (128 + signal: SIGTERM 143, SIGHUP 129)
 """
 
 
@@ -115,10 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     with _interrupts_remembered(), _json_stdout_kept_clean(args):
         code = _run_command(args)
     # A failure after Ctrl-C is the interrupt's doing; a command that ends on Ctrl-C by design
-    # (view) and returns 0 keeps its code.
-    if was_interrupted() and code not in (ExitStatus.OK, ExitStatus.INTERRUPTED):
-        return _fail(args, "inspector: interrupted", ExitStatus.INTERRUPTED)
+    # (view) and returns 0 keeps its code. SIGTERM and SIGHUP end every command with 128 + signal.
+    ended_by_design = code == ExitStatus.OK and interrupted_status() == ExitStatus.INTERRUPTED
+    if was_interrupted() and code != interrupted_status() and not ended_by_design:
+        return _fail(args, interrupted_message(), interrupted_status())
     return int(code)
+
+
+# Each stops a command as Ctrl-C does: cleanup runs, then exit 128 + signal.
+INTERRUPT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 @contextlib.contextmanager
@@ -127,11 +134,19 @@ def _interrupts_remembered():
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers belong to the main thread
         return
-    previous = signal.signal(signal.SIGINT, note_interrupt)
+    previous = {}
+    for name in INTERRUPT_SIGNALS:
+        number = getattr(signal, name, None)
+        # An ignored SIGTERM or SIGHUP (nohup) stays ignored. SIGINT is taken even when ignored
+        # (a background job): Ctrl-C handling is what the command relies on to clean up.
+        if number is None or (name != "SIGINT" and signal.getsignal(number) == signal.SIG_IGN):
+            continue
+        previous[number] = signal.signal(number, note_interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @contextlib.contextmanager
@@ -150,7 +165,7 @@ def _run_command(args) -> int:
     except InspectorError as error:
         return _fail(args, f"inspector: error: {error}", error.exit_code)
     except KeyboardInterrupt:
-        return _fail(args, "inspector: interrupted", ExitStatus.INTERRUPTED)
+        return _fail(args, interrupted_message(), interrupted_status())
     except BrokenPipeError:  # `inspector ... | head`: the reader left, which is not our error
         sys.stderr.close()
         return ExitStatus.OK

@@ -18,7 +18,7 @@ import hashlib
 import inspect
 import json
 import os
-import tempfile
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +27,7 @@ from .. import __version__
 from ..defaults import EXPORTER, GRAPH, OPSET
 from ..errors import InspectorError
 from ..files import write_atomically
+from ..leftovers import owned_folder
 from ..onnx.files import check_onnx_file, file_digest, vouch_for
 from .exporter import export_onnx, file_stem
 
@@ -52,10 +53,22 @@ def exported_model(loaded, *, graph: str = GRAPH, use_cache: bool = True) -> Ite
         if path is not None:
             yield path
             return
-    with tempfile.TemporaryDirectory(prefix="inspector-") as folder:
-        path = export_onnx(loaded, Path(folder) / f"{file_stem(loaded)}.onnx", graph=graph).path
+    folder = _temporary_folder()
+    try:
+        path = export_onnx(loaded, folder / f"{file_stem(loaded)}.onnx", graph=graph).path
         vouch_for(path)  # checked as it was written: the caller need not check it again
         yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _temporary_folder() -> Path:
+    try:
+        return owned_folder("inspector-export-")
+    except OSError as error:
+        raise InspectorError(
+            f"cannot make a temporary folder for the export: {error.strerror or error}"
+        ) from error
 
 
 def cached_export(loaded, *, graph: str = GRAPH) -> Path | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +19,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
-from ..errors import InspectorError
+from ..errors import InspectorError, raise_if_interrupted
+from ..leftovers import owned_folder
 from ..modes import eval_mode
 from ..text import first_line
 from ..usercode import user_code
@@ -158,7 +158,7 @@ def _destination(path: Path) -> Path:
 def _staging_folder(destination: Path) -> Iterator[Path]:
     """A temporary folder beside `destination`, removed whatever happens (also on Ctrl-C)."""
     try:
-        folder = Path(tempfile.mkdtemp(prefix=".inspector-export-", dir=destination.parent))
+        folder = owned_folder(".inspector-export-", destination.parent)
     except OSError as error:
         raise InspectorError(
             f"cannot write to folder {destination.parent}: {error.strerror or error}"
@@ -185,6 +185,7 @@ def _inductor_cache_in(folder: Path) -> Iterator[None]:
 
 def _move_into_place(staged: Path, destination: Path) -> None:
     data = staged.with_name(staged.name + ".data")
+    raise_if_interrupted()  # a Ctrl-C a library swallowed: the old file stays
     try:
         if data.exists():
             os.replace(data, destination.with_name(destination.name + ".data"))

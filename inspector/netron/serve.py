@@ -14,7 +14,6 @@ import logging
 import re
 import shutil
 import sys
-import tempfile
 import time
 import webbrowser
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from ..defaults import LOOPBACK
 from ..errors import InspectorError
+from ..leftovers import owned_folder
 from ..onnx.files import check_onnx_file
 
 
@@ -33,7 +33,7 @@ def private_copy(model_path) -> Iterator[Path]:
     user's `.onnx.data` would make their own file fail `inspector verify` while we serve it.
     """
     source = Path(model_path)
-    folder = Path(tempfile.mkdtemp(prefix="inspector-netron-"))  # mode 0700
+    folder = _private_folder()  # mode 0700; removes the copies killed runs left
     try:
         # Netron puts the name into its page and URLs unescaped: keep it to safe characters.
         served = folder / re.sub(r"[^A-Za-z0-9._-]", "_", source.name)
@@ -45,6 +45,15 @@ def private_copy(model_path) -> Iterator[Path]:
         yield served
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _private_folder() -> Path:
+    try:
+        return owned_folder("inspector-netron-")
+    except OSError as error:
+        raise InspectorError(
+            f"cannot make a private folder for Netron: {error.strerror or error}"
+        ) from error
 
 
 def external_data_files(model_path: Path) -> list[str]:
@@ -140,7 +149,9 @@ def view(
     remote = check_host(host, allow_remote)
     model_path = check_onnx_file(model_path)
     name = model_path.name
-    with private_copy(model_path) as served, netron_server(served, host, port) as url:
+    # Ctrl-C is the normal way to stop from the moment the server is up, also before the wait.
+    stopping = contextlib.suppress(KeyboardInterrupt)
+    with private_copy(model_path) as served, netron_server(served, host, port) as url, stopping:
         if remote:
             print(
                 f"inspector: warning: serving on {host}: anyone who can reach this machine "
@@ -153,8 +164,7 @@ def view(
             print(f"Netron is serving {name} at {url} (Ctrl-C to stop)", flush=True)
         if browser and not webbrowser.open(url):
             print("inspector: no web browser found; open the URL yourself", file=sys.stderr)
-        with contextlib.suppress(KeyboardInterrupt):  # the normal way to stop
-            wait_for_ctrl_c()
+        wait_for_ctrl_c()
     if not announce:
         print("Netron stopped", flush=True)
 

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InspectorError
+from ..errors import InspectorError, raise_if_interrupted
 from ..files import check_name_length, read_regular_file
 
 _SET_NAME = re.compile(r"^test_data_set_(\d+)$")
@@ -43,6 +43,7 @@ def write_test_data(folder, data_sets: list[DataSet]) -> Path:
     try:
         for index, data_set in enumerate(data_sets):
             _write_set(staging / f"test_data_set_{index}", data_set)
+        raise_if_interrupted()  # a Ctrl-C a library swallowed: nothing appears
         if folder.exists():
             folder.rmdir()  # empty (checked above): replace it with the finished folder
         staging.rename(folder)
