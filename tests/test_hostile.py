@@ -1062,3 +1062,96 @@ def test_a_thread_left_running_by_model_code_does_not_keep_the_command_alive(
         pytest.fail(f"still running {STARTUP_LIMIT} s later, its output done: {out}{err}")
     assert process.returncode == code, err
     assert expected in {"stdout": out, "stderr": err}[stream]
+
+
+# The Netron server: DNS rebinding, and requests netron's handler answered with tracebacks --------
+
+# (method, path, Host header or None for ours, status). PORT is the served port.
+HTTP_CASES = [
+    ("GET", "/", None, 200),
+    ("GET", "/data/{model}", None, 200),
+    ("GET", "/data/{model}", "localhost:{port}", 200),
+    ("GET", "/data/{model}", "[::1]:{port}", 200),
+    ("HEAD", "/", None, 200),
+    # A web page whose name the attacker re-resolved to 127.0.0.1 sends its own name.
+    ("GET", "/data/{model}", "rebind.attacker.example:{port}", 403),
+    ("GET", "/", "rebind.attacker.example", 403),
+    ("GET", "/", "127.0.0.1:{other_port}", 403),
+    ("GET", "/data/{model}", "", 403),
+    ("GET", "/data/%00", None, 400),
+    ("GET", "/data/{model}%00.txt", None, 400),
+    ("POST", "/data/{model}", None, 405),
+    ("PUT", "/data/{model}", None, 405),
+    ("DELETE", "/", None, 405),
+]
+
+
+def _request(port: int, method: str, path: str, host: str | None) -> tuple[int, bytes]:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=STARTUP_LIMIT)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        if host:
+            connection.putheader("Host", host)
+        body = b"payload" if method in ("POST", "PUT") else None
+        if body:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_view_answers_only_requests_addressed_to_it(arena, run, monkeypatch):
+    """Real HTTP requests against the model `view` serves; nothing reaches its stderr."""
+    from urllib.parse import urlsplit
+
+    from inspector.netron import serve
+
+    model = bad.valid_onnx(arena.inputs)
+    answers = []
+
+    def open_browser(url):
+        answers.append(urlsplit(url).port)
+        return True
+
+    def requests_then_ctrl_c():
+        port = answers.pop()
+        for method, path, host, _ in HTTP_CASES:
+            words = {"model": model.name, "port": port, "other_port": port + 1}
+            host = f"127.0.0.1:{port}" if host is None else host.format(**words)
+            answers.append(_request(port, method, path.format(**words), host))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(serve.webbrowser, "open", open_browser)
+    monkeypatch.setattr(serve, "wait_for_ctrl_c", requests_then_ctrl_c)
+    result = run("view", model, "--port", _free_port())
+    assert result.code == 0, result.err
+    assert [status for status, _ in answers] == [status for *_, status in HTTP_CASES]
+    assert answers[1][1] == model.read_bytes()  # the allowed request really got the model
+    assert all(model.read_bytes() not in body for status, body in answers if status != 200)
+    assert result.err == "" and "Traceback" not in result.out
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "host, remote, allowed, refused",
+    [
+        ("127.0.0.1", False, ["127.0.0.1:8080", "LOCALHOST:8080", "[::1]:8080"], ["evil:8080"]),
+        ("192.168.1.10", True, ["192.168.1.10:8080", "localhost:8080"], ["192.168.1.10:80"]),
+        ("::", True, ["[::]:8080"], ["evil.example:8080", "[::]"]),
+    ],
+)
+def test_the_host_header_must_name_the_server(host, remote, allowed, refused):
+    from inspector.netron.guard import allowed_hosts
+
+    hosts = allowed_hosts(host, 8080, remote)
+    assert all(name.lower() in hosts for name in allowed), hosts
+    assert not any(name.lower() in hosts for name in refused), hosts

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import ipaddress
-import logging
 import re
 import shutil
 import sys
@@ -23,6 +22,7 @@ from ..defaults import LOOPBACK
 from ..errors import InspectorError
 from ..leftovers import owned_folder
 from ..onnx.files import check_onnx_file
+from .guard import serve_guarded
 
 
 @contextlib.contextmanager
@@ -91,15 +91,13 @@ def _tensors(graph):
 def netron_server(model_path, host: str = LOOPBACK, port: int | None = None) -> Iterator[str]:
     """Serve `model_path` with Netron on host:port (None: Netron's choice, 0: any free port).
 
-    Yields the URL; stops the server on exit. A busy port is a user error.
+    Yields the URL; stops the server on exit. A busy port is a user error. Requests must name
+    this server in their Host header (DNS rebinding); see guard.py.
     """
-    import netron
-
     if port is not None and not 0 <= port <= 65535:
         raise InspectorError(f"--port {port}: a port is a number from 1 to 65535")
-    logging.getLogger("netron").setLevel(logging.WARNING)  # we print the URL ourselves
     try:
-        address = netron.start(str(model_path), address=(host, port), browse=False)
+        server = serve_guarded(model_path, host, port, remote=not _is_loopback(host))
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise InspectorError(
@@ -107,9 +105,13 @@ def netron_server(model_path, host: str = LOOPBACK, port: int | None = None) -> 
             ) from error
         raise InspectorError(f"cannot serve on {host}:{port}: {error.strerror or error}") from error
     try:
-        yield f"http://{address[0]}:{address[1]}/"
+        yield f"http://{_url_host(host)}:{server.address[1]}/"
     finally:
-        netron.stop(address)
+        server.stop()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def check_host(host: str, allow_remote: bool) -> bool:
