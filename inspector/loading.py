@@ -66,6 +66,10 @@ def parse_kwargs(kwargs_json: str | None, pairs: list[str] | None = None) -> dic
             kwargs = json.loads(kwargs_json)
         except json.JSONDecodeError as error:
             raise InspectorError(f"--kwargs is not valid JSON: {error}") from error
+        except RecursionError as error:
+            raise InspectorError(
+                "--kwargs is nested too deeply to be constructor arguments"
+            ) from error
         if not isinstance(kwargs, dict):
             raise InspectorError("--kwargs must be a JSON object like '{\"arg1\": 1}'")
     for pair in pairs or []:
@@ -76,6 +80,8 @@ def parse_kwargs(kwargs_json: str | None, pairs: list[str] | None = None) -> dic
             kwargs[key.strip()] = json.loads(text)
         except json.JSONDecodeError:
             kwargs[key.strip()] = text
+        except RecursionError as error:
+            raise InspectorError(f"-k {key.strip()}: the value is nested too deeply") from error
     return kwargs
 
 

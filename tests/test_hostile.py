@@ -182,6 +182,7 @@ ONNX_CASES = [
     Case("external-absolute", _external("absolute"), ("absolute path",)),
     Case("external-symlink", _external("symlink"), ("symbolic link",)),
     Case("external-hardlink", _external("hardlink"), ("hard links",)),
+    Case("name-too-long", lambda d: d / f"{'m' * 256}.onnx", ("longer than 255 bytes",)),
 ]
 
 
@@ -241,6 +242,7 @@ CHECKPOINT_CASES = [
         ("not a readable safetensors",),
     ),
     Case("safetensors-lfs", lambda d: bad.lfs_pointer(d, "w.safetensors"), ("Git LFS pointer",)),
+    Case("name-too-long", lambda d: d / f"{'w' * 256}.pt", ("longer than 255 bytes",)),
 ]
 
 
@@ -329,6 +331,11 @@ OUTPUT_CASES = [
         ("existing.onnx",),
     ),
     Case("is-a-folder", _full_folder, ("result",)),
+    Case(
+        "name-too-long",
+        lambda out, sfx: out / f"{'r' * 256}{sfx}",
+        ("longer than 255 bytes",),
+    ),
 ]
 # What each command says about a folder where its file should go (--save-data wants a folder).
 FOLDER_WORDS = {"verify --save-data": "already exists"}
@@ -1155,3 +1162,209 @@ def test_the_host_header_must_name_the_server(host, remote, allowed, refused):
     hosts = allowed_hosts(host, 8080, remote)
     assert all(name.lower() in hosts for name in allowed), hosts
     assert not any(name.lower() in hosts for name in refused), hosts
+
+
+# Environment and input errors are exit 2 with one line, not "internal error" -------------------
+
+LONG_NAME = "n" * 256  # one byte over NAME_MAX
+
+
+def _deep_json(depth: int = 100_000) -> str:
+    return "[" * depth + "]" * depth
+
+
+ENVIRONMENT_CASES = [
+    Case(
+        "deep-kwargs",
+        lambda arena: ["summary", MODEL, *SMALL, "--kwargs", f'{{"a": {_deep_json()}}}'],
+        ("--kwargs is nested too deeply",),
+    ),
+    Case(
+        "deep-kwarg",
+        lambda arena: ["summary", MODEL, *SMALL, "-k", f"a={_deep_json()}"],
+        ("-k a: the value is nested too deeply",),
+    ),
+    Case(
+        "long-spec-file",  # not one of ours to check first: the file system's refusal, one line
+        lambda arena: ["summary", f"{arena.inputs / LONG_NAME}.py:Net"],
+        ("File name too long",),
+    ),
+    Case(
+        "long-data-folder",
+        lambda arena: ["verify", bad.valid_onnx(arena.inputs), "--data", arena.out / LONG_NAME],
+        ("--data", "longer than 255 bytes"),
+    ),
+    Case(
+        "view-port-out-of-range",  # was checked only after the export
+        lambda arena: ["view", MODEL, *SMALL, "--no-browser", "--port", "70000"],
+        ("--port", "'70000'", "1 to 65535"),
+    ),
+    Case(
+        "torchscript-below-opset-9",  # said the batch was baked into the model
+        lambda arena: [
+            "export",
+            MODEL,
+            *SMALL,
+            "--exporter",
+            "torchscript",
+            "--opset",
+            "8",
+            "-o",
+            arena.existing,
+        ],
+        ("--opset 8", "below opset 9", "weights as inputs"),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", ENVIRONMENT_CASES, ids=str)
+def test_environment_errors_are_one_line(arena, run, case, monkeypatch):
+    from inspector.export import exporter
+
+    exports = []
+    real_export = exporter._run_exporter
+    monkeypatch.setattr(exporter, "_run_exporter", lambda *a: exports.append(a) or real_export(*a))
+    argv = case.make(arena)
+    before = arena.snapshot()
+    assert_refused(run(*argv), *case.words)
+    assert arena.snapshot() == before
+    assert exports == []  # refused before anything slow ran
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A folder on a tiny tmpfs filled to the last byte: files can be made, not written."""
+    import errno
+    import shutil
+
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    folder = tmp_path / "full-disk"
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        (folder / "report.json").write_text('{"an earlier": "report"}\n')
+        descriptor = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(descriptor, b"\0" * 4096)
+        except OSError as full:
+            assert full.errno == errno.ENOSPC
+        finally:
+            os.close(descriptor)
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+FULL_DISK_OUTPUTS = {
+    "verify --report": lambda full: ["--report", full / "report.json"],
+    "verify --save-data": lambda full: ["--save-data", full / "golden"],
+}
+
+
+@pytest.mark.parametrize("option", list(FULL_DISK_OUTPUTS))
+def test_a_full_disk_is_refused_before_passed_is_printed(arena, run, full_disk, option):
+    before = arena.snapshot()
+    result = run("verify", MODEL, *SMALL, *FULL_DISK_OUTPUTS[option](full_disk))
+    assert_refused(result, option.split()[-1], "No space left on device")
+    assert result.out == ""  # no PASSED before the failure
+    assert arena.snapshot() == before  # the earlier report intact, no partial files
+
+
+@pytest.mark.parametrize(
+    "how, words",
+    [
+        # The disk filled after Python chose it as $TMPDIR (or the model is what does not fit).
+        ("nearly-full", ("cannot copy the model", "No space left on device")),
+        # Every candidate is full: Python's tempfile finds none to use.
+        ("all-full", ("private folder for Netron", "No usable temporary directory")),
+    ],
+)
+def test_view_with_a_full_tmpdir_is_refused(arena, run, full_disk, monkeypatch, how, words):
+    model = bad.valid_onnx(arena.inputs)
+    before = arena.snapshot()
+    with monkeypatch.context() as patch:  # undone before pytest itself needs a temporary file
+        if how == "nearly-full":
+            patch.setattr(tempfile, "tempdir", str(full_disk))
+        else:
+            patch.setattr(tempfile, "tempdir", None)
+            patch.setattr(tempfile, "_candidate_tempdir_list", lambda: [str(full_disk)])
+        result = run("view", model, "--no-browser")
+    assert_refused(result, *words)
+    assert arena.snapshot() == before  # the half-made private copy is gone
+
+
+@pytest.mark.parametrize("command", ["verify", "bench", "view"])
+def test_a_full_cache_disk_falls_back_to_a_temporary_export(
+    arena, run, full_disk, command, monkeypatch
+):
+    from inspector.export import cache
+
+    cache._said.clear()
+    (full_disk / "cache").mkdir()
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(full_disk / "cache"))
+    before = arena.snapshot()
+    argv = {
+        "verify": ["verify", "relu"],
+        "bench": ["bench", "relu", "--batch-sizes", "1", "--runs", "1", "--warmup", "1"],
+        "view": ["view", "relu", "--no-browser"],
+    }[command]
+    result = run(*argv)
+    assert result.code == 0, result.err
+    assert result.err.splitlines() == [
+        f"inspector: warning: the export cache {full_disk / 'cache'} is full; "
+        "exporting to a temporary folder instead"
+    ]  # bench exports two graphs: said once
+    assert arena.snapshot() == before
+
+
+def test_full_disk_errors_without_a_tmpfs(tmp_path, monkeypatch):
+    """The same refusals where no tmpfs can be mounted: the write itself fails with ENOSPC."""
+    import errno
+
+    from inspector import files
+    from inspector.errors import InspectorError
+    from inspector.onnx import testdata
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    report = tmp_path / "report.json"
+    report.write_text("earlier\n")
+    with monkeypatch.context() as patch:
+        patch.setattr(files.os, "replace", no_space)
+        with pytest.raises(InspectorError, match="cannot write --report .*No space left"):
+            files.write_atomically(report, "new", f"--report {report}")
+    monkeypatch.setattr(testdata, "_write_set", no_space)
+    with pytest.raises(InspectorError, match="--save-data .*golden: No space left on device"):
+        testdata.write_test_data(tmp_path / "golden", [testdata.DataSet("x")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    assert report.read_text() == "earlier\n"
+
+
+def test_a_full_cache_falls_back_without_a_tmpfs(monkeypatch, tmp_path, capsys):
+    import errno
+
+    from inspector.errors import InspectorError
+    from inspector.export import cache
+    from inspector.loading import load_model
+
+    def export_onto_a_full_disk(loaded, path, **options):
+        full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        raise InspectorError(f"cannot write {path.name}: {full.strerror}") from full
+
+    cache._said.clear()
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "export_onnx", export_onto_a_full_disk)
+    loaded = load_model("relu")
+    assert cache.cached_export(loaded) is None
+    assert cache.cached_export(loaded) is None
+    assert capsys.readouterr().err.count("is full; exporting to a temporary folder") == 1
+    assert list((tmp_path / "cache").iterdir()) == []

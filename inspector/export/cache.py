@@ -14,11 +14,13 @@ written (or half-copied) is made again, never used. Deleting the folder is alway
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import inspect
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,7 +77,7 @@ def cached_export(loaded, *, graph: str = GRAPH) -> Path | None:
     """The cached export of `loaded` with default options, made now if missing or corrupt.
 
     None when the model cannot be keyed (its code has no source file) or the cache folder is not
-    writable; the caller then exports to a temporary file instead.
+    writable or is full; the caller then exports to a temporary file instead.
     """
     key = cache_key(loaded, graph=graph)
     if key is None:
@@ -91,9 +93,16 @@ def cached_export(loaded, *, graph: str = GRAPH) -> Path | None:
         return None
     if not os.access(folder, os.W_OK):
         return None
-    export_onnx(loaded, path, graph=graph)
-    digest = file_digest(path)
-    write_atomically(_digest_path(path), digest)
+    try:
+        export_onnx(loaded, path, graph=graph)
+        digest = file_digest(path)
+        write_atomically(_digest_path(path), digest)
+    except (OSError, InspectorError) as error:
+        if not _is_full_disk(error):
+            raise
+        _remove_entry(path)
+        _say_once(f"the export cache {folder} is full; exporting to a temporary folder instead")
+        return None
     vouch_for(path, digest)  # checked as it was written: the caller need not check it again
     return path
 
@@ -109,6 +118,25 @@ def _entry_is_intact(path: Path) -> bool:
         return False
     vouch_for(path, recorded)  # so the command that asked for it does not check it a second time
     return True
+
+
+def _is_full_disk(error: BaseException | None) -> bool:
+    """A full disk or quota anywhere in the chain of causes."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        error = error.__cause__
+    return False
+
+
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    """A warning printed once per process (check-all exports many models into one cache)."""
+    if message not in _said:
+        _said.add(message)
+        print(f"inspector: warning: {message}", file=sys.stderr)
 
 
 def _digest_path(path: Path) -> Path:

@@ -20,6 +20,7 @@ from pathlib import Path
 from .. import __version__
 from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
 from ..errors import InspectorError, raise_if_interrupted
+from ..files import check_name_length
 from ..leftovers import owned_folder
 from ..modes import eval_mode
 from ..text import first_line
@@ -30,6 +31,8 @@ from .noise import exporter_failure, quiet
 # single file is friendlier (one thing to copy, attach, or open in Netron).
 SINGLE_FILE_LIMIT = 1_800_000_000
 _SMALL_INITIALIZER_BYTES = 1024  # kept in the weightless copy (shape constants)
+# Below opset 9 torch.onnx keeps initializers as graph inputs (keep_initializers_as_inputs).
+TORCHSCRIPT_MIN_OPSET = 9
 MIN_TRACE_BATCH = 2  # with batch 1 torch.export may specialize the batch axis (pytorch #148629)
 
 
@@ -79,7 +82,7 @@ def export_onnx(
         raise InspectorError(f"--graph {graph!r}: choose one of {', '.join(GRAPHS)}")
     if exporter not in EXPORTERS:
         raise InspectorError(f"--exporter {exporter!r}: choose one of {', '.join(EXPORTERS)}")
-    _check_opset(opset)
+    _check_opset(opset, exporter)
     destination = _destination(Path(output))
     start = time.perf_counter()
     # The staging folder comes first: an unwritable folder fails before the slow export, and a
@@ -128,18 +131,25 @@ def file_stem(loaded) -> str:
     return stem or "model"
 
 
-def _check_opset(opset: int) -> None:
+def _check_opset(opset: int, exporter: str = EXPORTER) -> None:
     import onnx
 
     newest = onnx.defs.onnx_opset_version()
     if not 7 <= opset <= newest:
         raise InspectorError(f"--opset {opset}: onnx {onnx.__version__} knows opsets 7 to {newest}")
+    if exporter == "torchscript" and opset < TORCHSCRIPT_MIN_OPSET:
+        raise InspectorError(
+            f"--opset {opset}: below opset {TORCHSCRIPT_MIN_OPSET} the torchscript exporter "
+            "lists every weight as a graph input too (ONNX IR 3), so the file would take the "
+            f"weights as inputs; use --opset {TORCHSCRIPT_MIN_OPSET} or later"
+        )
 
 
 # --- the destination ---------------------------------------------------------------------------
 
 
 def _destination(path: Path) -> Path:
+    check_name_length(path, "output")
     if path.is_dir():
         raise InspectorError(
             f"output {path} is a folder; give a file name such as {path / 'model.onnx'}"

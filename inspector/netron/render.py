@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..defaults import LOOPBACK, RENDER_TIMEOUT
 from ..errors import InspectorError
-from ..files import write_atomically
+from ..files import check_name_length, write_atomically
 from ..onnx.files import check_onnx_file
 from ..text import first_line
 from .serve import netron_server, private_copy
@@ -67,7 +67,7 @@ class RenderResult:
 
 def check_output(output) -> Path:
     """The image path, if its suffix and folder are usable; raise InspectorError otherwise."""
-    path = Path(output)
+    path = check_name_length(output, "output")
     if path.suffix.lower() not in FORMATS:
         raise InspectorError(f"{path}: the output must end in .png or .svg")
     if path.is_dir():

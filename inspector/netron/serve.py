@@ -37,11 +37,12 @@ def private_copy(model_path) -> Iterator[Path]:
     try:
         # Netron puts the name into its page and URLs unescaped: keep it to safe characters.
         served = folder / re.sub(r"[^A-Za-z0-9._-]", "_", source.name)
-        shutil.copyfile(source, served)
-        for location in external_data_files(source):
-            target = folder / location
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source.parent / location, target)
+        with _copy_errors(folder):
+            shutil.copyfile(source, served)
+            for location in external_data_files(source):
+                target = folder / location
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source.parent / location, target)
         yield served
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -53,6 +54,17 @@ def _private_folder() -> Path:
     except OSError as error:
         raise InspectorError(
             f"cannot make a private folder for Netron: {error.strerror or error}"
+        ) from error
+
+
+@contextlib.contextmanager
+def _copy_errors(folder: Path) -> Iterator[None]:
+    """A full $TMPDIR (or quota) while copying the model is the environment's, not a bug."""
+    try:
+        yield
+    except OSError as error:
+        raise InspectorError(
+            f"cannot copy the model into {folder.parent} for Netron: {error.strerror or error}"
         ) from error
 
 

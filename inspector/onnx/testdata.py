@@ -47,6 +47,9 @@ def write_test_data(folder, data_sets: list[DataSet]) -> Path:
         if folder.exists():
             folder.rmdir()  # empty (checked above): replace it with the finished folder
         staging.rename(folder)
+    except OSError as error:  # a full disk, a quota
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InspectorError(f"--save-data {folder}: {error.strerror or error}") from error
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -55,7 +58,7 @@ def write_test_data(folder, data_sets: list[DataSet]) -> Path:
 
 def check_save_destination(folder) -> Path:
     """Refuse a data folder we must not write, before any slow work starts."""
-    folder = Path(folder)
+    folder = check_name_length(folder, "--save-data")
     if not folder.parent.is_dir():
         raise InspectorError(f"--save-data {folder}: folder {folder.parent} does not exist")
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
