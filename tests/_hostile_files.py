@@ -144,6 +144,33 @@ def onnx_external_outside(folder: Path, kind: str) -> tuple[Path, Path]:
     return path, secret
 
 
+def onnx_with_control_characters(folder: Path, name: str = "names.onnx") -> Path:
+    """A valid model whose value and node names hold terminal escapes and other control bytes."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x, hidden, y = NAMES_WITH_CONTROLS
+    graph = helper.make_graph(
+        [
+            helper.make_node("Relu", [x], [hidden], name="relu\x1b]0;title\x07"),
+            helper.make_node("Neg", [hidden], [y]),
+        ],
+        "controls\x0b",
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info(y, TensorProto.FLOAT, ["batch", 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = folder / name
+    onnx.save(model, str(path))
+    return path
+
+
+# An input that clears the screen, a value that rings the bell, an output that forges a line.
+NAMES_WITH_CONTROLS = ("x\x1b[2J\x1b[H", "h\x07\x08", "y\ninspector: PASSED\x00")
+
+
 # Golden test data (model-zoo layout) for tiny_onnx_model -----------------------------------------
 
 

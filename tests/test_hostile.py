@@ -1368,3 +1368,131 @@ def test_a_full_cache_falls_back_without_a_tmpfs(monkeypatch, tmp_path, capsys):
     assert cache.cached_export(loaded) is None
     assert capsys.readouterr().err.count("is full; exporting to a temporary folder") == 1
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+# Names with control characters: escaped wherever they are printed -------------------------------
+
+
+def _golden_for_names(folder: Path, inputs: int = 1) -> Path:
+    """Golden data for onnx_with_control_characters (y = -relu(x)), with `inputs` inputs."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    data_set = folder / "names-golden" / "test_data_set_0"
+    data_set.mkdir(parents=True)
+    x = np.random.default_rng(5).standard_normal((2, 4)).astype(np.float32)
+    arrays = {f"input_{i}.pb": x for i in range(inputs)} | {"output_0.pb": -np.maximum(x, 0)}
+    for name, array in arrays.items():
+        (data_set / name).write_bytes(numpy_helper.from_array(array).SerializeToString())
+    return data_set.parent
+
+
+CONTROL_CASES = [
+    ("summary", lambda d, m: ["summary", m], 0),
+    ("summary-markdown", lambda d, m: ["summary", m, "--format", "markdown"], 0),
+    ("verify-table", lambda d, m: ["verify", m, "--data", _golden_for_names(d)], 0),
+    ("error-line", lambda d, m: ["verify", m, "--data", _golden_for_names(d, inputs=2)], 2),
+]
+
+
+@pytest.mark.parametrize("name, argv, code", CONTROL_CASES, ids=[c[0] for c in CONTROL_CASES])
+def test_names_from_a_file_are_printed_escaped(arena, run, name, argv, code):
+    model = bad.onnx_with_control_characters(arena.inputs)
+    result = run(*argv(arena.inputs, model))
+    assert result.code == code, result.err
+    printed = result.out + result.err
+    assert not any(c in printed for c in "\x1b\x07\x08\x00"), printed
+    assert "inspector: PASSED" not in printed.splitlines()  # no forged line
+    assert (
+        "x\\x1b[2J\\x1b[H" if name != "verify-table" else "y\\ninspector: PASSED\\x00"
+    ) in printed
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("suffix", [".svg", ".png"])
+def test_render_draws_names_with_control_characters(arena, run, suffix):
+    """Netron writes them into its SVG as they are, which no XML parser accepts."""
+    import xml.etree.ElementTree as ElementTree
+
+    from _netron_helpers import require_browser
+
+    require_browser()
+    model = bad.onnx_with_control_characters(arena.inputs)
+    output = arena.out / f"names{suffix}"
+    result = run("render", model, "-o", output)
+    assert result.code == 0, result.err
+    if suffix == ".svg":
+        text = output.read_text(encoding="utf-8")
+        ElementTree.fromstring(text)
+        assert "x\\x1b[2J\\x1b[H" in text and "\x1b" not in text
+
+
+# Files written keep their owner's intent: an existing file's mode, or the umask -----------------
+
+
+@pytest.mark.parametrize("existing_mode", [0o600, 0o640, 0o4755])
+def test_report_keeps_an_existing_files_permissions(arena, run, existing_mode):
+    os.chmod(arena.report, existing_mode)
+    result = run("verify", "relu", "--report", arena.report)
+    assert result.code == 0, result.err
+    assert '"passed": true' in arena.report.read_text()
+    assert arena.report.stat().st_mode & 0o7777 == existing_mode & 0o777  # set-id bits dropped
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o027])
+def test_a_new_report_follows_the_umask(arena, run, umask):
+    from inspector.files import current_umask
+
+    new_report = arena.out / "new-report.json"
+    previous = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        result = run("verify", "relu", "--report", new_report)
+        assert current_umask() == umask  # read without being changed
+    finally:
+        os.umask(previous)
+    assert result.code == 0, result.err
+    assert new_report.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# render of a graph too tall for a legible PNG ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "width, height, warned",
+    [(300, 900, False), (300, 30_000, False), (300, 70_000, True), (7, 10_000 * 60, True)],
+)
+def test_a_png_shrunk_past_legibility_is_called_so(capsys, width, height, warned):
+    from inspector.netron.render import png_scale, warn_if_illegible
+
+    warn_if_illegible(png_scale(width, height), width, height)
+    err = capsys.readouterr().err
+    assert bool(err) == warned, err
+    if warned:
+        assert err.startswith(f"inspector: warning: the graph is {width}x{height} CSS px")
+        assert "-o NAME.svg" in err and "--depth" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.browser
+def test_render_of_a_huge_chain_warns_and_still_writes_the_png(arena, run, monkeypatch):
+    """Netron's drawing of a 10,000-node chain, stood in for by an SVG of its size: the PNG is
+    written, and the warning says how small it came out."""
+    from _netron_helpers import require_browser
+
+    from inspector.netron import render as render_module
+    from inspector.netron.render import png_size
+
+    require_browser()
+    tall = 10_000 * 60
+    svg = (
+        f'<svg id="export" xmlns="http://www.w3.org/2000/svg" width="300" height="{tall}">'
+        f'<rect width="300" height="{tall}" fill="#eee"/>'
+        '<text x="10" y="20" font-size="11">input</text></svg>'
+    )
+    monkeypatch.setattr(render_module, "_netron_svg", lambda *a: (svg, 10_000))
+    output = arena.out / "chain.png"
+    result = run("render", bad.valid_onnx(arena.inputs), "-o", output)
+    assert result.code == 0, result.err
+    assert result.err.startswith("inspector: warning: the graph is 300x600000 CSS px")
+    width, height = png_size(output.read_bytes())
+    assert height <= 32767 and width >= 1

@@ -25,7 +25,7 @@ from ..errors import (
     note_interrupt,
     was_interrupted,
 )
-from ..text import first_line
+from ..text import first_line, printable
 
 # In the order `inspector --help` lists them; each is a module of this package.
 COMMANDS = (
@@ -63,7 +63,7 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line, like every other user error."""
 
     def error(self, message):
-        message = " ".join(message.split())  # an argument holding a newline must not add a line
+        message = printable(" ".join(message.split()))  # an argument's newline adds no line
         sys.stderr.write(f"inspector: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(ExitStatus.USAGE)
 
@@ -202,7 +202,9 @@ def _user_code_ended(args, what: str) -> str:
 def _fail(args, message: str, code: int) -> int:
     if getattr(args, "debug", False):
         traceback.print_exc()
-    print(message, file=sys.stderr)
+    # Names in a message come from files and models we were given: no escape sequence of theirs
+    # reaches the terminal, and no newline of theirs forges a second line.
+    print(printable(message), file=sys.stderr)
     return code
 
 

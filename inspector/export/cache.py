@@ -7,8 +7,10 @@ options, and the versions of inspector, torch, onnx and onnxscript. A changed we
 key, so a stale entry cannot be hit.
 
 Location: $INSPECTOR_CACHE_DIR, else $XDG_CACHE_HOME/inspector, else ~/.cache/inspector. Entries
-are `<key>.onnx` files with a `<key>.onnx.sha256` of their bytes: an entry edited after it was
-written (or half-copied) is made again, never used. Deleting the folder is always safe.
+are `<key>.onnx` files with a `<key>.onnx.sha256` sidecar holding the key and the sha256 of their
+bytes: an entry edited after it was written (or half-copied), or another entry copied under this
+key's name, is made again, never used. Deleting the folder is always safe. A cache folder that is
+not writable or is full makes the command export to a temporary folder instead.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def cached_export(loaded, *, graph: str = GRAPH) -> Path | None:
         return None
     folder = cache_dir()
     path = folder / f"{key}.onnx"
-    if _entry_is_intact(path):
+    if _entry_is_intact(path, key):
         return path
     _remove_entry(path)  # missing, corrupt, truncated or edited: make it again
     try:
@@ -96,7 +98,7 @@ def cached_export(loaded, *, graph: str = GRAPH) -> Path | None:
     try:
         export_onnx(loaded, path, graph=graph)
         digest = file_digest(path)
-        write_atomically(_digest_path(path), digest)
+        write_atomically(_digest_path(path), json.dumps({"key": key, "sha256": digest}))
     except (OSError, InspectorError) as error:
         if not _is_full_disk(error):
             raise
@@ -107,16 +109,17 @@ def cached_export(loaded, *, graph: str = GRAPH) -> Path | None:
     return path
 
 
-def _entry_is_intact(path: Path) -> bool:
-    """The file is the one we wrote (its recorded digest matches) and a sound ONNX model."""
+def _entry_is_intact(path: Path, key: str) -> bool:
+    """The file is the one we wrote for this key (its sidecar names the key and a digest that
+    matches) and a sound ONNX model."""
     try:
-        recorded = _digest_path(path).read_text()
-        if recorded != file_digest(path):
+        recorded = json.loads(_digest_path(path).read_text())
+        if recorded["key"] != key or recorded["sha256"] != file_digest(path):
             return False
         check_onnx_file(path)
-    except (OSError, InspectorError):
+    except (OSError, ValueError, TypeError, KeyError, InspectorError):
         return False
-    vouch_for(path, recorded)  # so the command that asked for it does not check it a second time
+    vouch_for(path, recorded["sha256"])  # so the command that asked for it does not check it again
     return True
 
 
