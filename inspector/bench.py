@@ -21,6 +21,7 @@ from .onnx.files import check_onnx_file
 from .onnx.runtime import feeds as paired_feeds
 from .onnx.runtime import open_session
 from .progress import progress_bar
+from .usercode import user_code
 
 RUNTIMES = ("torch", "onnxruntime", "onnxruntime_optimized")
 TITLES = {
@@ -241,7 +242,7 @@ def _check_arguments(batch_sizes, threads, runs, warmup) -> None:
 
 def _time_batch(loaded, sessions, batch_size, threads, runs, warmup, bar, report) -> dict:
     inputs = loaded.example_inputs(batch_size=batch_size)
-    with _out_of_memory_is_user_error(loaded, batch_size):
+    with user_code(loaded.spec, "its forward"), _out_of_memory_is_user_error(loaded, batch_size):
         timings = {"torch": _time_torch(loaded.module, inputs, threads, runs, warmup)}
         bar.advance()
         for runtime, path in sessions.items():

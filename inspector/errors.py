@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import signal
 
 
 class ExitStatus(enum.IntEnum):
@@ -31,14 +32,17 @@ class InspectorError(Exception):
 
 
 # Ctrl-C can land inside a library that swallows the KeyboardInterrupt (torch, mid-import, turns it
-# into a later "partially initialized module" error). The CLI's SIGINT handler remembers it here, so
-# an interrupt always ends the command with 130, whatever became of the exception.
+# into a later "partially initialized module" error). The CLI's signal handler remembers it here, so
+# an interrupt always ends the command with 128 + the signal, whatever became of the exception.
+# SIGTERM and SIGHUP (a `kill`, a closed terminal) are handled the same way: clean up, then exit.
 _interrupted = False
+_signal = signal.SIGINT
 
 
 def note_interrupt(signum=None, frame=None):
-    global _interrupted
+    global _interrupted, _signal
     _interrupted = True
+    _signal = signal.Signals(signum) if signum else signal.SIGINT
     raise KeyboardInterrupt
 
 
@@ -47,5 +51,29 @@ def was_interrupted() -> bool:
 
 
 def forget_interrupts() -> None:
-    global _interrupted
-    _interrupted = False
+    global _interrupted, _signal
+    _interrupted, _signal = False, signal.SIGINT
+
+
+def raise_if_interrupted() -> None:
+    """Before a step that cannot be taken back (renaming a finished file into place): stop if an
+    interrupt came, even one a library swallowed."""
+    if _interrupted:
+        raise KeyboardInterrupt
+
+
+def interrupted_status() -> int:
+    """128 + the signal that interrupted us (130 for Ctrl-C), as shells report a killed command."""
+    return 128 + int(_signal)
+
+
+def interrupted_message() -> str:
+    if _signal == signal.SIGINT:
+        return "inspector: interrupted"
+    return f"inspector: interrupted by {_signal.name}"
+
+
+def handles_interrupts() -> bool:
+    """True while the CLI's handler is installed: only then does a KeyboardInterrupt that
+    was_interrupted() does not know of come from code, not from a signal."""
+    return signal.getsignal(signal.SIGINT) is note_interrupt

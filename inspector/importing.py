@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .errors import InspectorError
 from .text import first_line
+from .usercode import user_code
 
 
 def import_attr(spec: str, what: str = "a model"):
@@ -23,7 +24,8 @@ def import_attr(spec: str, what: str = "a model"):
     where, _, attr = spec.rpartition(":")
     if not where or not attr:
         raise InspectorError(f"{spec!r}: write {what} as module:attr or path/file.py:attr")
-    module = _import_file(Path(where)) if where.endswith(".py") else _import_module(where)
+    with user_code(spec, "its import"):
+        module = _import_file(Path(where)) if where.endswith(".py") else _import_module(where)
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):

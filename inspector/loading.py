@@ -206,7 +206,10 @@ def _call_factory(factory_spec: str) -> Inputs:
         raise InspectorError(
             f"--inputs {factory_spec} is a {type(factory).__name__}, not a function"
         )
-    with user_code(f"--inputs {factory_spec}"), torch.random.fork_rng(devices=[]):
+    calling = user_code(
+        f"--inputs {factory_spec}", "the inputs function", failure=f"--inputs {factory_spec} failed"
+    )
+    with calling, torch.random.fork_rng(devices=[]):
         torch.manual_seed(INPUT_SEED)
         value = factory()
     return _as_given(value, f"--inputs {factory_spec}")
@@ -284,6 +287,10 @@ def parse_kwargs(kwargs_json: str | None, pairs: list[str] | None = None) -> dic
             kwargs = json.loads(kwargs_json)
         except json.JSONDecodeError as error:
             raise InspectorError(f"--kwargs is not valid JSON: {error}") from error
+        except RecursionError as error:
+            raise InspectorError(
+                "--kwargs is nested too deeply to be constructor arguments"
+            ) from error
         if not isinstance(kwargs, dict):
             raise InspectorError("--kwargs must be a JSON object like '{\"arg1\": 1}'")
     for pair in pairs or []:
@@ -294,6 +301,8 @@ def parse_kwargs(kwargs_json: str | None, pairs: list[str] | None = None) -> dic
             kwargs[key.strip()] = json.loads(text)
         except json.JSONDecodeError:
             kwargs[key.strip()] = text
+        except RecursionError as error:
+            raise InspectorError(f"-k {key.strip()}: the value is nested too deeply") from error
     return kwargs
 
 
@@ -351,7 +360,8 @@ def _build(factory, kwargs: dict, spec: str) -> nn.Module:
     _check_kwargs(factory, kwargs, spec)
     # Seeded like the registry's models, so a user's model has the same weights on every load
     # and a file exported today verifies against the model built tomorrow.
-    with user_code(f"building {spec}"), torch.random.fork_rng(devices=[]):
+    building = user_code(spec, "its constructor", failure=f"building {spec} failed")
+    with building, torch.random.fork_rng(devices=[]):
         torch.manual_seed(BUILD_SEED)
         module = factory(**kwargs)
     if not isinstance(module, nn.Module):

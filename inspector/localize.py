@@ -16,6 +16,7 @@ from .errors import InspectorError
 from .inputs import to_numpy
 from .onnx.compare import OutputDiff, compare_arrays
 from .onnx.runtime import feeds, open_session, run_session
+from .usercode import user_code
 
 WHOLE_MODEL = "(whole model)"  # the name --localize gives the top module
 _MAX_PROTO_BYTES = 2**31 - 1  # protobuf cannot serialize more; onnxruntime would need a file
@@ -48,7 +49,8 @@ def first_divergence(loaded, onnx_path, inputs, *, atol: float, rtol: float) -> 
     """Run both sides once on `inputs`; None when every layer that has an ONNX value matches."""
     import onnx
 
-    expected = layer_outputs(loaded.module, inputs)
+    with user_code(loaded.spec, "its forward"):
+        expected = layer_outputs(loaded.module, inputs)
     model = onnx.load(str(onnx_path))
     values = layer_values(model.graph)
     pairs = [(name, values[name]) for name in expected if name in values]

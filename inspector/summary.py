@@ -18,7 +18,7 @@ from .inputs import onnx_input_names
 from .modes import modes_restored
 from .outputs import named_outputs
 from .text import one_line, shape_text
-from .usercode import forward_hint
+from .usercode import forward_hint, user_code
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,12 @@ def _torchinfo(loaded, inputs, depth: int):
     # Keyword inputs go to forward through torchinfo's **kwargs; with none positional, as a dict.
     data = list(inputs.args) if inputs.args else dict(inputs.kwargs)
     extra = dict(inputs.kwargs) if inputs.args else {}
-    with modes_restored(model), _LayerTracker(model) as tracker, torch.no_grad():
+    with (
+        user_code(loaded.spec, "its forward"),
+        modes_restored(model),
+        torch.no_grad(),
+        _LayerTracker(model) as tracker,
+    ):
         try:
             stats = torchinfo.summary(
                 model,
@@ -143,7 +148,7 @@ def _torchinfo(loaded, inputs, depth: int):
                 col_names=("output_size", "num_params"),
                 **extra,
             )
-        except (Exception, SystemExit) as error:
+        except Exception as error:
             raise _forward_error(loaded, inputs, error, tracker.failing_layer()) from error
     return stats, tracker.outputs
 
@@ -203,10 +208,7 @@ class _LayerTracker:
 
 def _forward_error(loaded, inputs, error: BaseException, layer: str) -> InspectorError:
     cause = error.__cause__ or error
-    if isinstance(cause, SystemExit):
-        message = f"the code called sys.exit({cause.code!r})"
-    else:
-        message = one_line(cause)
+    message = one_line(cause)
     where = f" in layer {layer}" if layer else ""
     return InspectorError(
         f"{loaded.spec}: forward failed on inputs {inputs.describe()}{where}: {message}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def first_line(error: BaseException | str, default: str = "") -> str:
     """The first non-empty line of an error's message (its type's name when it has none)."""
@@ -15,6 +17,24 @@ def one_line(error: BaseException | str) -> str:
     """The whole message with its whitespace collapsed (its type's name when it has none)."""
     text = " ".join(str(error).split())
     return text or (type(error).__name__ if isinstance(error, BaseException) else "")
+
+
+def printable(text: str) -> str:
+    """`text` with every unprintable character escaped (\\x1b, \\n, \\u202e): a name taken from
+    a file cannot clear the screen, recolour the terminal, reorder text or forge a new line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+# What XML 1.0 forbids: C0 control characters but tab and newlines, and U+FFFE, U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """`text` with the characters XML 1.0 forbids written as escapes (ESC as \\x1b), so an XML
+    parser accepts it: Netron writes a model's names into its SVG as they are."""
+    return _NOT_XML.sub(lambda match: match[0].encode("unicode_escape").decode(), text)
 
 
 def shape_text(shape) -> str:

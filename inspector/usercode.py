@@ -1,28 +1,52 @@
-"""Running the user's code (a constructor, forward, an inputs function): its failures are the
-user's, and become one line naming what was running."""
+"""Where a model's own code runs (its import, its constructor, its forward, an inputs function):
+however that code ends, the command ends with one line naming the model.
+
+What a caller cannot catch as `Exception` is turned into an InspectorError here (exit 2):
+`sys.exit()` (which would otherwise end the command with its code, 0 included, and no output), a
+`BaseException` subclass of the model's own (a raw traceback), and a `KeyboardInterrupt` the code
+raised itself rather than a Ctrl-C. Ordinary exceptions become one too when the caller says how
+to name the failure (`failure=`); otherwise the caller handles them in its own terms.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .errors import InspectorError
-from .text import one_line
+from .errors import InspectorError, handles_interrupts, was_interrupted
+from .text import first_line, one_line
 
 
 @contextmanager
-def user_code(what: str) -> Iterator[None]:
-    """Turn an exception from user code into InspectorError("{what} failed: Type: reason"),
-    chained to the original (so --debug shows it). SystemExit inside the code becomes an error
-    too: a model that calls sys.exit() must not end the command with exit 0."""
+def user_code(model: str, part: str, *, failure: str | None = None) -> Iterator[None]:
+    """Run the model's code: `part` says which ("its forward", "its constructor", "its import").
+
+    With `failure` ("building net.py:Net failed"), an ordinary exception becomes
+    InspectorError(f"{failure}: {Type}: {reason}"), chained to it for --debug.
+    """
     try:
         yield
     except InspectorError:
         raise
+    except (Exception, GeneratorExit) as error:
+        if failure is None or isinstance(error, GeneratorExit):
+            raise
+        raise InspectorError(f"{failure}: {type(error).__name__}: {one_line(error)}") from error
     except SystemExit as stop:
-        raise InspectorError(f"{what} failed: the code called sys.exit({stop.code!r})") from stop
-    except Exception as error:
-        raise InspectorError(f"{what} failed: {type(error).__name__}: {one_line(error)}") from error
+        raise InspectorError(
+            f"{model}: {part} called sys.exit({stop.code!r}); a model's code must not end the process"
+        ) from stop
+    except KeyboardInterrupt as interrupt:
+        # A real Ctrl-C (or SIGTERM) was noted by the CLI's handler; without that handler (the
+        # Python API) we cannot tell, and a KeyboardInterrupt keeps meaning Ctrl-C.
+        if was_interrupted() or not handles_interrupts():
+            raise
+        raise InspectorError(
+            f"{model}: {part} raised KeyboardInterrupt, but no Ctrl-C came"
+        ) from interrupt
+    except BaseException as error:
+        detail = f": {first_line(error)}" if str(error).strip() else ""
+        raise InspectorError(f"{model}: {part} raised {type(error).__name__}{detail}") from error
 
 
 def forward_hint(reason: str) -> str:

@@ -137,7 +137,8 @@ def torch_outputs(loaded, inputs: Inputs) -> list:
     import torch
 
     try:
-        with torch.inference_mode(), user_code(loaded.spec):
+        running = user_code(loaded.spec, "its forward", failure=f"{loaded.spec} failed")
+        with running, torch.inference_mode():
             outputs = inputs.call(loaded.module)
     except InspectorError as error:
         reason = str(error).removeprefix(f"{loaded.spec} failed: ")

@@ -144,6 +144,69 @@ def onnx_external_outside(folder: Path, kind: str) -> tuple[Path, Path]:
     return path, secret
 
 
+def onnx_with_control_characters(folder: Path, name: str = "names.onnx") -> Path:
+    """A valid model whose value and node names hold terminal escapes and other control bytes."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x, hidden, y = NAMES_WITH_CONTROLS
+    graph = helper.make_graph(
+        [
+            helper.make_node("Relu", [x], [hidden], name="relu\x1b]0;title\x07"),
+            helper.make_node("Neg", [hidden], [y]),
+        ],
+        "controls\x0b",
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info(y, TensorProto.FLOAT, ["batch", 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = folder / name
+    onnx.save(model, str(path))
+    return path
+
+
+# An input that clears the screen, a value that rings the bell, an output that forges a line.
+NAMES_WITH_CONTROLS = ("x\x1b[2J\x1b[H", "h\x07\x08", "y\ninspector: PASSED\x00")
+
+
+# Golden test data (model-zoo layout) for tiny_onnx_model -----------------------------------------
+
+
+def golden_data(folder: Path, sets: int = 1, seed: int = 3) -> Path:
+    """`folder` (created) holding test_data_set_0..N-1 with input_0.pb and output_0.pb that
+    tiny_onnx_model really computes."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    _, weight = tiny_onnx_model()
+    rng = np.random.default_rng(seed)
+    folder.mkdir(exist_ok=True)
+    for index in range(sets):
+        data_set = folder / f"test_data_set_{index}"
+        data_set.mkdir()
+        x = rng.standard_normal((2, 4)).astype(np.float32)
+        for kind, array, name in (("input", x, "x"), ("output", np.maximum(x @ weight, 0), "y")):
+            tensor = numpy_helper.from_array(array, name)
+            (data_set / f"{kind}_0.pb").write_bytes(tensor.SerializeToString())
+    return folder
+
+
+def external_tensor(path: Path, location: str, values) -> Path:
+    """A TensorProto file whose values, it says, are in the external file `location`."""
+    from onnx import TensorProto, numpy_helper
+
+    tensor = numpy_helper.from_array(values, "x")
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", str(values.nbytes))):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    path.write_bytes(tensor.SerializeToString())
+    return path
+
+
 # Checkpoints ------------------------------------------------------------------------------------
 
 

@@ -217,3 +217,23 @@ def test_changing_the_export_code_misses(cache_dir, monkeypatch, tmp_path):
         (edited / source.name).write_text(text)
     monkeypatch.setattr(cache_module, "__file__", str(edited / "cache.py"))
     assert cache_module.cache_key(loaded) != before
+
+
+def test_another_entry_copied_under_this_key_is_made_again(cache_dir, exports):
+    """Both are sound exports with matching digests, but the sidecar names the other key."""
+    import shutil
+
+    import onnx
+
+    mine, other = tiny((2, 6)), tiny((3, 6))
+    with exported_model(mine) as path:
+        pass
+    with exported_model(other) as other_path:
+        pass
+    for suffix in ("", ".sha256"):
+        shutil.copyfile(f"{other_path}{suffix}", f"{path}{suffix}")
+    with exported_model(mine) as again:
+        assert again == path
+        shapes = dict((p.key, p.value) for p in onnx.load(str(again)).metadata_props)
+        assert shapes["inspector.input_shapes"] == "2,6"  # its own export, not the copy
+    assert len(exports) == 3

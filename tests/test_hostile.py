@@ -26,6 +26,7 @@ from inspector.cli import main
 MODEL = "conv_bn_relu"  # Conv2d -> BatchNorm2d -> ReLU: small, with buffers and parameters
 SMALL = ["--input-shape", "1,3,8,8"]
 HUGE_SHAPE = "1,3,100000,100000"  # 112 GiB of float32
+STARTUP_LIMIT = 120  # seconds for a real process: torch's import on a loaded 2-core machine
 
 
 @dataclass
@@ -181,6 +182,7 @@ ONNX_CASES = [
     Case("external-absolute", _external("absolute"), ("absolute path",)),
     Case("external-symlink", _external("symlink"), ("symbolic link",)),
     Case("external-hardlink", _external("hardlink"), ("hard links",)),
+    Case("name-too-long", lambda d: d / f"{'m' * 256}.onnx", ("longer than 255 bytes",)),
 ]
 
 
@@ -240,6 +242,7 @@ CHECKPOINT_CASES = [
         ("not a readable safetensors",),
     ),
     Case("safetensors-lfs", lambda d: bad.lfs_pointer(d, "w.safetensors"), ("Git LFS pointer",)),
+    Case("name-too-long", lambda d: d / f"{'w' * 256}.pt", ("longer than 255 bytes",)),
 ]
 
 
@@ -328,6 +331,11 @@ OUTPUT_CASES = [
         ("existing.onnx",),
     ),
     Case("is-a-folder", _full_folder, ("result",)),
+    Case(
+        "name-too-long",
+        lambda out, sfx: out / f"{'r' * 256}{sfx}",
+        ("longer than 255 bytes",),
+    ),
 ]
 # What each command says about a folder where its file should go (--save-data wants a folder).
 FOLDER_WORDS = {"verify --save-data": "already exists"}
@@ -805,3 +813,694 @@ def test_view_stays_on_loopback_unless_told(arena, run, host):
     before = arena.snapshot()
     assert_refused(run("view", path, "--no-browser", "--host", host), host, "--allow-remote")
     assert arena.snapshot() == before
+
+
+# Golden data from someone else's repository: verify FILE.onnx --data DIR -----------------------
+
+
+def _golden_case(break_it: Callable[[Path], object]) -> Callable[[Path], Path]:
+    """Sound golden data for tiny_onnx_model, then `break_it(test_data_set_0)`."""
+
+    def make(folder: Path) -> Path:
+        data = bad.golden_data(folder / "golden")
+        break_it(data / "test_data_set_0")
+        return data
+
+    return make
+
+
+def _renamed(old: str, new: str) -> Callable[[Path], object]:
+    return lambda data_set: (data_set / old).rename(data_set / new)
+
+
+def _copied(old: str, new: str) -> Callable[[Path], object]:
+    return lambda data_set: (data_set / new).write_bytes((data_set / old).read_bytes())
+
+
+def _replaced_by(make_thing: Callable[[Path], object]) -> Callable[[Path], object]:
+    def replace(data_set: Path):
+        (data_set / "input_0.pb").unlink()
+        make_thing(data_set / "input_0.pb")
+
+    return replace
+
+
+def _external_input(location: str) -> Callable[[Path], object]:
+    """input_0.pb says its values are in `location`, which holds exactly the values it needs (the
+    current folder's x.bin, a sibling, an absolute path): a reader that follows it succeeds."""
+
+    def make(data_set: Path):
+        import onnx
+
+        tensor = onnx.TensorProto()
+        tensor.ParseFromString((data_set / "input_0.pb").read_bytes())
+        values = onnx.numpy_helper.to_array(tensor)
+        target = Path(location.replace("{data_set}", str(data_set)))
+        target = target if target.is_absolute() else Path.cwd() / target
+        target.write_bytes(values.tobytes())
+        bad.external_tensor(data_set / "input_0.pb", location.replace("{data_set}/", ""), values)
+
+    return make
+
+
+def _device(path: Path) -> None:
+    import stat
+
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 5))  # what /dev/zero is
+    except PermissionError:
+        pytest.skip("making a device node needs root (CAP_MKNOD)")
+
+
+def _symlink_outside(path: Path) -> None:
+    secret = path.parents[2] / "secret.pb"  # beside the data folder, not in it
+    secret.write_bytes((path.parent / "output_0.pb").read_bytes())
+    path.symlink_to(secret)
+
+
+def _set_folder_as_file(data_set: Path) -> None:
+    import shutil
+
+    shutil.rmtree(data_set)
+    data_set.write_bytes(b"not a folder")
+
+
+def _sets_with_a_gap(folder: Path) -> Path:
+    data = bad.golden_data(folder / "golden", sets=2)
+    (data / "test_data_set_1").rename(data / "test_data_set_7")
+    return data
+
+
+GOLDEN_CASES = [
+    Case(
+        "huge-index",  # the old reader built range(10**20): memory until the OOM killer
+        _golden_case(_copied("input_0.pb", "input_99999999999999999999.pb")),
+        ("test_data_set_0", "input_1.pb is missing", "input_99999999999999999999.pb"),
+    ),
+    Case(
+        "output-gap",
+        _golden_case(_copied("output_0.pb", "output_2.pb")),
+        ("output_1.pb is missing", "found output_0.pb, output_2.pb"),
+    ),
+    Case("set-gap", _sets_with_a_gap, ("test_data_set_1 is missing", "test_data_set_7")),
+    Case(
+        "leading-zero",
+        _golden_case(_renamed("input_0.pb", "input_00.pb")),
+        ("input_00.pb", "leading zero"),
+    ),
+    Case("external-cwd", _golden_case(_external_input("x.bin")), ("external file", "x.bin")),
+    Case(
+        "external-beside",
+        _golden_case(_external_input("{data_set}/x.bin")),
+        ("external file", "x.bin"),
+    ),
+    Case(
+        "external-absolute",
+        lambda folder: _golden_case(_external_input(str(folder / "abs.bin")))(folder),
+        ("external file", "abs.bin"),
+    ),
+    Case(
+        "input-is-folder",
+        _golden_case(_replaced_by(lambda path: path.mkdir())),
+        ("input_0.pb is a folder",),
+    ),
+    Case("input-is-fifo", _golden_case(_replaced_by(os.mkfifo)), ("input_0.pb is a FIFO",)),
+    Case("input-is-device", _golden_case(_replaced_by(_device)), ("input_0.pb is a device",)),
+    Case(
+        "input-outside",
+        _golden_case(_replaced_by(_symlink_outside)),
+        ("input_0.pb points outside",),
+    ),
+    Case("set-is-a-file", _golden_case(_set_folder_as_file), ("test_data_set_0 is not a folder",)),
+]
+
+
+@pytest.mark.parametrize("case", GOLDEN_CASES, ids=str)
+def test_bad_golden_data_is_refused(arena, run, case):
+    model = bad.valid_onnx(arena.inputs)
+    data = case.make(arena.inputs)
+    before = arena.snapshot()
+    result = run("verify", model, "--data", data, "--report", arena.report)
+    assert_refused(result, *case.words)
+    assert arena.snapshot() == before
+
+
+def test_the_golden_data_the_cases_break_is_sound(arena, run):
+    """Guards the cases above: unbroken, the same data passes."""
+    model = bad.valid_onnx(arena.inputs)
+    result = run("verify", model, "--data", bad.golden_data(arena.inputs / "golden", sets=2))
+    assert result.code == 0, result.err
+    assert result.out.startswith(
+        "PASSED | tiny.onnx: onnxruntime matches the test data in 2 run(s)"
+    )
+
+
+# Model code that ends the process, raises what is not an Exception, or returns nothing ----------
+
+
+def _net(forward: str, init: str = "pass", header: str = "") -> str:
+    return (
+        f"import sys\nimport torch\n{header}\n\n"
+        "class Net(torch.nn.Module):\n"
+        f"    def __init__(self):\n        super().__init__()\n        {init}\n\n"
+        f"    def forward(self, x):\n        {forward}\n"
+    )
+
+
+STOP = "class Stop(BaseException):\n    pass"
+
+USER_CODE_CASES = [
+    Case(
+        "forward-exits-0",  # ended verify, export and summary with exit 0 and no output
+        _source("exit0.py", _net("sys.exit(0)")),
+        ("exit0.py:Net: its forward called sys.exit(0)",),
+    ),
+    Case(
+        "forward-raises-systemexit",
+        _source("systemexit.py", _net("raise SystemExit")),
+        ("its forward called sys.exit(None)",),
+    ),
+    Case(
+        "constructor-exits",
+        _source("ctor.py", _net("return x", init="sys.exit(4)")),
+        ("ctor.py:Net: its constructor called sys.exit(4)",),
+    ),
+    Case(
+        "forward-raises-base-exception",  # a raw traceback
+        _source("stop.py", _net("raise Stop('halt')", header=STOP)),
+        ("stop.py:Net: its forward raised Stop: halt",),
+    ),
+    Case(
+        "import-raises-base-exception",
+        _source("stopimport.py", f"{STOP}\n\nraise Stop('at import')\n"),
+        ("stopimport.py:Net: its import raised Stop: at import",),
+    ),
+    Case(
+        "forward-raises-keyboard-interrupt",  # exited 130 "interrupted" with no Ctrl-C
+        _source("ki.py", _net("raise KeyboardInterrupt")),
+        ("its forward raised KeyboardInterrupt, but no Ctrl-C came",),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", USER_CODE_CASES, ids=str)
+@pytest.mark.parametrize("command", MODEL_COMMANDS)
+def test_model_code_that_ends_the_process_is_refused(arena, run, command, case):
+    spec = case.make(arena.inputs)
+    before = arena.snapshot()
+    result = run(*_model_argv(command, ["--input-shape", "1,3"], arena, model=spec))
+    assert_refused(result, *case.words)
+    assert arena.snapshot() == before
+
+
+@pytest.mark.parametrize("returns", ["None", "{'a': None}"])
+@pytest.mark.parametrize("command", [c for c in MODEL_COMMANDS if c != "summary"])
+def test_a_forward_that_returns_no_tensor_is_refused_at_export(arena, run, command, returns):
+    """It exported "successfully" to a graph with no outputs, which verify then fed to
+    onnxruntime (and its native log)."""
+    spec = _source(
+        "nothing.py",
+        _net(
+            f"self.linear(x)\n        return {returns}", init="self.linear = torch.nn.Linear(3, 2)"
+        ),
+    )(arena.inputs)
+    before = arena.snapshot()
+    result = run(*_model_argv(command, ["--input-shape", "2,3"], arena, model=spec))
+    assert_refused(result, "nothing.py:Net")
+    assert arena.snapshot() == before
+
+
+def test_a_keyboard_interrupt_from_model_code_stays_one_outside_the_cli():
+    """Without the CLI's signal handler (the Python API) a KeyboardInterrupt may be a real Ctrl-C:
+    it is left alone."""
+    from inspector.usercode import user_code
+
+    with pytest.raises(KeyboardInterrupt), user_code("net.py:Net", "its forward"):
+        raise KeyboardInterrupt
+
+
+_THREAD_LEFT_RUNNING = """\
+import threading
+import torch
+
+# A module that starts a worker and never stops it: the interpreter would wait for it at exit.
+threading.Thread(target=threading.Event().wait, name="user-worker").start()
+
+
+class Net(torch.nn.Module):
+    def forward(self, x):
+        return x * 2
+"""
+
+
+@pytest.mark.parametrize(
+    "attr, code, stream, expected",
+    [("Net", 0, "stdout", "Total params: 0"), ("Missing", 2, "stderr", "no attribute 'Missing'")],
+)
+def test_a_thread_left_running_by_model_code_does_not_keep_the_command_alive(
+    tmp_path, attr, code, stream, expected
+):
+    (tmp_path / "worker.py").write_text(_THREAD_LEFT_RUNNING)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inspector", "summary", f"worker.py:{attr}", "--input-shape", "1,3"],
+        cwd=tmp_path,
+        env=bad.cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = process.communicate(timeout=STARTUP_LIMIT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"still running {STARTUP_LIMIT} s later, its output done: {out}{err}")
+    assert process.returncode == code, err
+    assert expected in {"stdout": out, "stderr": err}[stream]
+
+
+# The Netron server: DNS rebinding, and requests netron's handler answered with tracebacks --------
+
+# (method, path, Host header or None for ours, status). PORT is the served port.
+HTTP_CASES = [
+    ("GET", "/", None, 200),
+    ("GET", "/data/{model}", None, 200),
+    ("GET", "/data/{model}", "localhost:{port}", 200),
+    ("GET", "/data/{model}", "[::1]:{port}", 200),
+    ("HEAD", "/", None, 200),
+    # A web page whose name the attacker re-resolved to 127.0.0.1 sends its own name.
+    ("GET", "/data/{model}", "rebind.attacker.example:{port}", 403),
+    ("GET", "/", "rebind.attacker.example", 403),
+    ("GET", "/", "127.0.0.1:{other_port}", 403),
+    ("GET", "/data/{model}", "", 403),
+    ("GET", "/data/%00", None, 400),
+    ("GET", "/data/{model}%00.txt", None, 400),
+    ("POST", "/data/{model}", None, 405),
+    ("PUT", "/data/{model}", None, 405),
+    ("DELETE", "/", None, 405),
+]
+
+
+def _request(port: int, method: str, path: str, host: str | None) -> tuple[int, bytes]:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=STARTUP_LIMIT)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        if host:
+            connection.putheader("Host", host)
+        body = b"payload" if method in ("POST", "PUT") else None
+        if body:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_view_answers_only_requests_addressed_to_it(arena, run, monkeypatch):
+    """Real HTTP requests against the model `view` serves; nothing reaches its stderr."""
+    from urllib.parse import urlsplit
+
+    from inspector.netron import serve
+
+    model = bad.valid_onnx(arena.inputs)
+    answers = []
+
+    def open_browser(url):
+        answers.append(urlsplit(url).port)
+        return True
+
+    def requests_then_ctrl_c():
+        port = answers.pop()
+        for method, path, host, _ in HTTP_CASES:
+            words = {"model": model.name, "port": port, "other_port": port + 1}
+            host = f"127.0.0.1:{port}" if host is None else host.format(**words)
+            answers.append(_request(port, method, path.format(**words), host))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(serve.webbrowser, "open", open_browser)
+    monkeypatch.setattr(serve, "wait_for_ctrl_c", requests_then_ctrl_c)
+    result = run("view", model, "--port", _free_port())
+    assert result.code == 0, result.err
+    assert [status for status, _ in answers] == [status for *_, status in HTTP_CASES]
+    assert answers[1][1] == model.read_bytes()  # the allowed request really got the model
+    assert all(model.read_bytes() not in body for status, body in answers if status != 200)
+    assert result.err == "" and "Traceback" not in result.out
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "host, remote, allowed, refused",
+    [
+        ("127.0.0.1", False, ["127.0.0.1:8080", "LOCALHOST:8080", "[::1]:8080"], ["evil:8080"]),
+        ("192.168.1.10", True, ["192.168.1.10:8080", "localhost:8080"], ["192.168.1.10:80"]),
+        ("::", True, ["[::]:8080"], ["evil.example:8080", "[::]"]),
+    ],
+)
+def test_the_host_header_must_name_the_server(host, remote, allowed, refused):
+    from inspector.netron.guard import allowed_hosts
+
+    hosts = allowed_hosts(host, 8080, remote)
+    assert all(name.lower() in hosts for name in allowed), hosts
+    assert not any(name.lower() in hosts for name in refused), hosts
+
+
+# Environment and input errors are exit 2 with one line, not "internal error" -------------------
+
+LONG_NAME = "n" * 256  # one byte over NAME_MAX
+
+
+def _deep_json(depth: int = 100_000) -> str:
+    return "[" * depth + "]" * depth
+
+
+ENVIRONMENT_CASES = [
+    Case(
+        "deep-kwargs",
+        lambda arena: ["summary", MODEL, *SMALL, "--kwargs", f'{{"a": {_deep_json()}}}'],
+        ("--kwargs is nested too deeply",),
+    ),
+    Case(
+        "deep-kwarg",
+        lambda arena: ["summary", MODEL, *SMALL, "-k", f"a={_deep_json()}"],
+        ("-k a: the value is nested too deeply",),
+    ),
+    Case(
+        "long-spec-file",  # not one of ours to check first: the file system's refusal, one line
+        lambda arena: ["summary", f"{arena.inputs / LONG_NAME}.py:Net"],
+        ("File name too long",),
+    ),
+    Case(
+        "long-data-folder",
+        lambda arena: ["verify", bad.valid_onnx(arena.inputs), "--data", arena.out / LONG_NAME],
+        ("--data", "longer than 255 bytes"),
+    ),
+    Case(
+        "view-port-out-of-range",  # was checked only after the export
+        lambda arena: ["view", MODEL, *SMALL, "--no-browser", "--port", "70000"],
+        ("--port", "'70000'", "1 to 65535"),
+    ),
+    Case(
+        "torchscript-below-opset-9",  # said the batch was baked into the model
+        lambda arena: [
+            "export",
+            MODEL,
+            *SMALL,
+            "--exporter",
+            "torchscript",
+            "--opset",
+            "8",
+            "-o",
+            arena.existing,
+        ],
+        ("--opset 8", "below opset 9", "weights as inputs"),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", ENVIRONMENT_CASES, ids=str)
+def test_environment_errors_are_one_line(arena, run, case, monkeypatch):
+    from inspector.export import exporter
+
+    exports = []
+    real_export = exporter._run_exporter
+    monkeypatch.setattr(exporter, "_run_exporter", lambda *a: exports.append(a) or real_export(*a))
+    argv = case.make(arena)
+    before = arena.snapshot()
+    assert_refused(run(*argv), *case.words)
+    assert arena.snapshot() == before
+    assert exports == []  # refused before anything slow ran
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A folder on a tiny tmpfs filled to the last byte: files can be made, not written."""
+    import errno
+    import shutil
+
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    folder = tmp_path / "full-disk"
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        (folder / "report.json").write_text('{"an earlier": "report"}\n')
+        descriptor = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(descriptor, b"\0" * 4096)
+        except OSError as full:
+            assert full.errno == errno.ENOSPC
+        finally:
+            os.close(descriptor)
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+FULL_DISK_OUTPUTS = {
+    "verify --report": lambda full: ["--report", full / "report.json"],
+    "verify --save-data": lambda full: ["--save-data", full / "golden"],
+}
+
+
+@pytest.mark.parametrize("option", list(FULL_DISK_OUTPUTS))
+def test_a_full_disk_is_refused_before_passed_is_printed(arena, run, full_disk, option):
+    before = arena.snapshot()
+    result = run("verify", MODEL, *SMALL, *FULL_DISK_OUTPUTS[option](full_disk))
+    assert_refused(result, option.split()[-1], "No space left on device")
+    assert result.out == ""  # no PASSED before the failure
+    assert arena.snapshot() == before  # the earlier report intact, no partial files
+
+
+@pytest.mark.parametrize(
+    "how, words",
+    [
+        # The disk filled after Python chose it as $TMPDIR (or the model is what does not fit).
+        ("nearly-full", ("cannot copy the model", "No space left on device")),
+        # Every candidate is full: Python's tempfile finds none to use.
+        ("all-full", ("private folder for Netron", "No usable temporary directory")),
+    ],
+)
+def test_view_with_a_full_tmpdir_is_refused(arena, run, full_disk, monkeypatch, how, words):
+    model = bad.valid_onnx(arena.inputs)
+    before = arena.snapshot()
+    with monkeypatch.context() as patch:  # undone before pytest itself needs a temporary file
+        if how == "nearly-full":
+            patch.setattr(tempfile, "tempdir", str(full_disk))
+        else:
+            patch.setattr(tempfile, "tempdir", None)
+            patch.setattr(tempfile, "_candidate_tempdir_list", lambda: [str(full_disk)])
+        result = run("view", model, "--no-browser")
+    assert_refused(result, *words)
+    assert arena.snapshot() == before  # the half-made private copy is gone
+
+
+@pytest.mark.parametrize("command", ["verify", "bench", "view"])
+def test_a_full_cache_disk_falls_back_to_a_temporary_export(
+    arena, run, full_disk, command, monkeypatch
+):
+    from inspector.export import cache
+
+    cache._said.clear()
+    (full_disk / "cache").mkdir()
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(full_disk / "cache"))
+    before = arena.snapshot()
+    argv = {
+        "verify": ["verify", "relu"],
+        "bench": ["bench", "relu", "--batch-sizes", "1", "--runs", "1", "--warmup", "1"],
+        "view": ["view", "relu", "--no-browser"],
+    }[command]
+    result = run(*argv)
+    assert result.code == 0, result.err
+    assert result.err.splitlines() == [
+        f"inspector: warning: the export cache {full_disk / 'cache'} is full; "
+        "exporting to a temporary folder instead"
+    ]  # bench exports two graphs: said once
+    assert arena.snapshot() == before
+
+
+def test_full_disk_errors_without_a_tmpfs(tmp_path, monkeypatch):
+    """The same refusals where no tmpfs can be mounted: the write itself fails with ENOSPC."""
+    import errno
+
+    from inspector import files
+    from inspector.errors import InspectorError
+    from inspector.onnx import testdata
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    report = tmp_path / "report.json"
+    report.write_text("earlier\n")
+    with monkeypatch.context() as patch:
+        patch.setattr(files.os, "replace", no_space)
+        with pytest.raises(InspectorError, match="cannot write --report .*No space left"):
+            files.write_atomically(report, "new", f"--report {report}")
+    monkeypatch.setattr(testdata, "_write_set", no_space)
+    with pytest.raises(InspectorError, match="--save-data .*golden: No space left on device"):
+        testdata.write_test_data(tmp_path / "golden", [testdata.DataSet("x")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    assert report.read_text() == "earlier\n"
+
+
+def test_a_full_cache_falls_back_without_a_tmpfs(monkeypatch, tmp_path, capsys):
+    import errno
+
+    from inspector.errors import InspectorError
+    from inspector.export import cache
+    from inspector.loading import load_model
+
+    def export_onto_a_full_disk(loaded, path, **options):
+        full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        raise InspectorError(f"cannot write {path.name}: {full.strerror}") from full
+
+    cache._said.clear()
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "export_onnx", export_onto_a_full_disk)
+    loaded = load_model("relu")
+    assert cache.cached_export(loaded) is None
+    assert cache.cached_export(loaded) is None
+    assert capsys.readouterr().err.count("is full; exporting to a temporary folder") == 1
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+# Names with control characters: escaped wherever they are printed -------------------------------
+
+
+def _golden_for_names(folder: Path, inputs: int = 1) -> Path:
+    """Golden data for onnx_with_control_characters (y = -relu(x)), with `inputs` inputs."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    data_set = folder / "names-golden" / "test_data_set_0"
+    data_set.mkdir(parents=True)
+    x = np.random.default_rng(5).standard_normal((2, 4)).astype(np.float32)
+    arrays = {f"input_{i}.pb": x for i in range(inputs)} | {"output_0.pb": -np.maximum(x, 0)}
+    for name, array in arrays.items():
+        (data_set / name).write_bytes(numpy_helper.from_array(array).SerializeToString())
+    return data_set.parent
+
+
+CONTROL_CASES = [
+    ("summary", lambda d, m: ["summary", m], 0),
+    ("summary-markdown", lambda d, m: ["summary", m, "--format", "markdown"], 0),
+    ("verify-table", lambda d, m: ["verify", m, "--data", _golden_for_names(d)], 0),
+    ("error-line", lambda d, m: ["verify", m, "--data", _golden_for_names(d, inputs=2)], 2),
+]
+
+
+@pytest.mark.parametrize("name, argv, code", CONTROL_CASES, ids=[c[0] for c in CONTROL_CASES])
+def test_names_from_a_file_are_printed_escaped(arena, run, name, argv, code):
+    model = bad.onnx_with_control_characters(arena.inputs)
+    result = run(*argv(arena.inputs, model))
+    assert result.code == code, result.err
+    printed = result.out + result.err
+    assert not any(c in printed for c in "\x1b\x07\x08\x00"), printed
+    assert "inspector: PASSED" not in printed.splitlines()  # no forged line
+    assert (
+        "x\\x1b[2J\\x1b[H" if name != "verify-table" else "y\\ninspector: PASSED\\x00"
+    ) in printed
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("suffix", [".svg", ".png"])
+def test_render_draws_names_with_control_characters(arena, run, suffix):
+    """Netron writes them into its SVG as they are, which no XML parser accepts."""
+    import xml.etree.ElementTree as ElementTree
+
+    from _netron_helpers import require_browser
+
+    require_browser()
+    model = bad.onnx_with_control_characters(arena.inputs)
+    output = arena.out / f"names{suffix}"
+    result = run("render", model, "-o", output)
+    assert result.code == 0, result.err
+    if suffix == ".svg":
+        text = output.read_text(encoding="utf-8")
+        ElementTree.fromstring(text)
+        assert "x\\x1b[2J\\x1b[H" in text and "\x1b" not in text
+
+
+# Files written keep their owner's intent: an existing file's mode, or the umask -----------------
+
+
+@pytest.mark.parametrize("existing_mode", [0o600, 0o640, 0o4755])
+def test_report_keeps_an_existing_files_permissions(arena, run, existing_mode):
+    os.chmod(arena.report, existing_mode)
+    result = run("verify", "relu", "--report", arena.report)
+    assert result.code == 0, result.err
+    assert '"passed": true' in arena.report.read_text()
+    assert arena.report.stat().st_mode & 0o7777 == existing_mode & 0o777  # set-id bits dropped
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o027])
+def test_a_new_report_follows_the_umask(arena, run, umask):
+    from inspector.files import current_umask
+
+    new_report = arena.out / "new-report.json"
+    previous = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        result = run("verify", "relu", "--report", new_report)
+        assert current_umask() == umask  # read without being changed
+    finally:
+        os.umask(previous)
+    assert result.code == 0, result.err
+    assert new_report.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# render of a graph too tall for a legible PNG ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "width, height, warned",
+    [(300, 900, False), (300, 30_000, False), (300, 70_000, True), (7, 10_000 * 60, True)],
+)
+def test_a_png_shrunk_past_legibility_is_called_so(capsys, width, height, warned):
+    from inspector.netron.render import png_scale, warn_if_illegible
+
+    warn_if_illegible(png_scale(width, height), width, height)
+    err = capsys.readouterr().err
+    assert bool(err) == warned, err
+    if warned:
+        assert err.startswith(f"inspector: warning: the graph is {width}x{height} CSS px")
+        assert "-o NAME.svg" in err and "--depth" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.browser
+def test_render_of_a_huge_chain_warns_and_still_writes_the_png(arena, run, monkeypatch):
+    """Netron's drawing of a 10,000-node chain, stood in for by an SVG of its size: the PNG is
+    written, and the warning says how small it came out."""
+    from _netron_helpers import require_browser
+
+    from inspector.netron import render as render_module
+    from inspector.netron.render import png_size
+
+    require_browser()
+    tall = 10_000 * 60
+    svg = (
+        f'<svg id="export" xmlns="http://www.w3.org/2000/svg" width="300" height="{tall}">'
+        f'<rect width="300" height="{tall}" fill="#eee"/>'
+        '<text x="10" y="20" font-size="11">input</text></svg>'
+    )
+    monkeypatch.setattr(render_module, "_netron_svg", lambda *a: (svg, 10_000))
+    output = arena.out / "chain.png"
+    result = run("render", bad.valid_onnx(arena.inputs), "-o", output)
+    assert result.code == 0, result.err
+    assert result.err.startswith("inspector: warning: the graph is 300x600000 CSS px")
+    width, height = png_size(output.read_bytes())
+    assert height <= 32767 and width >= 1

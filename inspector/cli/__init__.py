@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import os
 import signal
 import sys
 import threading
 import traceback
 from importlib import import_module
 
-from ..errors import ExitStatus, InspectorError, forget_interrupts, note_interrupt, was_interrupted
-from ..text import first_line
+from ..errors import (
+    ExitStatus,
+    InspectorError,
+    forget_interrupts,
+    interrupted_message,
+    interrupted_status,
+    note_interrupt,
+    was_interrupted,
+)
+from ..text import first_line, printable
 
 # In the order `inspector --help` lists them; each is a module of this package.
 COMMANDS = (
@@ -45,7 +55,7 @@ examples:
   inspector conv-shape --input 128 --kernel 3 --output 64
 
 exit codes: 0 success, 1 a check failed, 2 user or input error, 3 internal error (a bug),
-130 interrupted
+130 interrupted (128 + signal: SIGTERM 143, SIGHUP 129)
 """
 
 
@@ -53,7 +63,7 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line, like every other user error."""
 
     def error(self, message):
-        message = " ".join(message.split())  # an argument holding a newline must not add a line
+        message = printable(" ".join(message.split()))  # an argument's newline adds no line
         sys.stderr.write(f"inspector: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(ExitStatus.USAGE)
 
@@ -107,10 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     with _interrupts_remembered(), _json_stdout_kept_clean(args):
         code = _run_command(args)
     # A failure after Ctrl-C is the interrupt's doing; a command that ends on Ctrl-C by design
-    # (view) and returns 0 keeps its code.
-    if was_interrupted() and code not in (ExitStatus.OK, ExitStatus.INTERRUPTED):
-        return _fail(args, "inspector: interrupted", ExitStatus.INTERRUPTED)
+    # (view) and returns 0 keeps its code. SIGTERM and SIGHUP end every command with 128 + signal.
+    ended_by_design = code == ExitStatus.OK and interrupted_status() == ExitStatus.INTERRUPTED
+    if was_interrupted() and code != interrupted_status() and not ended_by_design:
+        return _fail(args, interrupted_message(), interrupted_status())
     return int(code)
+
+
+# Each stops a command as Ctrl-C does: cleanup runs, then exit 128 + signal.
+INTERRUPT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 @contextlib.contextmanager
@@ -119,11 +134,19 @@ def _interrupts_remembered():
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers belong to the main thread
         return
-    previous = signal.signal(signal.SIGINT, note_interrupt)
+    previous = {}
+    for name in INTERRUPT_SIGNALS:
+        number = getattr(signal, name, None)
+        # An ignored SIGTERM or SIGHUP (nohup) stays ignored. SIGINT is taken even when ignored
+        # (a background job): Ctrl-C handling is what the command relies on to clean up.
+        if number is None or (name != "SIGINT" and signal.getsignal(number) == signal.SIG_IGN):
+            continue
+        previous[number] = signal.signal(number, note_interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @contextlib.contextmanager
@@ -142,23 +165,65 @@ def _run_command(args) -> int:
     except InspectorError as error:
         return _fail(args, f"inspector: error: {error}", error.exit_code)
     except KeyboardInterrupt:
-        return _fail(args, "inspector: interrupted", ExitStatus.INTERRUPTED)
+        return _fail(args, interrupted_message(), interrupted_status())
     except BrokenPipeError:  # `inspector ... | head`: the reader left, which is not our error
         sys.stderr.close()
         return ExitStatus.OK
+    except OSError as error:
+        if error.errno not in ENVIRONMENT_ERRNOS:
+            return _internal_error(args, error)
+        where = f"{error.filename}: " if error.filename else ""
+        return _fail(args, f"inspector: error: {where}{error.strerror}", ExitStatus.USAGE)
     except Exception as error:  # a bug in inspector or in a library: still one line, not a crash
-        detail = f": {first_line(error)}" if str(error).strip() else ""
-        message = f"inspector: internal error: {type(error).__name__}{detail}"
-        return _fail(args, f"{message} (run with --debug for the traceback)", ExitStatus.INTERNAL)
+        return _internal_error(args, error)
+    except SystemExit as stop:  # none of ours: the model's code, where usercode did not wrap it
+        ended = f"called sys.exit({stop.code!r})"
+        return _fail(args, _user_code_ended(args, ended), ExitStatus.USAGE)
+    except BaseException as error:  # a BaseException subclass only user code defines
+        ended = f"raised {type(error).__name__}: {first_line(error)}"
+        return _fail(args, _user_code_ended(args, ended), ExitStatus.USAGE)
+
+
+# A full disk, a quota, a read-only file system, a name the file system refuses: the environment's
+# doing wherever they surface, never a bug to report.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENAMETOOLONG}
+
+
+def _internal_error(args, error: Exception) -> int:
+    detail = f": {first_line(error)}" if str(error).strip() else ""
+    message = f"inspector: internal error: {type(error).__name__}{detail}"
+    return _fail(args, f"{message} (run with --debug for the traceback)", ExitStatus.INTERNAL)
+
+
+def _user_code_ended(args, what: str) -> str:
+    return f"inspector: error: {getattr(args, 'model', 'the model')}: its code {what}"
 
 
 def _fail(args, message: str, code: int) -> int:
     if getattr(args, "debug", False):
         traceback.print_exc()
-    print(message, file=sys.stderr)
+    # Names in a message come from files and models we were given: no escape sequence of theirs
+    # reaches the terminal, and no newline of theirs forges a second line.
+    print(printable(message), file=sys.stderr)
     return code
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point (also `python -m inspector`)."""
+    code = main()
+    if _threads_left_running():
+        # A model's module started a non-daemon thread (at import, say): the interpreter would
+        # wait for it forever after the command is done. Flush what we printed and exit anyway.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def _threads_left_running() -> bool:
+    main_thread = threading.main_thread()
+    return any(
+        thread.is_alive() and not thread.daemon and thread is not main_thread
+        for thread in threading.enumerate()
+    )

@@ -48,6 +48,17 @@ def positive_int(text: str) -> int:
     return value[0]
 
 
+def port_number(text: str) -> int:
+    """A TCP port, checked while parsing: before an export that would be wasted on a bad port."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a port is a number from 1 to 65535")
+    return value
+
+
 def non_negative_float(text: str) -> float:
     try:
         value = float(text)

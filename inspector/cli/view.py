@@ -11,18 +11,22 @@ from .options import (
     add_model_argument,
     add_model_options,
     onnx_for,
-    positive_int,
+    port_number,
 )
 
 NAME = "view"
 HELP = "show a model's graph in Netron (served on 127.0.0.1)"
-EPILOG = "Ctrl-C stops the server, removes its temporary copy of the model, and exits 0."
+EPILOG = (
+    "Ctrl-C stops the server, removes its temporary copy of the model, and exits 0 (SIGTERM and "
+    "SIGHUP too, exiting 143 and 129). Only GET and HEAD requests whose Host header names the "
+    "server are answered (a defence against DNS rebinding)."
+)
 
 
 def add_arguments(parser) -> None:
     add_model_argument(parser, onnx=True)
     add_model_options(parser)
-    parser.add_argument("--port", type=positive_int, help="port to serve on (default: a free one)")
+    parser.add_argument("--port", type=port_number, help="port to serve on (default: a free one)")
     parser.add_argument("--no-browser", action="store_true", help="only print the URL")
     parser.add_argument(
         "--host",

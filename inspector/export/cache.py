@@ -7,18 +7,22 @@ options, and the versions of inspector, torch, onnx and onnxscript. A changed we
 key, so a stale entry cannot be hit.
 
 Location: $INSPECTOR_CACHE_DIR, else $XDG_CACHE_HOME/inspector, else ~/.cache/inspector. Entries
-are `<key>.onnx` files with a `<key>.onnx.sha256` of their bytes: an entry edited after it was
-written (or half-copied) is made again, never used. Deleting the folder is always safe.
+are `<key>.onnx` files with a `<key>.onnx.sha256` sidecar holding the key and the sha256 of their
+bytes: an entry edited after it was written (or half-copied), or another entry copied under this
+key's name, is made again, never used. Deleting the folder is always safe. A cache folder that is
+not writable or is full makes the command export to a temporary folder instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import inspect
 import json
 import os
-import tempfile
+import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +31,7 @@ from .. import __version__
 from ..defaults import EXPORTER, GRAPH, OPSET
 from ..errors import InspectorError
 from ..files import write_atomically
+from ..leftovers import owned_folder
 from ..onnx.files import check_onnx_file, file_digest, vouch_for
 from .exporter import ExportOptions, export_onnx, file_stem
 
@@ -56,10 +61,22 @@ def exported_model(
         if path is not None:
             yield path
             return
-    with tempfile.TemporaryDirectory(prefix="inspector-") as folder:
-        path = _export(loaded, Path(folder) / f"{file_stem(loaded)}.onnx", options)
+    folder = _temporary_folder()
+    try:
+        path = _export(loaded, folder / f"{file_stem(loaded)}.onnx", options)
         vouch_for(path)  # checked as it was written: the caller need not check it again
         yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _temporary_folder() -> Path:
+    try:
+        return owned_folder("inspector-export-")
+    except OSError as error:
+        raise InspectorError(
+            f"cannot make a temporary folder for the export: {error.strerror or error}"
+        ) from error
 
 
 def _export(loaded, path: Path, options: ExportOptions) -> Path:
@@ -80,7 +97,7 @@ def cached_export(
     """The cached export of `loaded`, made now if missing or corrupt.
 
     None when the model cannot be keyed (its code has no source file) or the cache folder is not
-    writable; the caller then exports to a temporary file instead.
+    writable or is full; the caller then exports to a temporary file instead.
     """
     options = options or ExportOptions(graph=graph)
     key = _key(loaded, options)
@@ -88,7 +105,7 @@ def cached_export(
         return None
     folder = cache_dir()
     path = folder / f"{key}.onnx"
-    if _entry_is_intact(path):
+    if _entry_is_intact(path, key):
         return path
     _remove_entry(path)  # missing, corrupt, truncated or edited: make it again
     try:
@@ -97,24 +114,51 @@ def cached_export(
         return None
     if not os.access(folder, os.W_OK):
         return None
-    _export(loaded, path, options)
-    digest = file_digest(path)
-    write_atomically(_digest_path(path), digest)
+    try:
+        _export(loaded, path, options)
+        digest = file_digest(path)
+        write_atomically(_digest_path(path), json.dumps({"key": key, "sha256": digest}))
+    except (OSError, InspectorError) as error:
+        if not _is_full_disk(error):
+            raise
+        _remove_entry(path)
+        _say_once(f"the export cache {folder} is full; exporting to a temporary folder instead")
+        return None
     vouch_for(path, digest)  # checked as it was written: the caller need not check it again
     return path
 
 
-def _entry_is_intact(path: Path) -> bool:
-    """The file is the one we wrote (its recorded digest matches) and a sound ONNX model."""
+def _entry_is_intact(path: Path, key: str) -> bool:
+    """The file is the one we wrote for this key (its sidecar names the key and a digest that
+    matches) and a sound ONNX model."""
     try:
-        recorded = _digest_path(path).read_text()
-        if recorded != file_digest(path):
+        recorded = json.loads(_digest_path(path).read_text())
+        if recorded["key"] != key or recorded["sha256"] != file_digest(path):
             return False
         check_onnx_file(path)
-    except (OSError, InspectorError):
+    except (OSError, ValueError, TypeError, KeyError, InspectorError):
         return False
-    vouch_for(path, recorded)  # so the command that asked for it does not check it a second time
+    vouch_for(path, recorded["sha256"])  # so the command that asked for it does not check it again
     return True
+
+
+def _is_full_disk(error: BaseException | None) -> bool:
+    """A full disk or quota anywhere in the chain of causes."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        error = error.__cause__
+    return False
+
+
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    """A warning printed once per process (check-all exports many models into one cache)."""
+    if message not in _said:
+        _said.add(message)
+        print(f"inspector: warning: {message}", file=sys.stderr)
 
 
 def _digest_path(path: Path) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,8 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
-from ..errors import InspectorError
+from ..errors import InspectorError, raise_if_interrupted
+from ..files import check_name_length
 from ..inputs import Inputs, onnx_input_names
+from ..leftovers import owned_folder
 from ..modes import eval_mode
 from ..outputs import named_outputs
 from ..text import first_line, one_line
@@ -41,6 +42,8 @@ from .noise import exporter_failure, quiet
 # single file is friendlier (one thing to copy, attach, or open in Netron).
 SINGLE_FILE_LIMIT = 1_800_000_000
 _SMALL_INITIALIZER_BYTES = 1024  # kept in the weightless copy (shape constants)
+# Below opset 9 torch.onnx keeps initializers as graph inputs (keep_initializers_as_inputs).
+TORCHSCRIPT_MIN_OPSET = 9
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class ExportOptions:
             raise InspectorError(
                 f"--exporter {self.exporter!r}: choose one of {', '.join(EXPORTERS)}"
             )
-        _check_opset(self.opset)
+        _check_opset(self.opset, self.exporter)
 
 
 @dataclass
@@ -122,7 +125,12 @@ def export_onnx(
     with _staging_folder(destination) as staged:
         traced = trace_sizes(loaded, axes)
         inputs = _trace_inputs(loaded, traced)
-        with quiet(verbose), eval_mode(loaded.module), _inductor_cache_in(staged.parent):
+        with (
+            user_code(loaded.spec, "its forward"),
+            quiet(verbose),
+            eval_mode(loaded.module),
+            _inductor_cache_in(staged.parent),
+        ):
             model, output_names = _run_exporter(loaded, inputs, options, axes, verbose)
         if output_names is None:
             output_names = _forward_output_names(loaded, inputs)
@@ -170,18 +178,25 @@ def file_stem(loaded) -> str:
     return stem or "model"
 
 
-def _check_opset(opset: int) -> None:
+def _check_opset(opset: int, exporter: str = EXPORTER) -> None:
     import onnx
 
     newest = onnx.defs.onnx_opset_version()
     if not 7 <= opset <= newest:
         raise InspectorError(f"--opset {opset}: onnx {onnx.__version__} knows opsets 7 to {newest}")
+    if exporter == "torchscript" and opset < TORCHSCRIPT_MIN_OPSET:
+        raise InspectorError(
+            f"--opset {opset}: below opset {TORCHSCRIPT_MIN_OPSET} the torchscript exporter "
+            "lists every weight as a graph input too (ONNX IR 3), so the file would take the "
+            f"weights as inputs; use --opset {TORCHSCRIPT_MIN_OPSET} or later"
+        )
 
 
 # --- the destination ---------------------------------------------------------------------------
 
 
 def _destination(path: Path) -> Path:
+    check_name_length(path, "output")
     if path.is_dir():
         raise InspectorError(
             f"output {path} is a folder; give a file name such as {path / 'model.onnx'}"
@@ -200,7 +215,7 @@ def _destination(path: Path) -> Path:
 def _staging_folder(destination: Path) -> Iterator[Path]:
     """A temporary folder beside `destination`, removed whatever happens (also on Ctrl-C)."""
     try:
-        folder = Path(tempfile.mkdtemp(prefix=".inspector-export-", dir=destination.parent))
+        folder = owned_folder(".inspector-export-", destination.parent)
     except OSError as error:
         raise InspectorError(
             f"cannot write to folder {destination.parent}: {error.strerror or error}"
@@ -227,6 +242,7 @@ def _inductor_cache_in(folder: Path) -> Iterator[None]:
 
 def _move_into_place(staged: Path, destination: Path) -> None:
     data = staged.with_name(staged.name + ".data")
+    raise_if_interrupted()  # a Ctrl-C a library swallowed: the old file stays
     try:
         if data.exists():
             os.replace(data, destination.with_name(destination.name + ".data"))
@@ -255,7 +271,8 @@ def _forward_output_names(loaded, inputs: Inputs) -> list[str]:
     import torch
 
     try:
-        with torch.inference_mode(), eval_mode(loaded.module), user_code(loaded.spec):
+        running = user_code(loaded.spec, "its forward", failure=f"{loaded.spec} failed")
+        with torch.inference_mode(), eval_mode(loaded.module), running:
             outputs = inputs.call(loaded.module)
     except InspectorError as error:
         raise _forward_failure(loaded, inputs, error) from error
@@ -290,8 +307,8 @@ def _program_output_names(program) -> list[str] | None:
 def _refuse_no_outputs(loaded, names: list[str]) -> None:
     if not names:
         raise InspectorError(
-            f"{loaded.spec}: forward returns no tensor (None, or only Python values): there is "
-            "nothing to export"
+            f"{loaded.spec}: its forward returns no tensor (None, or only other values), so "
+            "the ONNX graph would have no outputs; return the tensors the model computes"
         )
 
 
@@ -323,7 +340,8 @@ def _run_error(loaded, inputs: Inputs) -> InspectorError | None:
     import torch
 
     try:
-        with torch.inference_mode(), eval_mode(loaded.module), user_code(loaded.spec):
+        running = user_code(loaded.spec, "its forward", failure=f"{loaded.spec} failed")
+        with torch.inference_mode(), eval_mode(loaded.module), running:
             inputs.call(loaded.module)
     except InspectorError as error:
         return error

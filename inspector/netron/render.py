@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import struct
+import sys
 import tempfile
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ from pathlib import Path
 
 from ..defaults import LOOPBACK, RENDER_TIMEOUT
 from ..errors import InspectorError
-from ..files import write_atomically
+from ..files import check_name_length, write_atomically
 from ..onnx.files import check_onnx_file
-from ..text import first_line
+from ..text import first_line, xml_safe
 from .serve import netron_server, private_copy
 
 FORMATS = (".png", ".svg")
@@ -39,6 +40,8 @@ INSTALL_HINT = "apt-get install chromium, and pip install .[render] for Playwrig
 PNG_SCALE = 2.0  # as Netron's own PNG export: 11 px labels stay sharp when zoomed in
 MAX_PNG_SIDE = 32767  # the largest side that image viewers (and Chromium's canvas) all accept
 MAX_PNG_PIXELS = 64 * 2**20  # 256 MB of RGBA in Chromium; huge graphs are drawn smaller
+LABEL_PX = 11  # Netron's label size in CSS px
+LEGIBLE_SCALE = 0.5  # below it labels are under 6 px: a picture of the shape, not of the names
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class RenderResult:
 
 def check_output(output) -> Path:
     """The image path, if its suffix and folder are usable; raise InspectorError otherwise."""
-    path = Path(output)
+    path = check_name_length(output, "output")
     if path.suffix.lower() not in FORMATS:
         raise InspectorError(f"{path}: the output must end in .png or .svg")
     if path.is_dir():
@@ -175,7 +178,7 @@ def _netron_svg(browser, url: str, timeout: float) -> tuple[str, int]:
     nodes = graph.count()
     with page.expect_download() as download:
         page.keyboard.press("Control+Alt+E")  # File > Export as SVG
-    svg = Path(download.value.path()).read_text(encoding="utf-8")
+    svg = xml_safe(Path(download.value.path()).read_text(encoding="utf-8"))
     context.close()
     return svg, nodes
 
@@ -198,6 +201,7 @@ def _loopback_only(route, url: str) -> None:
 def _photograph(browser, svg: str, timeout: float) -> bytes:
     """A PNG of the SVG, drawn at png_scale()."""
     scale = png_scale(*svg_size(svg))
+    warn_if_illegible(scale, *svg_size(svg))
     # Only our SVG is on this page: no scripts, no network.
     context = browser.new_context(java_script_enabled=False, device_scale_factor=scale)
     context.set_default_timeout(timeout * 1000)
@@ -213,6 +217,18 @@ def png_scale(width: float, height: float) -> float:
     """PNG_SCALE, or less when a graph of this size (CSS px) would exceed the PNG limits."""
     return min(
         PNG_SCALE, MAX_PNG_SIDE / max(width, height), (MAX_PNG_PIXELS / (width * height)) ** 0.5
+    )
+
+
+def warn_if_illegible(scale: float, width: int, height: int) -> None:
+    """Say so when the PNG limits shrink the drawing until its labels cannot be read."""
+    if scale >= LEGIBLE_SCALE:
+        return
+    print(
+        f"inspector: warning: the graph is {width}x{height} CSS px, so the PNG is drawn at "
+        f"{scale:.2g}x and its labels are {LABEL_PX * scale:.1f} px high, too small to read; "
+        "write an SVG instead (-o NAME.svg), or draw fewer nodes with --depth",
+        file=sys.stderr,
     )
 
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import ipaddress
-import logging
 import re
 import shutil
 import sys
-import tempfile
 import time
 import webbrowser
 from collections.abc import Iterator
@@ -22,7 +20,9 @@ from pathlib import Path
 
 from ..defaults import LOOPBACK
 from ..errors import InspectorError
+from ..leftovers import owned_folder
 from ..onnx.files import check_onnx_file
+from .guard import serve_guarded
 
 
 @contextlib.contextmanager
@@ -33,18 +33,39 @@ def private_copy(model_path) -> Iterator[Path]:
     user's `.onnx.data` would make their own file fail `inspector verify` while we serve it.
     """
     source = Path(model_path)
-    folder = Path(tempfile.mkdtemp(prefix="inspector-netron-"))  # mode 0700
+    folder = _private_folder()  # mode 0700; removes the copies killed runs left
     try:
         # Netron puts the name into its page and URLs unescaped: keep it to safe characters.
         served = folder / re.sub(r"[^A-Za-z0-9._-]", "_", source.name)
-        shutil.copyfile(source, served)
-        for location in external_data_files(source):
-            target = folder / location
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source.parent / location, target)
+        with _copy_errors(folder):
+            shutil.copyfile(source, served)
+            for location in external_data_files(source):
+                target = folder / location
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source.parent / location, target)
         yield served
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _private_folder() -> Path:
+    try:
+        return owned_folder("inspector-netron-")
+    except OSError as error:
+        raise InspectorError(
+            f"cannot make a private folder for Netron: {error.strerror or error}"
+        ) from error
+
+
+@contextlib.contextmanager
+def _copy_errors(folder: Path) -> Iterator[None]:
+    """A full $TMPDIR (or quota) while copying the model is the environment's, not a bug."""
+    try:
+        yield
+    except OSError as error:
+        raise InspectorError(
+            f"cannot copy the model into {folder.parent} for Netron: {error.strerror or error}"
+        ) from error
 
 
 def external_data_files(model_path: Path) -> list[str]:
@@ -82,15 +103,13 @@ def _tensors(graph):
 def netron_server(model_path, host: str = LOOPBACK, port: int | None = None) -> Iterator[str]:
     """Serve `model_path` with Netron on host:port (None: Netron's choice, 0: any free port).
 
-    Yields the URL; stops the server on exit. A busy port is a user error.
+    Yields the URL; stops the server on exit. A busy port is a user error. Requests must name
+    this server in their Host header (DNS rebinding); see guard.py.
     """
-    import netron
-
     if port is not None and not 0 <= port <= 65535:
         raise InspectorError(f"--port {port}: a port is a number from 1 to 65535")
-    logging.getLogger("netron").setLevel(logging.WARNING)  # we print the URL ourselves
     try:
-        address = netron.start(str(model_path), address=(host, port), browse=False)
+        server = serve_guarded(model_path, host, port, remote=not _is_loopback(host))
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise InspectorError(
@@ -98,9 +117,13 @@ def netron_server(model_path, host: str = LOOPBACK, port: int | None = None) -> 
             ) from error
         raise InspectorError(f"cannot serve on {host}:{port}: {error.strerror or error}") from error
     try:
-        yield f"http://{address[0]}:{address[1]}/"
+        yield f"http://{_url_host(host)}:{server.address[1]}/"
     finally:
-        netron.stop(address)
+        server.stop()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def check_host(host: str, allow_remote: bool) -> bool:
@@ -140,7 +163,9 @@ def view(
     remote = check_host(host, allow_remote)
     model_path = check_onnx_file(model_path)
     name = model_path.name
-    with private_copy(model_path) as served, netron_server(served, host, port) as url:
+    # Ctrl-C is the normal way to stop from the moment the server is up, also before the wait.
+    stopping = contextlib.suppress(KeyboardInterrupt)
+    with private_copy(model_path) as served, netron_server(served, host, port) as url, stopping:
         if remote:
             print(
                 f"inspector: warning: serving on {host}: anyone who can reach this machine "
@@ -153,8 +178,7 @@ def view(
             print(f"Netron is serving {name} at {url} (Ctrl-C to stop)", flush=True)
         if browser and not webbrowser.open(url):
             print("inspector: no web browser found; open the URL yourself", file=sys.stderr)
-        with contextlib.suppress(KeyboardInterrupt):  # the normal way to stop
-            wait_for_ctrl_c()
+        wait_for_ctrl_c()
     if not announce:
         print("Netron stopped", flush=True)
 

@@ -25,6 +25,7 @@ _CHILD_CODE = (
     "from inspector.onnx.files import _child_main; _child_main(sys.argv[2], sys.argv[3] == 'runtime')"
 )
 _STAGE_NAMES = {"checker": "the onnx checker", "onnxruntime": "onnxruntime"}
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 # Digests of the files this process wrote and checked itself (an export) or found intact in its own
 # export cache: verify right after an export would otherwise start a child (about 0.3 s) to check
@@ -150,7 +151,8 @@ def _check_in_child(path: Path, runtime: bool) -> str | None:
     lines = done.stdout.splitlines()
     stages = [line.split(" ", 1)[1] for line in lines if line.startswith("stage ")]
     stage = _STAGE_NAMES.get(stages[-1] if stages else "checker", "the onnx checker")
-    if done.returncode == ExitStatus.INTERRUPTED or done.returncode == -signal.SIGINT:
+    # Stopped by Ctrl-C, SIGTERM or SIGHUP sent to the whole group: we were interrupted too.
+    if done.returncode == ExitStatus.INTERRUPTED or -done.returncode in _INTERRUPTS:
         raise KeyboardInterrupt
     if done.returncode < 0:
         name = signal.Signals(-done.returncode).name

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..files import check_writable_destination, write_atomically
-from ..text import plain_table
+from ..text import plain_table, printable
 from .compare import OutputDiff
 
 
@@ -95,7 +95,8 @@ class VerifyReport:
                 if self.first_divergence
                 else "  first divergence: none, every layer matches within tolerance"
             )
-        return "\n".join(line for line in lines if line)
+        # Output names come from the ONNX file: its escape sequences must not reach the terminal.
+        return "\n".join(printable(line) for line in "\n".join(lines).splitlines() if line)
 
     def _headline(self) -> str:
         where = f"atol {self.atol:g}, rtol {self.rtol:g}; {self.onnx_file}"
@@ -125,7 +126,7 @@ def _diff_table(runs: list[Run]) -> str:
     rows = [
         [
             run.label,
-            diff.name,
+            printable(diff.name),  # a newline in it would make two lines of the table
             str(list(diff.shape)),
             f"{diff.max_abs_diff:.3g}",
             f"{diff.max_rel_diff:.3g}",

@@ -6,7 +6,7 @@ import math
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-from ..text import shape_text
+from ..text import printable, shape_text
 from .files import load_onnx
 
 
@@ -39,7 +39,8 @@ class OnnxSummary:
         lines.append("ops:")
         lines += [f"  {op:<24} {count:>5}" for op, count in self.ops.items()]
         lines.append(f"total params: {self.total_params:,}")
-        return "\n".join(lines)
+        # Names come from the file: its escape sequences must not reach the terminal.
+        return "\n".join(map(printable, lines))
 
     def to_markdown(self) -> str:
         rows = [
@@ -55,7 +56,7 @@ class OnnxSummary:
         rows += ["", "| op | count |", "|---|---:|"]
         rows += [f"| {op} | {count} |" for op, count in self.ops.items()]
         rows += ["", f"- total params: {self.total_params:,}"]
-        return "\n".join(rows)
+        return "\n".join(map(printable, rows))
 
 
 def summarize_onnx(path) -> OnnxSummary:

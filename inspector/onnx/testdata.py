@@ -12,10 +12,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InspectorError
+from ..errors import InspectorError, raise_if_interrupted
+from ..files import check_name_length, read_regular_file
 
 _SET_NAME = re.compile(r"^test_data_set_(\d+)$")
 _TENSOR_NAME = re.compile(r"^(input|output)_(\d+)\.pb$")
+_LISTED = 5  # names an error lists before "and N more"
 
 
 @dataclass
@@ -41,9 +43,13 @@ def write_test_data(folder, data_sets: list[DataSet]) -> Path:
     try:
         for index, data_set in enumerate(data_sets):
             _write_set(staging / f"test_data_set_{index}", data_set)
+        raise_if_interrupted()  # a Ctrl-C a library swallowed: nothing appears
         if folder.exists():
             folder.rmdir()  # empty (checked above): replace it with the finished folder
         staging.rename(folder)
+    except OSError as error:  # a full disk, a quota
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InspectorError(f"--save-data {folder}: {error.strerror or error}") from error
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -52,7 +58,7 @@ def write_test_data(folder, data_sets: list[DataSet]) -> Path:
 
 def check_save_destination(folder) -> Path:
     """Refuse a data folder we must not write, before any slow work starts."""
-    folder = Path(folder)
+    folder = check_name_length(folder, "--save-data")
     if not folder.parent.is_dir():
         raise InspectorError(f"--save-data {folder}: folder {folder.parent} does not exist")
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
@@ -64,21 +70,64 @@ def check_save_destination(folder) -> Path:
 
 
 def read_test_data(folder) -> list[DataSet]:
-    """Every test_data_set_N under `folder`, in N order, or an InspectorError saying what is wrong."""
-    folder = Path(folder)
+    """Every test_data_set_N under `folder`, in N order, or an InspectorError saying what is wrong.
+
+    The folder may come from someone else's repository: only the files that exist are read, their
+    indices must run 0..N-1 without gaps, and each must be a regular file inside the folder that
+    holds its values itself (no external data, which would be read from wherever it points).
+    """
+    folder = check_name_length(folder, "--data")
     if not folder.is_dir():
         raise InspectorError(f"--data {folder}: no such folder")
-    numbered = sorted(
-        (int(m.group(1)), path)
-        for path in folder.iterdir()
-        if path.is_dir() and (m := _SET_NAME.match(path.name))
-    )
-    if not numbered:
+    root = folder.resolve()
+    sets = _numbered(folder, _SET_NAME, root)
+    if not sets:
         raise InspectorError(
             f"--data {folder} holds no test_data_set_N folders "
             "(expected DIR/test_data_set_0/input_0.pb, output_0.pb)"
         )
-    return [_read_set(path) for _, path in numbered]
+    for path in sets.values():
+        if not path.is_dir():
+            raise InspectorError(f"--data {folder}: {path.name} is not a folder")
+    return [_read_set(path, root) for path in _in_order(sets, folder, "test_data_set_{}")]
+
+
+def _numbered(folder: Path, pattern: re.Pattern, root: Path, kind: str | None = None) -> dict:
+    """index -> path of the entries of `folder` whose names match `pattern` (and `kind`)."""
+    found = {}
+    for path in folder.iterdir():
+        match = pattern.match(path.name)
+        if not match or (kind and match.group(1) != kind):
+            continue
+        digits = match.group(match.lastindex)
+        if digits != str(int(digits)):  # input_01.pb would be a second input_1.pb
+            raise InspectorError(f"--data {folder}: {path.name} has a leading zero in its index")
+        if not _inside(path, root):
+            raise InspectorError(f"--data {folder}: {path.name} points outside {root}")
+        found[int(digits)] = path
+    return found
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """True when `path`, its symbolic links followed, stays under `root` (a loop never does)."""
+    try:
+        return path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # Python 3.11 raises RuntimeError on a symlink loop
+        return False
+
+
+def _in_order(found: dict, folder: Path, name: str) -> list[Path]:
+    """The paths in index order when the indices are 0..N-1; else one line naming what is there."""
+    indices = sorted(found)
+    if indices == list(range(len(indices))):
+        return [found[index] for index in indices]
+    missing = next(i for i, index in enumerate(indices) if index != i)
+    listed = ", ".join(found[index].name for index in indices[:_LISTED])
+    more = f" and {len(indices) - _LISTED} more" if len(indices) > _LISTED else ""
+    raise InspectorError(
+        f"--data {folder}: {name.format(missing)} is missing; indices must run from 0 without "
+        f"gaps (found {listed}{more})"
+    )
 
 
 def _write_set(folder: Path, data_set: DataSet) -> None:
@@ -95,21 +144,14 @@ def _write_set(folder: Path, data_set: DataSet) -> None:
             (folder / f"{kind}_{index}.pb").write_bytes(tensor.SerializeToString())
 
 
-def _read_set(folder: Path) -> DataSet:
-    files: dict[str, dict[int, Path]] = {"input": {}, "output": {}}
-    for path in folder.iterdir():
-        if match := _TENSOR_NAME.match(path.name):
-            files[match.group(1)][int(match.group(2))] = path
+def _read_set(folder: Path, root: Path) -> DataSet:
     data_set = DataSet(folder.name)
     for kind in ("input", "output"):
-        found = files[kind]
+        found = _numbered(folder, _TENSOR_NAME, root, kind)
         if not found:
             raise InspectorError(f"--data {folder} has no {kind}_0.pb")
-        missing = sorted(set(range(max(found) + 1)) - set(found))
-        if missing:
-            raise InspectorError(f"--data {folder}: {kind}_{missing[0]}.pb is missing")
-        for index in sorted(found):
-            name, array = _read_tensor(found[index])
+        for path in _in_order(found, folder, kind + "_{}.pb"):
+            name, array = _read_tensor(path)
             getattr(data_set, f"{kind}s").append(array)
             getattr(data_set, f"{kind}_names").append(name)
     return data_set
@@ -121,11 +163,22 @@ def _read_tensor(path: Path):
     from onnx import numpy_helper
 
     tensor = onnx.TensorProto()
+    data = read_regular_file(path, "--data")
     try:
-        tensor.ParseFromString(path.read_bytes())
+        tensor.ParseFromString(data)
         if tensor.data_type == onnx.TensorProto.UNDEFINED:
             raise ValueError("no element type")
-        return tensor.name, numpy_helper.to_array(tensor)
     except (DecodeError, ValueError, TypeError) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise InspectorError(f"{path} is not a serialized ONNX TensorProto: {reason}") from error
+    if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
+        where = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        raise InspectorError(
+            f"{path} keeps its values in an external file ({where or 'no location given'}); "
+            "test data must hold its values itself, so it is never read"
+        )
+    try:
+        return tensor.name, numpy_helper.to_array(tensor)
+    except (ValueError, TypeError) as error:
         reason = " ".join(str(error).split()) or type(error).__name__
         raise InspectorError(f"{path} is not a serialized ONNX TensorProto: {reason}") from error
