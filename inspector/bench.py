@@ -75,7 +75,7 @@ class BenchResult:
 
     def to_dict(self) -> dict:
         runtimes = list(self.timings)
-        data = {"batch_size": self.batch_size, "threads": self.threads}
+        data: dict[str, object] = {"batch_size": self.batch_size, "threads": self.threads}
         data.update({f"{r}_ms": round(self.timings[r].median_ms, 4) for r in runtimes})
         data["speedup"] = round(self.speedup(), 4)
         if "onnxruntime_optimized" in self.timings:

@@ -102,9 +102,9 @@ def _pickled_globals(path: Path) -> set[str]:
         with zipfile.ZipFile(path) as archive:
             pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
             data = archive.read(pickles[0]) if pickles else b""
-        strings = []
+        strings: list[str] = []
         for opcode, arg, _ in pickletools.genops(data):
-            if opcode.name == "GLOBAL":
+            if opcode.name == "GLOBAL" and isinstance(arg, str):
                 names.add(arg.replace(" ", "."))
             elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
                 names.add(f"{strings[-2]}.{strings[-1]}")

@@ -292,7 +292,8 @@ def _axis_candidates(row, target, stride, padding) -> list[tuple[int, range | li
             f"kernel {kernel} spans {span} pixels: too many paddings to search; give --padding"
         )
     paddings = [padding] if padding is not None else range(span)  # 0 .. D(K-1)
-    candidates = []
+    candidates: list[tuple[int, range | list[int]]] = []
+    strides: range | list[int]
     for pad in paddings:
         covered = size + 2 * pad - span
         if covered < 0:

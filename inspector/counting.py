@@ -38,12 +38,13 @@ def shared_owners(module) -> dict[str, str]:
     """Module path -> the path of the module that first holds its parameters, for every module
     whose own parameters all belong to an earlier one (a tied weight)."""
     owner_of: dict[int, str] = {}
-    shared = {}
+    shared: dict[str, str] = {}
     for path, sub in module.named_modules():
         own = list(sub.parameters(recurse=False))
-        owners = {owner_of.get(id(p)) for p in own}
-        if own and None not in owners:
-            shared[path] = sorted(owners)[0]
+        owners = [owner_of.get(id(p)) for p in own]
+        known = sorted(owner for owner in owners if owner is not None)
+        if own and len(known) == len(owners):
+            shared[path] = known[0]
         for p in own:
             owner_of.setdefault(id(p), path)
     return shared

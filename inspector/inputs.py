@@ -81,11 +81,12 @@ class InputSpec:
 
 def parse_input(text: str) -> InputSpec:
     """`[NAME=]SHAPE[:DTYPE][:LOW..HIGH]` -> InputSpec, or a user error naming what is wrong."""
-    name, sep, rest = text.partition("=")
+    head, sep, rest = text.partition("=")
+    name: str | None = head
     if not sep:
         name, rest = None, text
-    elif not _NAME.match(name.strip()):
-        raise InspectorError(f"--input {text!r}: {name!r} is not a Python argument name")
+    elif not _NAME.match(head.strip()):
+        raise InspectorError(f"--input {text!r}: {head!r} is not a Python argument name")
     parts = rest.split(":")
     shape = _parse_shape(parts[0], text)
     dtype, value_range = "float32", None
@@ -123,6 +124,8 @@ def _parse_shape(text: str, whole: str) -> tuple[int, ...]:
 
 def _parse_range(text: str, whole: str) -> tuple[int, int]:
     match = _RANGE.match(text)
+    if match is None:
+        raise InspectorError(f"--input {whole!r}: {text!r} is not a range like 0..1000")
     low, high = int(match.group(1)), int(match.group(2))
     if high <= low:
         raise InspectorError(

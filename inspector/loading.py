@@ -156,7 +156,7 @@ def _in_forward_order(module, specs: list[InputSpec], spec: str) -> list[InputSp
     """Positional inputs first, in the order given; keyword inputs in forward's own order (the
     order the exporter gives the graph's inputs), each name once."""
     named = [s for s in specs if s.name is not None]
-    names = [s.name for s in named]
+    names = [s.name for s in named if s.name is not None]
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
         raise InspectorError(f"{spec}: input {twice[0]!r} is given twice")

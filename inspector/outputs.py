@@ -14,8 +14,13 @@ Values that are not tensors (None, a flag) are left out: they are not outputs of
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def named_outputs(outputs) -> list[tuple[str, object]]:
+if TYPE_CHECKING:
+    import torch
+
+
+def named_outputs(outputs) -> list[tuple[str, torch.Tensor]]:
     """(name, tensor) for every tensor of forward's result, in pytree order."""
     import torch
     from torch.utils import _pytree

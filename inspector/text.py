@@ -41,7 +41,9 @@ def shape_text(shape) -> str:
     return "x".join(str(d) for d in shape) if shape else "scalar"
 
 
-def plain_table(columns: list[str], rows: list[list[str]], right: set[str] = frozenset()) -> str:
+def plain_table(
+    columns: list[str], rows: list[list[str]], right: frozenset[str] | set[str] = frozenset()
+) -> str:
     """A rich table drawn without colours or borders, for reports that go to logs and files.
 
     `right` names the columns to right-align (numbers).
@@ -57,7 +59,7 @@ def plain_table(columns: list[str], rows: list[list[str]], right: set[str] = fro
         table.add_column(title, justify="right" if title in right else "left")
     for row in rows:
         table.add_row(*row)
-    console = Console(file=StringIO(), width=160, color_system=None, highlight=False)
-    console.print(table)
-    text = console.file.getvalue()
+    buffer = StringIO()
+    Console(file=buffer, width=160, color_system=None, highlight=False).print(table)
+    text = buffer.getvalue()
     return "\n".join(line.rstrip() for line in text.splitlines() if line.strip())
