@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -14,7 +15,7 @@ from onnxscript import ir
 from inspector.export import exporter
 from inspector.export.writer import weights_detached, write_model
 
-REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _model_with_every_kind_of_initializer() -> ir.Model:
@@ -32,7 +33,10 @@ def _model_with_every_kind_of_initializer() -> ir.Model:
     values = {}
     for tensor in (weight, bias, shape, mask, zero):
         values[tensor.name] = ir.Value(
-            name=tensor.name, shape=tensor.shape, type=ir.TensorType(tensor.dtype), const_value=tensor
+            name=tensor.name,
+            shape=tensor.shape,
+            type=ir.TensorType(tensor.dtype),
+            const_value=tensor,
         )
     gemm = ir.node("Gemm", [x, values["W"], values["b"]])
     reshape = ir.node("Reshape", [gemm.outputs[0], values["shape"]])
