@@ -217,3 +217,62 @@ def test_changing_the_export_code_misses(cache_dir, monkeypatch, tmp_path):
         (edited / source.name).write_text(text)
     monkeypatch.setattr(cache_module, "__file__", str(edited / "cache.py"))
     assert cache_module.cache_key(loaded) != before
+
+
+_RACER = """\
+import sys, time
+from pathlib import Path
+from inspector.export import cache
+from inspector.loading import load_model
+
+ready, go, log = map(Path, sys.argv[1:4])
+real = cache.export_onnx
+
+
+def logged(*args, **kwargs):
+    with log.open("a") as handle:
+        handle.write("export\\n")
+    return real(*args, **kwargs)
+
+
+cache.export_onnx = logged
+loaded = load_model("linear", kwargs={"in_features": 6, "out_features": 4}, input_shapes=[(2, 6)])
+ready.touch()
+while not go.exists():
+    time.sleep(0.01)
+path = cache.cached_export(loaded)
+print(path, cache.file_digest(path))
+"""
+
+
+@pytest.mark.slow
+def test_processes_sharing_the_cache_make_an_entry_once_and_all_use_it(cache_dir, tmp_path):
+    """pytest-xdist workers or check-all --jobs asking for the same model at the same moment."""
+    import subprocess
+    import sys
+    import time
+
+    log, go = tmp_path / "exports.log", tmp_path / "go"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, tmp_path / f"ready-{i}", go, log],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    while not all((tmp_path / f"ready-{i}").exists() for i in range(3)):  # torch imported
+        assert all(racer.poll() is None for racer in racers), racers[0].communicate()
+        time.sleep(0.01)
+    go.touch()  # all three ask for the missing entry at once
+    answers = []
+    for racer in racers:
+        out, err = racer.communicate(timeout=300)
+        assert racer.returncode == 0, err
+        answers.append(tuple(out.split()))
+    assert log.read_text().splitlines() == ["export"]  # one made it, the others waited for it
+    (path, digest), *others = answers
+    assert all(answer == (path, digest) for answer in others)
+    assert cache_module.file_digest(Path(path)) == digest  # nobody replaced it afterwards
+    assert (Path(path).parent / f"{Path(path).name}.sha256").read_text() == digest

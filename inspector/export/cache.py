@@ -8,7 +8,9 @@ key, so a stale entry cannot be hit.
 
 Location: $INSPECTOR_CACHE_DIR, else $XDG_CACHE_HOME/inspector, else ~/.cache/inspector. Entries
 are `<key>.onnx` files with a `<key>.onnx.sha256` of their bytes: an entry edited after it was
-written (or half-copied) is made again, never used. Deleting the folder is always safe.
+written (or half-copied) is made again, never used. Processes sharing the folder (pytest-xdist
+workers, check-all --jobs) make each entry once, under a lock file. Deleting the folder is always
+safe.
 """
 
 from __future__ import annotations
@@ -71,18 +73,48 @@ def cached_export(loaded, *, graph: str = GRAPH) -> Path | None:
     path = folder / f"{key}.onnx"
     if _entry_is_intact(path):
         return path
-    _remove_entry(path)  # missing, corrupt, truncated or edited: make it again
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
     if not os.access(folder, os.W_OK):
         return None
-    export_onnx(loaded, path, graph=graph)
-    digest = file_digest(path)
-    write_atomically(_digest_path(path), digest)
+    with _making(path):
+        if _entry_is_intact(path):  # another process made it while this one waited
+            return path
+        _remove_entry(path)  # missing, corrupt, truncated or edited: make it again
+        export_onnx(loaded, path, graph=graph)
+        digest = file_digest(path)
+        write_atomically(_digest_path(path), digest)
     vouch_for(path, digest)  # checked as it was written: the caller need not check it again
     return path
+
+
+@contextmanager
+def _making(path: Path) -> Iterator[None]:
+    """One process at a time makes an entry (pytest-xdist workers, check-all --jobs, two CI steps
+    sharing a cache): the others wait for it instead of exporting the same model again, and none
+    removes a file another has just written and is about to use.
+
+    An advisory lock on `<key>.onnx.lock`, released by the kernel if the holder dies. Without
+    fcntl (Windows) entries are still written atomically, and the last writer wins.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    try:
+        lock = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115 (closed below)
+    except OSError:  # a folder we may write entries in but not create this file: go unlocked
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _entry_is_intact(path: Path) -> bool:
