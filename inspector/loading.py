@@ -8,6 +8,7 @@ Importing a spec runs its code, exactly as `python file.py` would; a checkpoint 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -153,6 +154,11 @@ def _import_attr(spec: str):
     return obj
 
 
+def import_code(where: str):
+    """Import `path/to/file.py` (run as `python file.py` would run it) or `package.module`."""
+    return _import_file(Path(where)) if where.endswith(".py") else _import_module(where)
+
+
 def _import_module(name: str):
     try:
         return importlib.import_module(name)
@@ -169,7 +175,9 @@ def _import_file(path: Path):
     folder = str(path.resolve().parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    name = f"_inspector_user_{abs(hash(str(path.resolve())))}"
+    # Named after the path, the same in every process (hash() of a str is salted per process, and
+    # the export cache's key includes the module name: it would never hit in a new process).
+    name = f"_inspector_user_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

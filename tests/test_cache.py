@@ -276,3 +276,33 @@ def test_processes_sharing_the_cache_make_an_entry_once_and_all_use_it(cache_dir
     assert all(answer == (path, digest) for answer in others)
     assert cache_module.file_digest(Path(path)) == digest  # nobody replaced it afterwards
     assert (Path(path).parent / f"{Path(path).name}.sha256").read_text() == digest
+
+
+def test_a_model_from_a_file_has_the_same_key_in_every_process(tmp_path):
+    """A new process (the next CI run, an xdist worker) must find the entry the last one made."""
+    import os
+    import subprocess
+    import sys
+
+    source = tmp_path / "net.py"
+    source.write_text(
+        "from torch import nn\n\n\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(4, 2)\n\n"
+        "    def forward(self, x):\n        return self.fc(x)\n"
+    )
+    code = (
+        "import sys; from inspector.loading import load_model; "
+        "from inspector.export.cache import cache_key; "
+        "print(cache_key(load_model(sys.argv[1] + ':Net', input_shapes=[(2, 4)])))"
+    )
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(source)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(keys) == 1 and None not in keys and "None" not in keys
