@@ -11,6 +11,7 @@ engines.
 
 from __future__ import annotations
 
+import json
 import re
 
 FORMAT = 1  # bump when the record's layout changes
@@ -40,6 +41,18 @@ def architecture_record(module, *inputs, use_cache: bool = True) -> dict:
         "ops": dict(sorted(onnx.ops.items())),
         "layers": _layers(summary.layers),
     }
+
+
+def dump_record(record: dict) -> str:
+    """JSON with one line per layer, input and output, so that a change is a one-line git diff."""
+    lines = []
+    for key, value in record.items():
+        if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
+            rows = ",\n".join(f"    {json.dumps(row)}" for row in value)
+            lines.append(f"  {json.dumps(key)}: [\n{rows}\n  ]")
+        else:
+            lines.append(f"  {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def _tensor(info) -> dict:
