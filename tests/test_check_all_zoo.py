@@ -69,16 +69,22 @@ VERDICTS = {"zoo_baked": "ERROR", "zoo_noisy": "FAILED", "zoo_tanh": "PASSED", "
 
 
 @pytest.fixture
-def zoo(tmp_path, monkeypatch):
-    """zoo.py in a folder of its own; its models leave the registry after the test."""
+def restored_registry():
+    """The models a test's zoo registers leave the registry after the test."""
+    registry = dict(models._registry._REGISTRY)
+    yield
+    models._registry._REGISTRY.clear()
+    models._registry._REGISTRY.update(registry)
+
+
+@pytest.fixture
+def zoo(tmp_path, restored_registry):
+    """zoo.py in a folder of its own."""
     folder = tmp_path / "project"
     folder.mkdir()
     path = folder / "zoo.py"
     path.write_text(ZOO)
-    registry = dict(models._registry._REGISTRY)
-    yield path
-    models._registry._REGISTRY.clear()
-    models._registry._REGISTRY.update(registry)
+    return path
 
 
 def _verdicts(result) -> dict[str, str]:
@@ -93,6 +99,13 @@ def test_models_checks_exactly_what_the_zoo_registers(cli, zoo):
     again = cli("check-all", "--models", zoo, "--pattern", "zoo_t*")  # imported a second time
     assert again.code == 0, again.err
     assert again.out.splitlines()[-1] == "PASSED | all 1 model(s) export and verify"
+
+
+def test_the_ci_examples_zoo_passes(cli, restored_registry):
+    zoo = Path(__file__).resolve().parent.parent / "examples" / "ci" / "zoo.py"
+    result = cli("check-all", "--models", zoo, "--format", "json")
+    assert result.code == 0, result.err
+    assert _verdicts(result) == {"tiny_classifier": "PASSED", "token_mixer": "PASSED"}
 
 
 def test_models_takes_a_package_module(cli, zoo, monkeypatch):

@@ -7,7 +7,9 @@ sys.modules snapshot, which then drops it, and the next garbage collection crash
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -16,6 +18,8 @@ from inspector.pytest_plugin import snapshot_path
 from inspector.snapshot import record_differences
 
 pytest_plugins = ["pytester"]
+
+EXAMPLES_CI = Path(__file__).resolve().parent.parent / "examples" / "ci"
 
 NET = textwrap.dedent(
     """\
@@ -315,3 +319,20 @@ def test_record_differences_name_layers_shapes_parameters_and_ops():
     assert record_differences(_record(), _record(format=2)) == [
         "record format 1 -> 2: write it again"
     ]
+
+
+def test_the_ci_example_passes_against_its_kept_snapshots(pytester, tmp_path, monkeypatch):
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "export-cache"))
+    for name in ("zoo.py", "test_exports.py"):
+        shutil.copy(EXAMPLES_CI / name, pytester.path)
+    shutil.copytree(EXAMPLES_CI / "__snapshots__", pytester.path / "__snapshots__")
+    _run(pytester).assert_outcomes(passed=4)
+
+
+def test_the_ci_workflow_caches_exports_and_uploads_junit_reports():
+    text = (EXAMPLES_CI / "verify.yml").read_text()
+    assert "uses: actions/cache@" in text and "path: ${{ env.INSPECTOR_CACHE_DIR }}" in text
+    assert "shard: [1, 2]" in text and "--shard ${{ matrix.shard }}/2" in text
+    assert "--junit-xml check-all-${{ matrix.shard }}.xml" in text
+    assert "pytest -n 2 examples/ci/test_exports.py --junit-xml=pytest-exports.xml" in text
+    assert text.count("uses: actions/upload-artifact@") == 3
