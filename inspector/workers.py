@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import ExitStatus, note_interrupt, was_interrupted
 
@@ -29,7 +29,6 @@ class _Worker:
     process: object
     connection: object
     task: tuple | None = None  # (index, item) it is working on
-    done: list = field(default_factory=list)
 
 
 def run_in_workers(
@@ -59,7 +58,7 @@ def run_in_workers(
     workers: list[_Worker] = []
     try:
         for _ in range(min(jobs, len(items))):
-            workers.append(_start(context, function, setup, setup_args))
+            _start(workers, context, function, setup, setup_args)
         for worker in workers:
             _hand_out(worker, pending, started)
         while any(worker.task for worker in workers):
@@ -69,14 +68,13 @@ def run_in_workers(
                 results[index] = result
                 finished(item, result)
                 worker.task = None
-                if not worker.process.is_alive():
+                if not worker.process.is_alive():  # it died: a new one takes over the rest
                     worker.connection.close()
                     workers.remove(worker)
-                    worker = _start(context, function, setup, setup_args) if pending else None
-                    if worker:
-                        workers.append(worker)
-                if worker:
-                    _hand_out(worker, pending, started)
+                    if not pending:
+                        continue
+                    worker = _start(workers, context, function, setup, setup_args)
+                _hand_out(worker, pending, started)
     except BaseException:
         _stop(workers)
         raise
@@ -88,15 +86,18 @@ def run_in_workers(
     return results
 
 
-def _start(context, function, setup, setup_args) -> _Worker:
+def _start(workers: list, context, function, setup, setup_args) -> _Worker:
+    """A new worker, in `workers` before a Ctrl-C held back meanwhile can stop this process."""
     parent_end, child_end = context.Pipe()
     process = context.Process(
         target=_serve, args=(child_end, function, setup, setup_args), name="inspector-worker"
     )
     with _sigint_held():
         process.start()
-    child_end.close()
-    return _Worker(process, parent_end)
+        child_end.close()
+        worker = _Worker(process, parent_end)
+        workers.append(worker)
+    return worker
 
 
 def _hand_out(worker: _Worker, pending: list, started: Callable) -> None:
