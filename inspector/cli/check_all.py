@@ -6,13 +6,7 @@ from ..errors import ExitStatus
 from .options import add_format_option, emit, positive_int
 
 NAME = "check-all"
-HELP = "export and verify every registered model"
-EPILOG = """\
-examples:
-  inspector check-all                                   # the built-in models
-  inspector check-all --models my_zoo.py --jobs 2       # the models my_zoo.py registers
-  inspector check-all --models mypkg.zoo --shard 1/4 --junit-xml check-all.xml
-"""
+HELP = "export and verify every registered model (built-in, or your zoo's with --models)"
 
 
 def add_arguments(parser) -> None:
