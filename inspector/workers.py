@@ -182,6 +182,9 @@ def _serve(connection, function, setup, setup_args) -> None:
     """A worker's life: set up, then answer (index, item) requests until told to stop (None)."""
     signal.signal(signal.SIGINT, _interrupted_once)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    # The parent prints the result; whatever a model prints here must not land in it (JSON).
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     try:
         if setup is not None:
             setup(*setup_args)

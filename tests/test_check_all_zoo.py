@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import textwrap
 import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+from types import SimpleNamespace
 
 import _hostile_files as bad
 import pytest
@@ -178,6 +180,24 @@ def test_jobs_give_the_same_results_in_the_same_order(cli, zoo, tmp_path):
     assert _verdicts(two) == _verdicts(one) == VERDICTS
     for first, second in zip(one.json()["models"], two.json()["models"], strict=True):
         assert (first["params"], first["error"]) == (second["params"], second["error"])
+
+
+def test_what_models_print_in_workers_stays_out_of_the_json(zoo):
+    zoo.write_text(ZOO + "\nprint('imported the zoo')\n")
+    argv = ["check-all", "--models", zoo, "--pattern", "zoo_[tw]*", "--jobs", "2"]
+    done = subprocess.run(
+        [sys.executable, "-m", "inspector", *map(str, argv), "--format", "json"],
+        env=bad.cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _verdicts(SimpleNamespace(json=lambda: json.loads(done.stdout))) == {
+        "zoo_tanh": "PASSED",
+        "zoo_wide": "PASSED",
+    }
+    assert done.stderr.count("imported the zoo") == 3  # here and in each worker: on stderr
 
 
 class _Terminal(io.StringIO):
