@@ -201,6 +201,14 @@ def _serve(connection, function, setup, setup_args) -> None:
         connection.send(("raised", error))
     except (KeyboardInterrupt, EOFError):  # Ctrl-C, or the parent is gone
         sys.exit(ExitStatus.INTERRUPTED)
+    # Done. The interpreter's own teardown after an export takes over a second (torch's modules),
+    # which the parent would wait for; every file and child process of the work was closed by
+    # its own `with` already, so leave at once.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    connection.close()
+    os._exit(0)
 
 
 def _interrupted_once(signum, frame) -> None:
