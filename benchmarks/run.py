@@ -3,7 +3,7 @@
     python benchmarks/run.py                  # everything, about 10 minutes on 2 cores
     python benchmarks/run.py --quick          # fewer models and runs: a smoke test, not figures
     python benchmarks/run.py --only startup   # one section (startup, export, verify, check-all,
-                                              # memory, runtime)
+                                              # check-all-jobs, memory, large-model, runtime)
 
 Every figure is the median of several runs with its min and max, next to a baseline measured in the
 same run. The hand-written section "Changes and their measured effect" comes from
@@ -26,7 +26,16 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]  # the sections, and this checkout'
 import _common  # noqa: E402
 import startup  # noqa: E402
 
-SECTIONS = ("startup", "export", "verify", "check-all", "memory", "runtime")
+SECTIONS = (
+    "startup",
+    "export",
+    "verify",
+    "check-all",
+    "check-all-jobs",
+    "memory",
+    "large-model",
+    "runtime",
+)
 QUICK_MODELS = ("relu", "conv_bn_relu")
 
 
@@ -97,6 +106,14 @@ def _run_section(name: str, quick: bool, runs: int) -> tuple[str, dict]:
         import checkall_cost
 
         return checkall_cost.markdown(checkall_cost.measure(runs, "relu" if quick else None))
+    if name == "check-all-jobs":
+        import checkall_jobs
+
+        return checkall_jobs.markdown(checkall_jobs.measure(runs, "[lr]*" if quick else None))
+    if name == "large-model":
+        import large_models
+
+        return large_models.markdown(large_models.measure(1 if quick else runs))
     if name == "memory":
         import memory
 

@@ -1,12 +1,18 @@
 """check-all: export and verify every registered model (or one CI shard of them) with one verdict.
 
+The models are the built-in registry's, or exactly those a user's zoo (a FILE.py or
+package.module) registers with `inspector.register_model`. With jobs > 1 they are checked in
+worker processes (inspector.workers), the cores split between them.
+
 Registry models are untrained, so each one's BatchNorms get seeded statistics first (see
 give_batchnorm_statistics): the check then exercises every layer instead of near-identities.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -29,6 +35,8 @@ class ModelCheck:
     passed: bool
     error: str | None = None
     warnings: tuple[str, ...] = ()
+    seconds: float | None = None  # the whole check: load, export (or cache), verify
+    details: str | None = None  # a failed verification's report: its per-output diff table
 
     @property
     def verdict(self) -> str:
@@ -47,6 +55,8 @@ class ModelCheck:
             "verdict": self.verdict,
             "error": self.error,
             "warnings": list(self.warnings),
+            "seconds": self.seconds,
+            "details": self.details,
         }
 
 
@@ -56,6 +66,7 @@ class CheckAllReport:
 
     checks: list[ModelCheck] = field(default_factory=list)
     shard: tuple[int, int] | None = None
+    seconds: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -101,17 +112,51 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return index, count
 
 
-def select_models(pattern: str | None = None, shard: tuple[int, int] | None = None) -> list[str]:
-    """Registered names (matching `pattern`), dealt round-robin so each shard gets big and small."""
+def import_zoo(source: str) -> list[str]:
+    """Import a user's zoo (FILE.py or package.module): the names of the models it registers.
+
+    Those registered while it is imported, and, if it had been imported before, those whose
+    builder it defines.
+    """
+    from . import models
+    from .importing import import_code
+
+    with models.recording_registrations() as recorded:
+        module = import_code(source)
+    names = set(recorded) | {
+        name
+        for name in models.list_models()
+        if models.get_entry(name).builder.__module__ == module.__name__
+    }
+    if not names:
+        raise InspectorError(
+            f"--models {source} registers no model: decorate its builders with "
+            "@inspector.register_model(description=..., input_shape=...)"
+        )
+    return sorted(names)
+
+
+def select_models(
+    pattern: str | None = None, shard: tuple[int, int] | None = None, among=None
+) -> list[str]:
+    """Registered names (only those `among`, if given; matching `pattern`), dealt round-robin so
+    each shard gets big and small."""
     from . import models
 
     names = models.list_models(pattern)
+    if among is not None:
+        names = [name for name in names if name in set(among)]
     if pattern and not names:
         raise InspectorError(
             f"--pattern {pattern!r} matches no registered model; see 'inspector list'"
         )
     if shard:
         index, count = shard
+        if index > len(names):  # a CI matrix wider than the zoo: say so rather than pass vacuously
+            raise InspectorError(
+                f"--shard {index}/{count} is empty: there are only {len(names)} model(s) to "
+                f"check; use at most {len(names)} shard(s)"
+            )
         names = names[index - 1 :: count]
     return names
 
@@ -122,21 +167,81 @@ def check_all(
     shard=None,
     progress: bool = False,
     use_cache: bool = True,
+    jobs: int = 1,
+    zoo: str | None = None,
     **verify_options,
 ):
     """Export (or take from the export cache) and verify each model; a failure never stops the rest.
 
     With the cache, a repeated check-all (in CI, say) re-exports only the models that changed.
+    With jobs > 1, models are checked in that many worker processes, which import `zoo` (the
+    --models the names come from) first; the report keeps the order of `names`.
     """
     report = CheckAllReport(shard=shard)
+    start = time.perf_counter()
+    check = functools.partial(check_model, use_cache=use_cache, **verify_options)
     with progress_bar(progress, len(names), "check-all") as bar:
-        for name in names:
-            bar.describe(f"exporting and verifying {name}")
-            report.checks.append(check_model(name, use_cache=use_cache, **verify_options))
-            bar.advance()
-            if was_interrupted():  # a library swallowed the KeyboardInterrupt; stop all the same
-                raise KeyboardInterrupt
+        if jobs > 1 and len(names) > 1:
+            report.checks = _check_in_workers(check, names, jobs, zoo, bar)
+        else:
+            for name in names:
+                bar.describe(f"exporting and verifying {name}")
+                report.checks.append(check(name))
+                bar.advance()
+                if was_interrupted():  # a library swallowed the KeyboardInterrupt; stop anyway
+                    raise KeyboardInterrupt
+    report.seconds = round(time.perf_counter() - start, 2)
     return report
+
+
+def _check_in_workers(check, names: list[str], jobs: int, zoo: str | None, bar) -> list:
+    from .workers import run_in_workers
+
+    running: list[str] = []
+
+    def started(name: str) -> None:
+        running.append(name)
+        bar.describe(f"exporting and verifying {', '.join(running)}")
+
+    def finished(name: str, _check) -> None:
+        running.remove(name)
+        bar.advance()
+        bar.describe(f"exporting and verifying {', '.join(running)}")
+
+    threads = max(1, _usable_cores() // jobs)
+    return run_in_workers(
+        check,
+        names,
+        jobs=jobs,
+        setup=prepare_worker,
+        setup_args=(zoo, threads),
+        crashed=_crashed,
+        started=started,
+        finished=finished,
+    )
+
+
+def prepare_worker(zoo: str | None, threads: int) -> None:
+    """In a check-all worker: its share of the cores, for torch and onnxruntime; the user's zoo."""
+    import torch
+
+    from .onnx.runtime import set_default_threads
+
+    torch.set_num_threads(threads)
+    set_default_threads(threads)
+    if zoo:
+        import_zoo(zoo)
+
+
+def _crashed(name: str, reason: str) -> ModelCheck:
+    return ModelCheck(name, None, None, None, False, f"{reason} while checking it")
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def check_model(name: str, *, use_cache: bool = True, **verify_options) -> ModelCheck:
@@ -145,22 +250,31 @@ def check_model(name: str, *, use_cache: bool = True, **verify_options) -> Model
     from .verification import verify_onnx
 
     params = export_seconds = None
+    start = time.perf_counter()
     try:
         loaded = load_model(name)
         give_batchnorm_statistics(loaded.module)
         params = sum(p.numel() for p in {id(p): p for p in loaded.module.parameters()}.values())
-        start = time.perf_counter()
+        export_start = time.perf_counter()
         with exported_model(loaded, use_cache=use_cache) as path:
-            export_seconds = round(time.perf_counter() - start, 2)  # near 0 on a cache hit
+            export_seconds = round(time.perf_counter() - export_start, 2)  # ~0 on a cache hit
             report = verify_onnx(loaded, path, **verify_options)
     except Exception as error:  # KeyboardInterrupt still stops the sweep
         reason = one_line(error)
         if not isinstance(error, InspectorError):
             reason = f"{type(error).__name__}: {reason}"
-        return ModelCheck(name, params, export_seconds, None, False, reason)
+        seconds = round(time.perf_counter() - start, 2)
+        return ModelCheck(name, params, export_seconds, None, False, reason, seconds=seconds)
     worst = max((d.max_abs_diff for run in report.runs for d in run.outputs), default=0.0)
     return ModelCheck(
-        name, params, export_seconds, worst, report.passed, warnings=tuple(report.warnings)
+        name,
+        params,
+        export_seconds,
+        worst,
+        report.passed,
+        warnings=tuple(report.warnings),
+        seconds=round(time.perf_counter() - start, 2),
+        details=None if report.passed else str(report),
     )
 
 

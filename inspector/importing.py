@@ -7,6 +7,7 @@ sys.path, so `from models.common import Backbone` in a user's `net.py` finds the
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -25,13 +26,18 @@ def import_attr(spec: str, what: str = "a model"):
     if not where or not attr:
         raise InspectorError(f"{spec!r}: write {what} as module:attr or path/file.py:attr")
     with user_code(spec, "its import"):
-        module = _import_file(Path(where)) if where.endswith(".py") else _import_module(where)
+        module = import_code(where)
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise InspectorError(f"{spec}: {where} has no attribute {attr!r}")
         obj = getattr(obj, part)
     return obj
+
+
+def import_code(where: str):
+    """Import `path/to/file.py` (run as `python file.py` would run it) or `package.module`."""
+    return _import_file(Path(where)) if where.endswith(".py") else _import_module(where)
 
 
 def _import_module(name: str):
@@ -52,7 +58,9 @@ def _import_file(path: Path):
         raise InspectorError(f"{path}: no such file")
     folder = path.resolve().parent
     _put_first_on_path(folder)
-    name = f"_inspector_user_{abs(hash(str(path.resolve())))}"
+    # Named after the path, the same in every process (hash() of a str is salted per process, and
+    # the export cache's key includes the module name: it would never hit in a new process).
+    name = f"_inspector_user_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

@@ -14,7 +14,8 @@ model = create_model("my_net")
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -35,13 +36,26 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+_RECORDINGS: list[list[str]] = []  # open recording_registrations() blocks
 
 
 def register_model(*, description: str, input_shape=None, input_shapes=None, inputs=None):
-    """Register the decorated builder under its function name.
+    """Register the decorated builder under its function name, for every inspector command.
 
-    Its example inputs: `input_shape` (one float32 input), `input_shapes` (several), or `inputs`,
-    typed and named as on the command line: ["input_ids=2x16:int64:0..1000", ...].
+        import inspector
+
+        @inspector.register_model(description="my classifier", input_shape=(1, 3, 224, 224))
+        def my_net(**kwargs):
+            return MyNet(**kwargs)
+
+    The builder returns an nn.Module; its keyword arguments are the model's options (`-k
+    key=value`). Its example inputs: `input_shape` (one float32 input), `input_shapes` (one
+    float32 shape per forward argument), or `inputs`, typed and named as on the command line
+    (["input_ids=2x16:int64:0..1000", "attention_mask=2x16:int64:1..2"]); the first axis is the
+    batch. `inspector check-all --models zoo.py` imports a file of such builders and checks
+    exactly the models it registers; every model is built under a fixed seed. A name registered
+    twice is an error, unless the same builder registers again (its module imported a second
+    time).
     """
     shapes = input_shapes if input_shapes is not None else [input_shape] if input_shape else []
     shapes = tuple(tuple(shape) for shape in shapes)
@@ -49,12 +63,33 @@ def register_model(*, description: str, input_shape=None, input_shapes=None, inp
 
     def decorate(builder):
         name = builder.__name__
-        if name in _REGISTRY:
+        if name in _REGISTRY and not _same_builder(_REGISTRY[name].builder, builder):
             raise ValueError(f"model {name!r} is already registered")
         _REGISTRY[name] = ModelEntry(name, builder, description, shapes, typed)
+        for recording in _RECORDINGS:
+            recording.append(name)
         return builder
 
     return decorate
+
+
+def _same_builder(registered, builder) -> bool:
+    return (registered.__module__, registered.__qualname__) == (
+        builder.__module__,
+        builder.__qualname__,
+    )
+
+
+@contextmanager
+def recording_registrations() -> Iterator[list[str]]:
+    """Yields a list that collects the name of every model registered inside the block, such as
+    while a user's zoo is imported."""
+    names: list[str] = []
+    _RECORDINGS.append(names)
+    try:
+        yield names
+    finally:
+        _RECORDINGS.remove(names)
 
 
 def list_models(pattern: str | None = None) -> list[str]:

@@ -123,3 +123,47 @@ def startup_names():
         "onnx.load + op count (bare)",
         "inspector summary exercise_model",
     ]
+
+
+def _child_runs(seconds: float, peak_mib: float) -> list:
+    return [_common.ChildRun(seconds, seconds, int(peak_mib * 2**20)) for _ in range(3)]
+
+
+def test_large_model_section_judges_export_and_verify_against_their_baselines():
+    import large_models
+
+    result = {
+        "exports": {
+            "bare": _child_runs(10.0, 800),
+            "inspector export": _child_runs(12.0, 1000),  # 1.2x wall: over the 1.15x target
+        },
+        "memory": {
+            "floor": _child_runs(1.0, 700),
+            "onnxruntime": _child_runs(1.0, 50),
+            "session": _child_runs(1.0, 450),
+            "verify cached": _child_runs(5.0, 1100),
+            "verify fresh": _child_runs(9.0, 1200),
+        },
+        "weights": 400 * 2**20,
+    }
+    text, headline = large_models.markdown(result)
+    assert (
+        "wall time 1.20x (target 1.15x: **missed**), peak memory 1.25x (target 1.3x: met)" in text
+    )
+    assert "| budget: model process + session over its floor + one batch | 1,100 MiB |" in text
+    assert [ok for _, _, ok in headline["targets"]] == [False, True]
+    assert "1,100 MiB cached, 1,200 MiB exporting" in headline["figures"][0][1]
+
+
+def test_check_all_jobs_section_reports_the_wall_time_ratio():
+    import checkall_jobs
+
+    runs = {
+        "--jobs 1": Timed(Stats((20.0, 22.0)), Stats((20.0,))),
+        "--jobs 2": Timed(Stats((14.0, 14.0)), Stats((26.0,))),
+    }
+    text, headline = checkall_jobs.markdown({"pattern": None, "runs": runs})
+    assert "--jobs 2 takes 0.67x the wall time of --jobs 1 (target 0.75x: met)" in text
+    assert headline["targets"] == [
+        ("`check-all --jobs 2` within 0.75x the wall time of --jobs 1", "0.67x", True)
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -237,3 +238,93 @@ def test_another_entry_copied_under_this_key_is_made_again(cache_dir, exports):
         shapes = dict((p.key, p.value) for p in onnx.load(str(again)).metadata_props)
         assert shapes["inspector.input_shapes"] == "2,6"  # its own export, not the copy
     assert len(exports) == 3
+
+
+_RACER = """\
+import sys, time
+from pathlib import Path
+from inspector.export import cache
+from inspector.loading import load_model
+
+ready, go, log = map(Path, sys.argv[1:4])
+real = cache.export_onnx
+
+
+def logged(*args, **kwargs):
+    with log.open("a") as handle:
+        handle.write("export\\n")
+    return real(*args, **kwargs)
+
+
+cache.export_onnx = logged
+loaded = load_model("linear", kwargs={"in_features": 6, "out_features": 4}, input_shapes=[(2, 6)])
+ready.touch()
+while not go.exists():
+    time.sleep(0.01)
+path = cache.cached_export(loaded)
+print(path, cache.file_digest(path))
+"""
+
+
+@pytest.mark.slow
+def test_processes_sharing_the_cache_make_an_entry_once_and_all_use_it(cache_dir, tmp_path):
+    """pytest-xdist workers or check-all --jobs asking for the same model at the same moment."""
+    import subprocess
+    import sys
+    import time
+
+    log, go = tmp_path / "exports.log", tmp_path / "go"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, tmp_path / f"ready-{i}", go, log],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    while not all((tmp_path / f"ready-{i}").exists() for i in range(3)):  # torch imported
+        assert all(racer.poll() is None for racer in racers), racers[0].communicate()
+        time.sleep(0.01)
+    go.touch()  # all three ask for the missing entry at once
+    answers = []
+    for racer in racers:
+        out, err = racer.communicate(timeout=300)
+        assert racer.returncode == 0, err
+        answers.append(tuple(out.split()))
+    assert log.read_text().splitlines() == ["export"]  # one made it, the others waited for it
+    (path, digest), *others = answers
+    assert all(answer == (path, digest) for answer in others)
+    assert cache_module.file_digest(Path(path)) == digest  # nobody replaced it afterwards
+    sidecar = json.loads((Path(path).parent / f"{Path(path).name}.sha256").read_text())
+    assert sidecar["sha256"] == digest
+
+
+def test_a_model_from_a_file_has_the_same_key_in_every_process(tmp_path):
+    """A new process (the next CI run, an xdist worker) must find the entry the last one made."""
+    import os
+    import subprocess
+    import sys
+
+    source = tmp_path / "net.py"
+    source.write_text(
+        "from torch import nn\n\n\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(4, 2)\n\n"
+        "    def forward(self, x):\n        return self.fc(x)\n"
+    )
+    code = (
+        "import sys; from inspector.loading import load_model; "
+        "from inspector.export.cache import cache_key; "
+        "print(cache_key(load_model(sys.argv[1] + ':Net', input_shapes=[(2, 4)])))"
+    )
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(source)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(keys) == 1 and None not in keys and "None" not in keys

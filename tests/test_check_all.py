@@ -30,13 +30,24 @@ def test_a_bad_shard_is_a_one_line_user_error(cli, text):
     assert len(result.err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 4, 20])
+@pytest.mark.parametrize("count", [1, 2, 3, 4, len(models.list_models())])
 def test_shards_split_the_registry_without_overlap(count):
     shards = [select_models(shard=(i, count)) for i in range(1, count + 1)]
     flat = [name for shard in shards for name in shard]
     assert sorted(flat) == models.list_models()
     assert len(flat) == len(set(flat))
     assert max(map(len, shards)) - min(map(len, shards)) <= 1
+
+
+def test_an_empty_shard_is_a_user_error_not_a_vacuous_pass(cli):
+    total = len(models.list_models())
+    result = cli("check-all", "--shard", f"{total + 1}/40")
+    assert result.code == 2 and result.out == ""
+    assert result.err == (
+        f"inspector: error: --shard {total + 1}/40 is empty: there are only {total} model(s) "
+        f"to check; use at most {total} shard(s)\n"
+    )
+    assert cli("check-all", "--pattern", "relu", "--shard", "2/2").code == 2  # one model, 2 shards
 
 
 def test_a_pattern_that_matches_nothing_is_a_user_error(cli):

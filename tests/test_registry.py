@@ -61,3 +61,25 @@ def test_my_model_keeps_its_arguments_and_returns_its_input():
     x = torch.randn(2, 3)
     assert (model.arg1, model.arg2) == (7, "x")
     assert torch.equal(model(x), x)
+
+
+def test_recording_names_what_an_import_registered(monkeypatch):
+    monkeypatch.setattr(models._registry, "_REGISTRY", dict(models._registry._REGISTRY))
+    with models.recording_registrations() as names:
+
+        @register_model(description="recorded", input_shape=(1, 2))
+        def zz_recorded():
+            return torch.nn.ReLU()
+
+    assert names == ["zz_recorded"]
+    assert "zz_recorded" in list_models()
+    register_model(description="imported again", input_shape=(1, 2))(zz_recorded)
+    assert models.get_entry("zz_recorded").description == "imported again"
+    assert names == ["zz_recorded"]  # the block has ended: nothing more recorded
+
+
+def test_register_model_is_the_public_api():
+    import inspector
+
+    assert inspector.register_model is register_model
+    assert "check-all --models" in register_model.__doc__

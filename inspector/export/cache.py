@@ -9,8 +9,10 @@ key, so a stale entry cannot be hit.
 Location: $INSPECTOR_CACHE_DIR, else $XDG_CACHE_HOME/inspector, else ~/.cache/inspector. Entries
 are `<key>.onnx` files with a `<key>.onnx.sha256` sidecar holding the key and the sha256 of their
 bytes: an entry edited after it was written (or half-copied), or another entry copied under this
-key's name, is made again, never used. Deleting the folder is always safe. A cache folder that is
-not writable or is full makes the command export to a temporary folder instead.
+key's name, is made again, never used. Processes sharing the folder (pytest-xdist workers,
+check-all --jobs) make each entry once, under a lock file. Deleting the folder is always safe. A
+cache folder that is not writable or is full makes the command export to a temporary folder
+instead.
 """
 
 from __future__ import annotations
@@ -107,7 +109,6 @@ def cached_export(
     path = folder / f"{key}.onnx"
     if _entry_is_intact(path, key):
         return path
-    _remove_entry(path)  # missing, corrupt, truncated or edited: make it again
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -115,17 +116,49 @@ def cached_export(
     if not os.access(folder, os.W_OK):
         return None
     try:
-        _export(loaded, path, options)
-        digest = file_digest(path)
-        write_atomically(_digest_path(path), json.dumps({"key": key, "sha256": digest}))
+        with _making(path):
+            if _entry_is_intact(path, key):  # another process made it while this one waited
+                return path
+            _remove_entry(path)  # missing, corrupt, truncated or edited: make it again
+            _export(loaded, path, options)
+            digest = file_digest(path)
+            write_atomically(_digest_path(path), json.dumps({"key": key, "sha256": digest}))
     except (OSError, InspectorError) as error:
         if not _is_full_disk(error):
             raise
         _remove_entry(path)
+        path.with_name(path.name + ".lock").unlink(missing_ok=True)  # nothing left of the attempt
         _say_once(f"the export cache {folder} is full; exporting to a temporary folder instead")
         return None
     vouch_for(path, digest)  # checked as it was written: the caller need not check it again
     return path
+
+
+@contextmanager
+def _making(path: Path) -> Iterator[None]:
+    """One process at a time makes an entry (pytest-xdist workers, check-all --jobs, two CI steps
+    sharing a cache): the others wait for it instead of exporting the same model again, and none
+    removes a file another has just written and is about to use.
+
+    An advisory lock on `<key>.onnx.lock`, released by the kernel if the holder dies. Without
+    fcntl (Windows) entries are still written atomically, and the last writer wins.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    try:
+        lock = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115 (closed below)
+    except OSError:  # a folder we may write entries in but not create this file: go unlocked
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _entry_is_intact(path: Path, key: str) -> bool:
@@ -192,9 +225,11 @@ def _key(loaded, options: ExportOptions) -> str | None:
         # are in the module's repr.
         "layers": repr(loaded.module),
         "state": _state_digest(loaded.module),
-        "inputs": [str(spec) for spec in loaded.inputs],
+        # Names, shapes and dtypes shape the graph; values (and so an int input's range) do not,
+        # except for tracing, which keeps the branches the given values take.
+        "inputs": [[spec.name, list(spec.shape), spec.dtype] for spec in loaded.inputs],
         "constants": repr(sorted(loaded.constants.items())),
-        "given": _given_digest(loaded),
+        "given": _given_digest(loaded) if options.exporter == "torchscript" else None,
         "options": [
             options.graph,
             options.opset,
@@ -208,7 +243,7 @@ def _key(loaded, options: ExportOptions) -> str | None:
 
 
 def _given_digest(loaded) -> str | None:
-    """The inputs a user gave are what the export traces with."""
+    """The values of the inputs a user gave, which a traced export follows."""
     if loaded.given is None:
         return None
     digest = hashlib.sha256()
@@ -257,11 +292,13 @@ def _state_digest(module) -> str:
     return digest.hexdigest()
 
 
-def _tensor_bytes(tensor) -> bytes:
+def _tensor_bytes(tensor):
+    """A tensor's bytes for hashing: a view of its own memory, not a copy (a 100M-parameter
+    model would otherwise hold each weight twice while it is hashed)."""
     import torch
 
     tensor = tensor.detach().cpu().contiguous()
-    return tensor.reshape(-1).view(torch.uint8).numpy().tobytes()
+    return tensor.reshape(-1).view(torch.uint8).numpy()
 
 
 def _versions() -> dict[str, str]:

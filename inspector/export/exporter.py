@@ -479,26 +479,32 @@ def _torchscript_export(torch, loaded, inputs: Inputs, options: ExportOptions, a
 
 
 def _write_and_check(model, path: Path):
-    """Check and shape-infer the graph, then write the file; return the proto that was written.
+    """Check and shape-infer the graph, then write the file; return the proto that was written,
+    without its initializers (the callers read its interface, opset and nodes).
 
     The checker and shape inference read a copy of the graph without its weights: handing them
     the whole model costs a serialization and a parse of every weight byte per call (about 60 ms
-    of 16 MB for exercise_model, 8% of its export). Past the single-file limit protobuf
-    cannot hold the model at all, so those go through the file.
+    of 16 MB for exercise_model, 8% of its export). The file is written the same way, the
+    weights streamed from the model's own tensors (see writer.py): a whole-model proto would
+    hold them twice more. Past the single-file limit protobuf cannot hold the model at all, so
+    the weights go to a .onnx.data file and the checks through the file.
     """
     from onnxscript import ir
+
+    from .writer import weights_detached, write_model
 
     if _initializer_bytes(model) > SINGLE_FILE_LIMIT:
         return _write_and_check_by_path(model, path)
     with _checker_errors():
         inferred = _checked_and_inferred(_weightless_proto(model))
-    proto = ir.serde.serialize_model(model)
+    with weights_detached(model) as weights:
+        proto = ir.serde.serialize_model(model)
     known = {value.name for value in proto.graph.value_info}
     proto.graph.value_info.extend(v for v in inferred.graph.value_info if v.name not in known)
     del proto.graph.output[:]
     proto.graph.output.extend(inferred.graph.output)
     try:
-        path.write_bytes(proto.SerializeToString())
+        write_model(proto, weights, path)
     except OSError as error:
         raise InspectorError(f"cannot write {path.name}: {error.strerror or error}") from error
     return proto

@@ -13,6 +13,15 @@ from ..text import one_line
 # onnxruntime prefixes every message with "[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : ".
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*")
 
+# Intra-op threads of the sessions this process opens when the caller names none (None: one per
+# core). check-all --jobs N gives each worker its share, or N sessions would spin on every core.
+_default_threads: int | None = None
+
+
+def set_default_threads(threads: int | None) -> None:
+    global _default_threads
+    _default_threads = threads
+
 
 def open_session(model, label: str, *, threads: int | None = None):
     """An InferenceSession on CPUExecutionProvider for a path (already checked) or model bytes.
@@ -23,6 +32,7 @@ def open_session(model, label: str, *, threads: int | None = None):
     """
     import onnxruntime
 
+    threads = threads if threads is not None else _default_threads
     options = onnxruntime.SessionOptions()
     # Errors only: old-opset models otherwise print a warning per session straight to stderr.
     options.log_severity_level = 3
