@@ -15,6 +15,7 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import InspectorError, was_interrupted
@@ -179,7 +180,9 @@ def check_all(
     """
     report = CheckAllReport(shard=shard)
     start = time.perf_counter()
-    check = functools.partial(check_model, use_cache=use_cache, **verify_options)
+    check: Callable[[str], ModelCheck] = functools.partial(
+        check_model, use_cache=use_cache, **verify_options
+    )
     with progress_bar(progress, len(names), "check-all") as bar:
         if jobs > 1 and len(names) > 1:
             report.checks = _check_in_workers(check, names, jobs, zoo, bar)
@@ -292,7 +295,8 @@ def give_batchnorm_statistics(module, seed: int = 0):
         for layer in module.modules():
             if (
                 isinstance(layer, torch.nn.modules.batchnorm._BatchNorm)
-                and layer.track_running_stats
+                and layer.running_mean is not None
+                and layer.running_var is not None
             ):
                 layer.running_mean.normal_(0.0, 0.5, generator=generator)
                 layer.running_var.uniform_(0.5, 2.0, generator=generator)

@@ -62,6 +62,8 @@ def _import_file(path: Path):
     # the export cache's key includes the module name: it would never hit in a new process).
     name = f"_inspector_user_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]}"
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise InspectorError(f"{path}: Python cannot import this file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:

@@ -11,6 +11,7 @@ import re
 import socket
 import time
 import xml.etree.ElementTree as ElementTree
+from typing import Any
 
 CLASSNAME = "inspector.check-all"
 # Characters XML 1.0 forbids (exporter messages can carry terminal colour codes).
@@ -22,7 +23,7 @@ def junit_xml(report) -> str:
     name = "inspector check-all"
     if report.shard:
         name += f" (shard {report.shard[0]}/{report.shard[1]})"
-    counts = {
+    counts: dict[str, Any] = {
         "tests": str(len(report.checks)),
         "failures": str(sum(not c.passed and not c.error for c in report.checks)),
         "errors": str(sum(bool(c.error) for c in report.checks)),

@@ -62,7 +62,9 @@ def _tensor(info) -> dict:
 
 def _layers(layers) -> list[dict]:
     """torchinfo's rows with a dotted path each (`features.3.block.0`), unique in the record."""
-    rows, stack, seen = [], [], {}
+    rows: list[dict] = []
+    stack: list[str] = []
+    seen: dict[str, int] = {}
     for layer in layers:
         if layer.depth == 0:
             continue  # the model itself: its totals are recorded above

@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ExitStatus, note_interrupt, was_interrupted
 
@@ -26,8 +27,8 @@ STOP_SECONDS = 60.0
 
 @dataclass
 class _Worker:
-    process: object
-    connection: object
+    process: Any  # a multiprocessing process and its end of a pipe (their classes are private)
+    connection: Any
     task: tuple | None = None  # (index, item) it is working on
 
 
@@ -63,6 +64,7 @@ def run_in_workers(
             _hand_out(worker, pending, started)
         while any(worker.task for worker in workers):
             for worker in _ready(workers):
+                assert worker.task is not None  # _ready gives only busy workers
                 index, item = worker.task
                 result = _collect(worker, crashed, item)
                 results[index] = result

@@ -9,6 +9,8 @@ the written file runs in onnxruntime at sizes the export was not traced with.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import InspectorError
 from ..inputs import Inputs, onnx_input_names
 
@@ -66,7 +68,7 @@ def dynamo_shapes(loaded, inputs: Inputs, axes: list[dict[int, str]]):
     forward's argument names (as torch.export requires once keywords are involved)."""
     import torch
 
-    dims = {}
+    dims: dict[str, Any] = {}
 
     def spec_for(labels):
         return {
@@ -90,7 +92,7 @@ def _by_argument_name(loaded, inputs: Inputs, per_value: list):
 
     bound = inspect.signature(loaded.module.forward).bind(*inputs.args, **inputs.kwargs)
     values = iter(per_value)
-    shapes = {}
+    shapes: dict[str, Any] = {}
     for name, value in bound.arguments.items():
         kind = bound.signature.parameters[name].kind
         if kind is inspect.Parameter.VAR_POSITIONAL:
@@ -111,7 +113,7 @@ def name_symbols(model, axes: list[dict[int, str]]) -> None:
     exporter names them after internal symbols such as `s77`, which mean nothing to a reader."""
     from onnxscript import ir
 
-    renames = {}
+    renames: dict[str, str] = {}
     for value, labels in zip(model.graph.inputs, axes, strict=False):
         for axis, label in labels.items():
             if value.shape is None or axis >= len(value.shape):
@@ -166,7 +168,7 @@ def _fixed(dim) -> str:
 def other_sizes(traced: dict[tuple[int, int], int], axes: list[dict[int, str]], larger: bool):
     """Sizes the trace did not use, one per label: smaller (1 for the batch, half otherwise) or
     larger (one more)."""
-    by_label = {}
+    by_label: dict[str, int] = {}
     for (index, axis), size in traced.items():
         label = axes[index][axis]
         if larger:
@@ -242,7 +244,7 @@ def _torch_runs(loaded, inputs: Inputs) -> bool:
 
 
 def _describe(axes, sizes) -> str:
-    labels = {}
+    labels: dict[str, int] = {}
     for (index, axis), size in sizes.items():
         labels.setdefault(axes[index][axis], size)
     return ", ".join(f"{label} {size}" for label, size in labels.items())

@@ -11,6 +11,8 @@ fusions (BatchNorm into Conv, Pad into Conv, ReLU into Clip, MatMul+Add into Gem
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 FOLD_ROUNDS = 2  # a second round catches what the first one's rewrites made foldable
 
 
@@ -39,7 +41,7 @@ def _plumbing_rules():
     ]
 
 
-def authored_graph(model, parameters: set[str] = frozenset()) -> None:
+def authored_graph(model, parameters: AbstractSet[str] = frozenset()) -> None:
     """Remove shape plumbing in place, keeping every layer's node (BatchNormalization included).
 
     `parameters` names the model's own weights (its state_dict keys, which the exporter keeps as
@@ -60,7 +62,7 @@ def authored_graph(model, parameters: set[str] = frozenset()) -> None:
     common_passes.RemoveUnusedOpsetsPass()(model)
 
 
-def _drop_made_up_conv_bias(model, parameters: set[str]) -> None:
+def _drop_made_up_conv_bias(model, parameters: AbstractSet[str]) -> None:
     """A Conv written without bias comes out of the exporter with a bias of folded zeros.
 
     Netron would draw it as a `B` input, and deduplication would even give it the name of the next

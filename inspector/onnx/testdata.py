@@ -99,7 +99,7 @@ def _numbered(folder: Path, pattern: re.Pattern, root: Path, kind: str | None = 
         match = pattern.match(path.name)
         if not match or (kind and match.group(1) != kind):
             continue
-        digits = match.group(match.lastindex)
+        digits = match.group(match.lastindex or 0)
         if digits != str(int(digits)):  # input_01.pb would be a second input_1.pb
             raise InspectorError(f"--data {folder}: {path.name} has a leading zero in its index")
         if not _inside(path, root):
