@@ -30,6 +30,9 @@ BENCH_WARMUP = 3
 
 # render: the whole drawing (Chromium's start, Netron's layout, the export) must finish by then
 RENDER_TIMEOUT = 120.0
+# render and view: past this many nodes (where Netron switches to its large-graph layout) a graph is
+# drawn collapsed to the deepest module depth that fits, unless --full
+LARGE_GRAPH_NODES = 3000
 
 # view
 LOOPBACK = "127.0.0.1"
