@@ -10,6 +10,9 @@ ATOL = 1e-4
 RTOL = 1e-3
 SEEDS = 3  # seeded random inputs per batch size
 
+# diff: the batch sizes two models with a dynamic batch run at, to compare their outputs
+DIFF_BATCH_SIZES = (1, 3)
+
 # export
 OPSET = 18
 GRAPHS = ("authored", "optimized")
