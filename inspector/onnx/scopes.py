@@ -74,11 +74,15 @@ def _metadata_list(node, key: str) -> list | None:
 
 
 def _torchscript_scopes(node_name: str) -> list[str]:
-    # "/features/features.0/conv/Conv": Sequential children carry their full name, attributes only
-    # their own, so qualify each part with its parent unless it already is.
-    scopes, parent = [], ""
+    # "/features/features.1/block/block.0/block.0.2/Relu": a Sequential's children carry the
+    # Sequential's own name ("block.0" in "block"), an attribute only its own ("block"). A part that
+    # extends the part before it extends that module's path; any other is a child of it.
+    scopes, previous = [], ""
     for part in node_name.strip("/").split("/")[:-1]:
-        name = part if not parent or part.startswith(parent + ".") else f"{parent}.{part}"
-        scopes.append(name)
-        parent = name
+        parent = scopes[-1] if scopes else ""
+        if previous and part.startswith(previous + "."):
+            scopes.append(parent + part[len(previous) :])
+        else:
+            scopes.append(f"{parent}.{part}" if parent else part)
+        previous = part
     return scopes
