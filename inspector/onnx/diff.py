@@ -293,22 +293,40 @@ def _input_reason(slot, value_a, value_b, weights, wiring, a, b, k) -> str | Non
 
 
 def _attribute_reasons(node_a, node_b) -> list[str]:
-    from onnx import helper
-
-    side_a = {attr.name: attr for attr in node_a.attribute}
-    side_b = {attr.name: attr for attr in node_b.attribute}
+    """Attributes that differ, an unset one counting as its default (Conv's auto_pad NOTSET)."""
+    values_a, values_b = _attributes(node_a), _attributes(node_b)
     reasons = []
-    for name in [*side_a, *(n for n in side_b if n not in side_a)]:
-        attr_a, attr_b = side_a.get(name), side_b.get(name)
-        if attr_a is not None and attr_b is not None and attr_a == attr_b:
-            continue
-        value_a = _short(helper.get_attribute_value(attr_a)) if attr_a is not None else "unset"
-        value_b = _short(helper.get_attribute_value(attr_b)) if attr_b is not None else "unset"
-        reasons.append(f"attribute {name}: {value_a} -> {value_b}")
+    for name in [*values_a, *(n for n in values_b if n not in values_a)]:
+        value_a, value_b = values_a.get(name), values_b.get(name)
+        if value_a != value_b:
+            reasons.append(f"attribute {name}: {_short(value_a)} -> {_short(value_b)}")
     return reasons
 
 
+def _attributes(node) -> dict:
+    """Attribute name -> value (serialized for tensors and graphs), defaults filled in."""
+    import onnx
+
+    values = {}
+    try:
+        schema = onnx.defs.get_schema(node.op_type, domain=node.domain)
+        defaults = {n: a.default_value for n, a in schema.attributes.items()}
+    except onnx.defs.SchemaError:
+        defaults = {}
+    given = {attribute.name: attribute for attribute in node.attribute}
+    for name, attribute in {**defaults, **given}.items():
+        if attribute.type == onnx.AttributeProto.UNDEFINED:
+            continue  # no default: unset means unset
+        value = onnx.helper.get_attribute_value(attribute)
+        if isinstance(value, onnx.TensorProto | onnx.GraphProto):
+            value = value.SerializeToString()
+        values[name] = value
+    return values
+
+
 def _short(value) -> str:
+    if value is None:
+        return "unset"
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     text = str(value) if isinstance(value, (int, float, str, list)) else type(value).__name__

@@ -177,7 +177,9 @@ class ModelDiff:
     def summary(self) -> str:
         """One line: EQUAL or DIFFERENT, and what differs."""
         verdict = "EQUAL" if self.equal else "DIFFERENT"
-        parts = self._differences() or ["same interface, opsets, nodes and weights"]
+        parts = self._differences()
+        if self.structure_equal:
+            parts.insert(0, "same interface, opsets, nodes and weights")
         return f"{verdict} | {self.a} vs {self.b}: {'; '.join(parts)}"
 
     def _differences(self) -> list[str]:
