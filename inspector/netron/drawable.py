@@ -48,7 +48,7 @@ def drawable(
     modules: list[str] | tuple = (),
     depth: int | None = None,
     full: bool = False,
-    limit: int = LARGE_GRAPH_NODES,
+    limit: int | None = None,
 ) -> Iterator[Drawable]:
     """Yield what to draw for the ONNX file at `model_path`; remove any derived file.
 
@@ -64,6 +64,7 @@ def drawable(
     vouch_for(model_path, digest)
     model = onnx.load(str(model_path), load_external_data=False)  # the graph: enough to decide
     name = name or Path(model_path).name
+    limit = limit or LARGE_GRAPH_NODES
     depth, notes = _depth_to_draw(model.graph, name, modules, depth, full, limit)
     if not modules and depth is None:
         yield Drawable(Path(model_path), name, notes)

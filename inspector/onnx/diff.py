@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..defaults import ATOL, DIFF_BATCH_SIZES, RTOL, SEEDS
 from ..errors import InspectorError
-from .compare import compare_arrays, compare_outputs
+from .compare import compare_arrays, compare_outputs, largest_value, scale_warnings
 from .diff_report import InitializerChange, ModelDiff, NodeChange, OpCount, TensorChange
 from .files import check_onnx_file, load_onnx
 from .inputs import input_specs, recorded_shapes, seeded_arrays
@@ -432,7 +432,7 @@ def _compare_outputs(source_a, source_b, model_a, model_b, result: ModelDiff, se
     session_b = _session(source_b, model_b, result.b)
     names = output_names(session_a)
     recorded = recorded_shapes(model_a)
-    runs = []
+    runs, peaks = [], []
     for batch_size in _batch_sizes(specs_a, specs_b):
         for seed in range(seeds):
             arrays = seeded_arrays(specs_a, seed=seed, batch_size=batch_size, recorded=recorded)
@@ -442,6 +442,8 @@ def _compare_outputs(source_a, source_b, model_a, model_b, result: ModelDiff, se
                 names, outputs_a, outputs_b, atol=result.atol, rtol=result.rtol, sides=("A", "B")
             )
             runs.append(Run(seed, batch_size, diffs, notes=notes))
+            peaks.append(largest_value(outputs_a))
+    result.warnings += scale_warnings(peaks, result.atol)
     return runs, None
 
 

@@ -103,6 +103,7 @@ class ModelDiff:
     runs: list[Run] | None = None  # None: the outputs were not compared
     runs_skipped: str | None = None  # why not, when it was not asked to skip
     drawing: object = None  # what drew it (a RenderResult), when it was drawn
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def structure_equal(self) -> bool:
@@ -159,6 +160,7 @@ class ModelDiff:
             },
             "outputs": None if self.runs is None else [run.to_dict() for run in self.runs],
             "outputs_skipped": self.runs_skipped,
+            "warnings": list(self.warnings),
             "drawing": self.drawing.to_dict() if self.drawing is not None else None,
         }
 
@@ -211,7 +213,7 @@ class ModelDiff:
         return f"outputs match in {len(self.runs)} run(s) (max abs diff {worst:.3g}; {tolerance})"
 
     def __str__(self) -> str:
-        sections = [self.summary()]
+        sections = ["\n".join([self.summary(), *(f"  warning: {w}" for w in self.warnings)])]
         for title, columns, rows, right in self._tables():
             if rows:
                 shown, cut = rows[:TEXT_ROWS], len(rows) - TEXT_ROWS
@@ -223,6 +225,7 @@ class ModelDiff:
     def to_markdown(self) -> str:
         verdict = "equal" if self.equal else "different"
         lines = [f"## `{self.a}` vs `{self.b}`: {verdict}", "", self.summary()]
+        lines += [f"\n> warning: {warning}" for warning in self.warnings]
         for title, columns, rows, right in self._tables():
             if not rows:
                 continue

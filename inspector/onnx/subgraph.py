@@ -27,6 +27,8 @@ def cut_modules(model, paths: list[str], *, label: str = "the model"):
     if not has_scopes(graph):
         raise InspectorError(f"--module: {label} cannot be cut by module: {NO_SCOPES_HINT}")
     known = set(module_paths(graph))
+    # A collapsed view labels modules features/4 (Netron cuts labels at dots): take that too.
+    paths = [p if p in known else p.replace("/", ".") for p in paths]
     for path in paths:
         if path not in known:
             raise InspectorError(
