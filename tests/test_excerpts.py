@@ -220,3 +220,28 @@ def test_an_unknown_module_is_a_user_error_before_anything_is_served(cli, tmp_pa
         "inspector: error: --module blocks.7: stack.onnx has no module 'blocks.7'; "
         "did you mean blocks.2, blocks.1, blocks.0?"
     )
+
+
+def test_view_serves_a_cached_export_under_the_models_name(cli, monkeypatch):
+    """The export cache names files by hash; Netron shows the file name, so serve the model's."""
+    import urllib.request
+
+    import inspector.netron.serve as serve_module
+
+    served = []
+
+    def fake_browser(url):
+        with urllib.request.urlopen(url, timeout=20) as page:
+            served.append(page.read().decode())
+        return True
+
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(serve_module.webbrowser, "open", fake_browser)
+    monkeypatch.setattr(serve_module, "wait_for_ctrl_c", ctrl_c)
+    result = cli("view", "conv_bn_relu")
+    assert result.code == 0, result.err
+    assert "Netron is serving conv_bn_relu.onnx at http://127.0.0.1:" in result.out
+    [page] = served
+    assert 'content="/data/conv_bn_relu.onnx"' in page
