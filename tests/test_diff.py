@@ -12,7 +12,8 @@ import pytest
 from _graph_helpers import mlp, mlp_weights, model_of, scoped_node
 
 from inspector.errors import InspectorError
-from inspector.onnx.diff import diff_models, unique_node_names
+from inspector.onnx.diff import diff_models
+from inspector.onnx.graph_index import GraphIndex, unique_node_names
 from inspector.onnx.matching import match_nodes
 
 
@@ -117,7 +118,7 @@ def test_pairs_survive_a_removed_node_in_a_run_of_same_ops():
     not three changes (pairs are aligned on their attributes, not zipped in order)."""
     a = _leaky_chain([0.1, 0.2, 0.3, 0.4], "a")
     b = _leaky_chain([0.1, 0.3, 0.4], "b")
-    match = match_nodes(a.graph, b.graph)
+    match = match_nodes(GraphIndex(a.graph), GraphIndex(b.graph))
     assert match.pairs == {0: 0, 2: 1, 3: 2} and match.removed == [1] and not match.added
     result = diff_models(a, b)
     assert [(n.kind, n.a) for n in result.nodes] == [("removed", "an1")]
@@ -164,8 +165,7 @@ def test_unique_node_names_fill_in_empty_and_repeated_names():
         onnx.helper.make_node("Relu", ["a"], ["b"], name="same"),
         onnx.helper.make_node("Relu", ["b"], ["y"], name="same"),
     ]
-    graph = onnx.helper.make_graph(nodes, "g", [], [])
-    assert unique_node_names(graph) == ["Relu_0", "Relu_1", "Relu_2"]
+    assert unique_node_names(nodes) == ["Relu_0", "Relu_1", "Relu_2"]
 
 
 # --- the command -------------------------------------------------------------------------------

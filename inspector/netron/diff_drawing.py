@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..defaults import RENDER_TIMEOUT
-from ..onnx.diff import unique_node_names
 from ..onnx.files import load_onnx, vouch_for
+from ..onnx.graph_index import unique_node_names
 from .render import RenderResult, render
 
 SVG = "http://www.w3.org/2000/svg"
@@ -136,7 +136,7 @@ def _uniquely_named(path: Path) -> Iterator[Path]:
     """The file itself when every node has a name of its own (Netron's SVG ids are node names),
     else a copy whose nameless or duplicate nodes are named as the diff named them."""
     graph = load_onnx(path).graph
-    names = unique_node_names(graph)
+    names = unique_node_names(graph.node)
     if all(node.name == name for node, name in zip(graph.node, names, strict=True)):
         yield path
         return

@@ -18,7 +18,7 @@ import difflib
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .scopes import node_module
+from .graph_index import GraphIndex
 
 
 @dataclass
@@ -34,7 +34,7 @@ class NodeMatch:
         return {b: a for a, b in self.pairs.items()}
 
 
-def match_nodes(graph_a, graph_b) -> NodeMatch:
+def match_nodes(a: GraphIndex, b: GraphIndex) -> NodeMatch:
     match = NodeMatch()
     taken_b: set[int] = set()
 
@@ -42,82 +42,72 @@ def match_nodes(graph_a, graph_b) -> NodeMatch:
         match.pairs[a] = b
         taken_b.add(b)
 
-    for a, b in _by_weight(graph_a, graph_b):
-        pair(a, b)
-    for a, b in _by_name(graph_a, graph_b, match.pairs, taken_b):
-        pair(a, b)
-    for a, b in _by_module_order(graph_a, graph_b, match.pairs, taken_b):
-        pair(a, b)
-    match.removed = [a for a in range(len(graph_a.node)) if a not in match.pairs]
-    match.added = [b for b in range(len(graph_b.node)) if b not in taken_b]
+    for i, j in _by_weight(a, b):
+        pair(i, j)
+    for i, j in _by_name(a, b, match.pairs, taken_b):
+        pair(i, j)
+    for i, j in _by_module_order(a, b, match.pairs, taken_b):
+        pair(i, j)
+    match.removed = [i for i in range(len(a.nodes)) if i not in match.pairs]
+    match.added = [j for j in range(len(b.nodes)) if j not in taken_b]
     return match
 
 
-def _by_weight(graph_a, graph_b):
-    readers_a, readers_b = _sole_readers(graph_a), _sole_readers(graph_b)
+def _by_weight(a: GraphIndex, b: GraphIndex):
+    readers_a, readers_b = _sole_readers(a), _sole_readers(b)
     taken_b = set()
-    for weight, a in readers_a.items():
-        b = readers_b.get(weight)
-        if b is None or b in taken_b:
-            continue
-        if graph_a.node[a].op_type == graph_b.node[b].op_type:
-            taken_b.add(b)
-            yield a, b
+    for weight, i in readers_a.items():
+        j = readers_b.get(weight)
+        if j is not None and j not in taken_b and a.nodes[i].op_type == b.nodes[j].op_type:
+            taken_b.add(j)
+            yield i, j
 
 
-def _sole_readers(graph) -> dict[str, int]:
-    """Initializer name -> the index of the one node reading it (shared ones prove nothing)."""
-    weights = {init.name for init in graph.initializer}
-    reads = Counter(value for node in graph.node for value in node.input if value in weights)
-    readers = {}
-    for index, node in enumerate(graph.node):
-        for value in node.input:
-            if reads.get(value) == 1 and value not in readers:
-                readers[value] = index
-    # One pair per node: the first weight it reads stands for it.
+def _sole_readers(graph: GraphIndex) -> dict[str, int]:
+    """Initializer name -> the one node reading it (a shared one proves nothing), one per node:
+    the first weight it reads stands for it."""
     first = {}
-    for weight, index in readers.items():
-        first.setdefault(index, weight)
-    return {weight: index for index, weight in first.items()}
+    for name in graph.initializers:
+        readers = graph.consumers.get(name, ())
+        if len(readers) == 1:
+            first.setdefault(readers[0], name)
+    return {name: index for index, name in first.items()}
 
 
-def _by_name(graph_a, graph_b, paired: dict, taken_b: set):
-    names_b = Counter(node.name for node in graph_b.node if node.name)
-    index_b = {node.name: i for i, node in enumerate(graph_b.node) if names_b[node.name] == 1}
-    names_a = Counter(node.name for node in graph_a.node if node.name)
-    for a, node in enumerate(graph_a.node):
-        if a in paired or names_a[node.name] != 1:
+def _by_name(a: GraphIndex, b: GraphIndex, paired: dict, taken_b: set):
+    counts_a, counts_b = Counter(a.names), Counter(b.names)
+    index_b = {name: j for j, name in enumerate(b.names) if b.nodes[j].name and counts_b[name] == 1}
+    for i, node in enumerate(a.nodes):
+        if i in paired or not node.name or counts_a[node.name] != 1:
             continue
-        b = index_b.get(node.name)
-        if b is None or b in taken_b:
+        j = index_b.get(node.name)
+        if j is None or j in taken_b:
             continue
-        other = graph_b.node[b]
-        if other.op_type == node.op_type and node_module(other) == node_module(node):
-            yield a, b
+        if b.nodes[j].op_type == node.op_type and b.modules[j] == a.modules[i]:
+            yield i, j
 
 
-def _by_module_order(graph_a, graph_b, paired: dict, taken_b: set):
-    buckets_a = _buckets(graph_a, set(paired))
-    buckets_b = _buckets(graph_b, taken_b)
+def _by_module_order(a: GraphIndex, b: GraphIndex, paired: dict, taken_b: set):
+    buckets_a, buckets_b = _buckets(a, set(paired)), _buckets(b, taken_b)
     for key, left in buckets_a.items():
         right = buckets_b.get(key, [])
         if right:
-            yield from _aligned(graph_a, graph_b, left, right)
+            yield from _aligned(a, b, left, right)
 
 
-def _buckets(graph, skip: set) -> dict[tuple, list[int]]:
+def _buckets(graph: GraphIndex, skip: set) -> dict[tuple, list[int]]:
     buckets: dict[tuple, list[int]] = {}
-    for index, node in enumerate(graph.node):
+    for index, node in enumerate(graph.nodes):
         if index not in skip:
-            key = (node_module(node), node.domain, node.op_type)
+            key = (graph.modules[index], node.domain, node.op_type)
             buckets.setdefault(key, []).append(index)
     return buckets
 
 
-def _aligned(graph_a, graph_b, left: list[int], right: list[int]):
+def _aligned(a: GraphIndex, b: GraphIndex, left: list[int], right: list[int]):
     """Pair two runs of same-op nodes in order, aligning equal attribute sets first."""
-    signature_a = [_attributes_key(graph_a.node[i]) for i in left]
-    signature_b = [_attributes_key(graph_b.node[i]) for i in right]
+    signature_a = [_attributes_key(a.nodes[i]) for i in left]
+    signature_b = [_attributes_key(b.nodes[j]) for j in right]
     matcher = difflib.SequenceMatcher(None, signature_a, signature_b, autojunk=False)
     for tag, a0, a1, b0, b1 in matcher.get_opcodes():
         if tag in ("equal", "replace"):

@@ -65,12 +65,20 @@ def in_module(scopes: list[str], path: str) -> bool:
 def _metadata_list(node, key: str) -> list | None:
     for prop in node.metadata_props:
         if prop.key == key:
-            try:
-                value = ast.literal_eval(prop.value)
-            except (ValueError, SyntaxError):
-                return []
-            return value if isinstance(value, list) else []
+            return _string_list(prop.value)
     return None
+
+
+def _string_list(text: str) -> list:
+    """The list a metadata value writes with repr(): ['', 'features', 'conv2d']."""
+    # The common case without ast (a diff reads every node's): plain names in single quotes.
+    if text.startswith("['") and text.endswith("']") and '"' not in text and "\\" not in text:
+        return text[2:-2].split("', '")
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return []
+    return value if isinstance(value, list) else []
 
 
 def _torchscript_scopes(node_name: str) -> list[str]:
