@@ -141,15 +141,17 @@ def _per_side(values, option: str, default: str) -> tuple[str, str]:
 def _refuse_model_options(args) -> None:
     """Two .onnx files: an export option would silently do nothing, so say so."""
     given = {
-        "--graph": args.graph,
-        "--exporter": args.exporter,
-        "--input-shape": args.input_shape,
-        "--checkpoint": args.checkpoint,
-        "--kwargs": args.kwargs,
-        "-k": args.kwarg,
+        "--graph": "graph",
+        "--exporter": "exporter",
+        "--input": "input",
+        "--input-shape": "input_shape",
+        "--inputs": "inputs",
+        "--checkpoint": "checkpoint",
+        "--kwargs": "kwargs",
+        "-k": "kwarg",
     }
-    for option, value in given.items():
-        if value:
+    for option, name in given.items():
+        if getattr(args, name, None):
             raise InspectorError(f"{option} applies to a MODEL; A and B are both .onnx files")
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..defaults import RENDER_TIMEOUT
-from ..onnx.files import load_onnx, vouch_for
+from ..onnx.files import check_onnx_file_once, vouch_for
 from ..onnx.graph_index import unique_node_names
 from .render import RenderResult, render
 
@@ -43,7 +43,8 @@ def draw_diff(
     result, model_b_path, output, *, name: str | None = None, timeout: float = RENDER_TIMEOUT
 ) -> RenderResult:
     """Draw B (the file `result` compared as B) into `output` (.svg or .png), coloured by `result`."""
-    with _uniquely_named(Path(model_b_path)) as path:
+    path = check_onnx_file_once(model_b_path)  # render checks it again: this makes that free
+    with _uniquely_named(path) as path:
         return render(
             path, output, timeout=timeout, name=name, decorate=lambda svg: colour_svg(svg, result)
         )
@@ -133,14 +134,16 @@ def _shift_down(root, height: float, width: float) -> None:
 
 @contextlib.contextmanager
 def _uniquely_named(path: Path) -> Iterator[Path]:
-    """The file itself when every node has a name of its own (Netron's SVG ids are node names),
+    """The (checked) file itself when every node has a name of its own (Netron's SVG ids are node names),
     else a copy whose nameless or duplicate nodes are named as the diff named them."""
-    graph = load_onnx(path).graph
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
     names = unique_node_names(graph.node)
     if all(node.name == name for node, name in zip(graph.node, names, strict=True)):
         yield path
         return
-    model = load_onnx(path, external_data=True)
+    model = onnx.load(str(path))
     for node, name in zip(model.graph.node, names, strict=True):
         node.name = name
     folder = Path(tempfile.mkdtemp(prefix="inspector-diff-"))
