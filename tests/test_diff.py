@@ -275,3 +275,15 @@ def test_weights_with_the_same_values_under_other_names_are_not_a_change():
         ("first.weight", "added"),
         ("first.bias", "added"),
     }
+
+
+def test_help_loads_no_backend():
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "inspector", "diff", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "--structure-only" in done.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert not imported & {"torch", "onnx", "onnxruntime", "netron", "playwright"}

@@ -52,6 +52,9 @@ def drawable(
 ) -> Iterator[Drawable]:
     """Yield what to draw for the ONNX file at `model_path`; remove any derived file.
 
+    `modules` cuts those modules out, `depth` collapses to that depth; a graph past `limit` nodes
+    (default LARGE_GRAPH_NODES) is collapsed unless `full`.
+
     The file is checked as render and view check it (the checker, then onnxruntime's load), once:
     they find it vouched for afterwards.
     """
