@@ -3,7 +3,7 @@
     python benchmarks/run.py                  # everything, about 10 minutes on 2 cores
     python benchmarks/run.py --quick          # fewer models and runs: a smoke test, not figures
     python benchmarks/run.py --only startup   # one section (startup, export, verify, check-all,
-                                              # memory, runtime)
+                                              # memory, runtime, diff)
 
 Every figure is the median of several runs with its min and max, next to a baseline measured in the
 same run. The hand-written section "Changes and their measured effect" comes from
@@ -26,7 +26,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]  # the sections, and this checkout'
 import _common  # noqa: E402
 import startup  # noqa: E402
 
-SECTIONS = ("startup", "export", "verify", "check-all", "memory", "runtime")
+SECTIONS = ("startup", "export", "verify", "check-all", "memory", "runtime", "diff")
 QUICK_MODELS = ("relu", "conv_bn_relu")
 
 
@@ -109,6 +109,11 @@ def _run_section(name: str, quick: bool, runs: int) -> tuple[str, dict]:
         text, headline = runtime.markdown(reports, single)
         overhead = runtime.call_overhead(runs=runs, calls=200 if quick else 2000)
         return text + "\n\n" + runtime.overhead_markdown(overhead), headline
+    if name == "diff":
+        import diff_cost
+
+        model = "mobilenet_v3_small" if quick else "mobilenet_v3_large"
+        return diff_cost.markdown(diff_cost.measure(model, runs))
     raise ValueError(f"unknown section {name}")
 
 

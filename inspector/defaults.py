@@ -10,6 +10,9 @@ ATOL = 1e-4
 RTOL = 1e-3
 SEEDS = 3  # seeded random inputs per batch size
 
+# diff: the batch sizes two models with a dynamic batch run at, to compare their outputs
+DIFF_BATCH_SIZES = (1, 3)
+
 # export
 OPSET = 18
 GRAPHS = ("authored", "optimized")
@@ -30,6 +33,9 @@ BENCH_WARMUP = 3
 
 # render: the whole drawing (Chromium's start, Netron's layout, the export) must finish by then
 RENDER_TIMEOUT = 120.0
+# render and view: past this many nodes (where Netron switches to its large-graph layout) a graph is
+# drawn collapsed to the deepest module depth that fits, unless --full
+LARGE_GRAPH_NODES = 3000
 
 # view
 LOOPBACK = "127.0.0.1"

@@ -9,13 +9,13 @@ module's scope produces its output, and that value becomes an extra graph output
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 
 from .errors import InspectorError
 from .inputs import to_numpy
 from .onnx.compare import OutputDiff, compare_arrays
 from .onnx.runtime import feeds, open_session, run_session
+from .onnx.scopes import node_scopes
 
 WHOLE_MODEL = "(whole model)"  # the name --localize gives the top module
 _MAX_PROTO_BYTES = 2**31 - 1  # protobuf cannot serialize more; onnxruntime would need a file
@@ -121,32 +121,6 @@ def layer_values(graph) -> dict[str, str]:
     return {
         scope: value for scope, value in last.items() if value and value not in produced_elsewhere
     }
-
-
-def node_scopes(node) -> list[str]:
-    """The qualified module names a node sits in, outermost first ("features", "features.0", ...)."""
-    for prop in node.metadata_props:
-        if prop.key == "pkg.torch.onnx.name_scopes":
-            try:
-                scopes = ast.literal_eval(prop.value)
-            except (ValueError, SyntaxError):
-                return []
-            # The first entry is the root module (""), the last the operator itself.
-            return [scope for scope in scopes[1:-1] if scope]
-    if node.name.startswith("/"):
-        return _torchscript_scopes(node.name)
-    return []
-
-
-def _torchscript_scopes(node_name: str) -> list[str]:
-    # "/features/features.0/conv/Conv": Sequential children carry their full name, attributes only
-    # their own, so qualify each part with its parent unless it already is.
-    scopes, parent = [], ""
-    for part in node_name.strip("/").split("/")[:-1]:
-        name = part if not parent or part.startswith(parent + ".") else f"{parent}.{part}"
-        scopes.append(name)
-        parent = name
-    return scopes
 
 
 def _session_with_outputs(model, values: list[str], label: str):

@@ -23,6 +23,7 @@ COMMANDS = (
     "summary",
     "export",
     "verify",
+    "diff",
     "view",
     "render",
     "bench",
@@ -39,6 +40,7 @@ examples:
   inspector verify exercise_model
   inspector verify mnv3.onnx --data golden/
   inspector check-all --format json
+  inspector diff mobilenet_v3_small mobilenet_v3_small --graph authored --graph optimized
   inspector view mobilenet_v3_small
   inspector render exercise_model -o exercise_model.png
   inspector bench exercise_model --batch-sizes 1,8

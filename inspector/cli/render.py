@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from ..defaults import RENDER_TIMEOUT
 from ..errors import ExitStatus
 from .options import (
@@ -33,9 +35,55 @@ def add_arguments(parser) -> None:
         help=f"give up when Chromium and Netron have not drawn the graph by then "
         f"({RENDER_TIMEOUT:g})",
     )
+    add_view_options(parser)
     add_graph_option(parser)
     add_cache_option(parser)
     add_format_option(parser)
+
+
+def add_view_options(parser) -> None:
+    """--module, --depth and --full: what part of the graph to draw, and how (render and view)."""
+    from ..defaults import LARGE_GRAPH_NODES
+
+    parser.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="draw only the nodes of this PyTorch module (e.g. features.4) and the modules "
+        "inside it, cut out as a valid ONNX graph; repeatable",
+    )
+    parser.add_argument(
+        "--depth",
+        type=positive_int,
+        metavar="N",
+        help="draw every module N levels below the root as one node (an ONNX function that "
+        "Netron opens on a double click)",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help=f"draw every node even past {LARGE_GRAPH_NODES:,} nodes, where the graph is "
+        "otherwise drawn collapsed to a depth that fits",
+    )
+
+
+def drawable_for(args, path):
+    """What to draw for `path` (the file of args.model), with a note on stderr for each change."""
+    from ..netron.drawable import drawable, model_file_name
+
+    return drawable(
+        path,
+        name=model_file_name(args.model),
+        modules=args.module,
+        depth=args.depth,
+        full=args.full,
+    )
+
+
+def print_notes(drawing) -> None:
+    for note in drawing.notes:
+        print(f"inspector: note: {note}", file=sys.stderr, flush=True)
 
 
 def run(args) -> ExitStatus:
@@ -43,6 +91,7 @@ def run(args) -> ExitStatus:
 
     check_output(args.output)  # fail fast, before an export
     find_chromium()
-    with onnx_for(args) as path:
-        emit(render(path, args.output, timeout=args.timeout), args)
+    with onnx_for(args) as path, drawable_for(args, path) as drawing:
+        print_notes(drawing)
+        emit(render(drawing.path, args.output, timeout=args.timeout, name=drawing.name), args)
     return ExitStatus.OK

@@ -13,6 +13,7 @@ from .options import (
     onnx_for,
     positive_int,
 )
+from .render import add_view_options, drawable_for, print_notes
 
 NAME = "view"
 HELP = "show a model's graph in Netron (served on 127.0.0.1)"
@@ -34,6 +35,7 @@ def add_arguments(parser) -> None:
         action="store_true",
         help="allow a --host other than loopback (the model becomes readable by others)",
     )
+    add_view_options(parser)
     add_graph_option(parser)
     add_cache_option(parser)
     add_format_option(parser)
@@ -51,13 +53,15 @@ def run(args) -> ExitStatus:
         def announce(url, name):
             print(json.dumps({"model": name, "url": url}), file=args.stdout, flush=True)
 
-    with onnx_for(args) as path:
+    with onnx_for(args) as path, drawable_for(args, path) as drawing:
+        print_notes(drawing)
         view(
-            path,
+            drawing.path,
             host=args.host,
             port=args.port,
             browser=not args.no_browser,
             allow_remote=args.allow_remote,
             announce=announce,
+            name=drawing.name,
         )
     return ExitStatus.OK

@@ -98,20 +98,31 @@ def _chromium_candidates() -> list[str | None]:
     ]
 
 
-def render(model_path, output, *, timeout: float = RENDER_TIMEOUT) -> RenderResult:
-    """Draw the ONNX file at `model_path` with Netron into `output` (.png or .svg), atomically."""
+def render(
+    model_path,
+    output,
+    *,
+    timeout: float = RENDER_TIMEOUT,
+    name: str | None = None,
+    decorate=None,
+) -> RenderResult:
+    """Draw the ONNX file at `model_path` with Netron into `output` (.png or .svg), atomically.
+
+    `name` is the file name Netron shows (default: the file's own); `decorate(svg) -> svg` may
+    change Netron's SVG before it is written or photographed (a diff colours its nodes).
+    """
     output = check_output(output)
     model_path = check_onnx_file(model_path)
     chromium = find_chromium()
-    with private_copy(model_path) as served, netron_server(served, LOOPBACK, 0) as url:
-        image, nodes = _draw(chromium, url, output.suffix.lower(), timeout)
+    with private_copy(model_path, name) as served, netron_server(served, LOOPBACK, 0) as url:
+        image, nodes = _draw(chromium, url, output.suffix.lower(), timeout, decorate)
     write_atomically(output, image)
     if output.suffix.lower() == ".png":
         return RenderResult(output, "png", *png_size(image), nodes)
     return RenderResult(output, "svg", *svg_size(image.decode("utf-8")), nodes)
 
 
-def _draw(chromium: str, url: str, suffix: str, timeout: float) -> tuple[bytes, int]:
+def _draw(chromium: str, url: str, suffix: str, timeout: float, decorate) -> tuple[bytes, int]:
     from playwright.sync_api import Error, TimeoutError, sync_playwright
 
     try:
@@ -119,6 +130,7 @@ def _draw(chromium: str, url: str, suffix: str, timeout: float) -> tuple[bytes, 
             browser = _launch(playwright, chromium, timeout)
             try:
                 svg, nodes = _netron_svg(browser, url, timeout)
+                svg = decorate(svg) if decorate else svg
                 image = _photograph(browser, svg, timeout) if suffix == ".png" else svg.encode()
             finally:
                 browser.close()

@@ -26,8 +26,10 @@ from ..onnx.files import check_onnx_file
 
 
 @contextlib.contextmanager
-def private_copy(model_path) -> Iterator[Path]:
+def private_copy(model_path, name: str | None = None) -> Iterator[Path]:
     """Yield a copy of the model in a fresh folder only we can read; remove the folder afterwards.
+
+    The copy is called `name` (default: the model's own file name): Netron shows it as its title.
 
     Copies, not hard links: onnx's checker refuses hard-linked external data, so linking the
     user's `.onnx.data` would make their own file fail `inspector verify` while we serve it.
@@ -36,7 +38,7 @@ def private_copy(model_path) -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="inspector-netron-"))  # mode 0700
     try:
         # Netron puts the name into its page and URLs unescaped: keep it to safe characters.
-        served = folder / re.sub(r"[^A-Za-z0-9._-]", "_", source.name)
+        served = folder / re.sub(r"[^A-Za-z0-9._-]", "_", name or source.name)
         shutil.copyfile(source, served)
         for location in external_data_files(source):
             target = folder / location
@@ -132,15 +134,17 @@ def view(
     browser: bool = True,
     allow_remote: bool = False,
     announce=None,
+    name: str | None = None,
 ) -> None:
     """Serve the ONNX file in Netron and block until Ctrl-C, which is the normal way to stop.
 
-    `announce(url, name)` replaces the lines printed for a person (the CLI's --format json).
+    `announce(url, name)` replaces the lines printed for a person (the CLI's --format json);
+    `name` is the file name Netron shows (default: the file's own).
     """
     remote = check_host(host, allow_remote)
     model_path = check_onnx_file(model_path)
-    name = model_path.name
-    with private_copy(model_path) as served, netron_server(served, host, port) as url:
+    name = name or model_path.name
+    with private_copy(model_path, name) as served, netron_server(served, host, port) as url:
         if remote:
             print(
                 f"inspector: warning: serving on {host}: anyone who can reach this machine "

@@ -65,13 +65,24 @@ def compare_arrays(
     return OutputDiff(name, shape, float(diff.max()), max_rel, int(bad.sum()))
 
 
-def compare_outputs(names: list[str], expected: list, actual: list, *, atol: float, rtol: float):
-    """Per-output diffs plus notes in words for what no number says (shape, dtype, count)."""
+def compare_outputs(
+    names: list[str],
+    expected: list,
+    actual: list,
+    *,
+    atol: float,
+    rtol: float,
+    sides: tuple[str, str] = ("PyTorch", "onnxruntime"),
+):
+    """Per-output diffs plus notes in words for what no number says (shape, dtype, count).
+
+    `sides` names where `expected` and `actual` come from, for the notes.
+    """
     diffs, notes = [], []
     for index in range(max(len(expected), len(actual))):
         name = names[index] if index < len(names) else f"output_{index}"
         if index >= len(expected) or index >= len(actual):
-            side = "PyTorch" if index < len(expected) else "onnxruntime"
+            side = sides[0] if index < len(expected) else sides[1]
             array = expected[index] if index < len(expected) else actual[index]
             notes.append(f"{name}: only {side} gives this output")
             diffs.append(
@@ -81,7 +92,7 @@ def compare_outputs(names: list[str], expected: list, actual: list, *, atol: flo
         want, got = np.asarray(expected[index]), np.asarray(actual[index])
         if want.shape != got.shape or want.dtype != got.dtype:
             notes.append(
-                f"{name}: PyTorch gives {want.dtype}{list(want.shape)}, onnxruntime "
+                f"{name}: {sides[0]} gives {want.dtype}{list(want.shape)}, {sides[1]} "
                 f"{got.dtype}{list(got.shape)}"
             )
         diffs.append(compare_arrays(name, want, got, atol=atol, rtol=rtol))

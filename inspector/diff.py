@@ -1,0 +1,114 @@
+"""`inspector diff A B`: compare two models, each a MODEL (exported first) or an .onnx file.
+
+The comparison itself is inspector.onnx.diff (no torch); this module turns the two sides into
+ONNX files: a file as given, a MODEL exported with its own --graph and --exporter (from the export
+cache when it can), so `diff mobilenet_v3_small mobilenet_v3_small --graph authored --graph
+optimized` shows where BatchNormalization went.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .defaults import ATOL, EXPORTER, GRAPH, RTOL, SEEDS
+from .errors import InspectorError
+from .onnx.diff import diff_models
+from .onnx.diff_report import ModelDiff
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a diff: what to export or read, and how to export it."""
+
+    source: object  # a LoadedModel, a MODEL spec, or the path of an .onnx file
+    graph: str = GRAPH
+    exporter: str = EXPORTER
+
+    @property
+    def is_file(self) -> bool:
+        return isinstance(self.source, (str, Path)) and str(self.source).lower().endswith(".onnx")
+
+    def label(self, other: Side | None = None) -> str:
+        """The file as given, or `spec (graph[, exporter])`, naming what tells the sides apart."""
+        if self.is_file:
+            return str(self.source)
+        spec = self.source if isinstance(self.source, str) else self.source.spec
+        options = [self.graph]
+        if self.exporter != EXPORTER or (other is not None and other.exporter != self.exporter):
+            options.append(self.exporter)
+        return f"{spec} ({', '.join(options)})"
+
+
+def diff(
+    a,
+    b,
+    *,
+    graph=GRAPH,
+    exporter=EXPORTER,
+    run: bool = True,
+    atol: float = ATOL,
+    rtol: float = RTOL,
+    seeds: int = SEEDS,
+    use_cache: bool = True,
+) -> ModelDiff:
+    """Compare `a` with `b` (each an .onnx path, a MODEL spec or a LoadedModel): truthy if equal.
+
+    `graph` and `exporter` are one value for both sides or a pair (A's, B's).
+    """
+    graphs, exporters = _pair(graph), _pair(exporter)
+    side_a = Side(a, graphs[0], exporters[0])
+    side_b = Side(b, graphs[1], exporters[1])
+    with onnx_files(side_a, side_b, use_cache=use_cache) as (path_a, path_b):
+        labels = (side_a.label(side_b), side_b.label(side_a))
+        return diff_models(
+            path_a, path_b, run=run, atol=atol, rtol=rtol, seeds=seeds, labels=labels
+        )
+
+
+@contextlib.contextmanager
+def onnx_files(*sides: Side, use_cache: bool = True) -> Iterator[list[Path]]:
+    """An .onnx path per side: the file given, or its model exported (temporary files removed)."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(_onnx_file(side, use_cache)) for side in sides]
+
+
+@contextlib.contextmanager
+def _onnx_file(side: Side, use_cache: bool) -> Iterator[Path]:
+    if side.is_file:
+        yield Path(side.source)
+        return
+    loaded = _loaded(side.source)
+    if side.exporter == EXPORTER:
+        from .export import exported_model
+
+        with exported_model(loaded, graph=side.graph, use_cache=use_cache) as path:
+            yield path
+        return
+    # The cache keeps the default exporter's files only: another exporter writes a temporary file.
+    from .export import export_onnx
+    from .export.exporter import file_stem
+    from .onnx.files import vouch_for
+
+    with tempfile.TemporaryDirectory(prefix="inspector-diff-") as folder:
+        path = Path(folder) / f"{file_stem(loaded)}.onnx"
+        export_onnx(loaded, path, graph=side.graph, exporter=side.exporter)
+        vouch_for(path)  # checked as it was written
+        yield path
+
+
+def _loaded(source):
+    from .loading import LoadedModel, load_model
+
+    return source if isinstance(source, LoadedModel) else load_model(str(source))
+
+
+def _pair(value) -> tuple:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise InspectorError(f"give one value or two (A's, B's), not {len(value)}")
+        return tuple(value)
+    return value, value
