@@ -2,8 +2,8 @@
 
     python benchmarks/run.py                  # everything, about 10 minutes on 2 cores
     python benchmarks/run.py --quick          # fewer models and runs: a smoke test, not figures
-    python benchmarks/run.py --only startup   # one section (startup, export, verify, check-all,
-                                              # memory, runtime, diff)
+    python benchmarks/run.py --only startup   # one section (startup, export, verify,
+                                              # verify-modules, check-all, memory, runtime, diff)
 
 Every figure is the median of several runs with its min and max, next to a baseline measured in the
 same run. The hand-written section "Changes and their measured effect" comes from
@@ -26,7 +26,16 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]  # the sections, and this checkout'
 import _common  # noqa: E402
 import startup  # noqa: E402
 
-SECTIONS = ("startup", "export", "verify", "check-all", "memory", "runtime", "diff")
+SECTIONS = (
+    "startup",
+    "export",
+    "verify",
+    "verify-modules",
+    "check-all",
+    "memory",
+    "runtime",
+    "diff",
+)
 QUICK_MODELS = ("relu", "conv_bn_relu")
 
 
@@ -93,6 +102,11 @@ def _run_section(name: str, quick: bool, runs: int) -> tuple[str, dict]:
         chosen = ["relu"] if quick else ["exercise_model", "mobilenet_v3_small"]
         chosen.append(export_cost.BERT)
         return verify_cost.markdown(verify_cost.measure(chosen, runs))
+    if name == "verify-modules":
+        import verify_modules_cost
+
+        chosen = ["exercise_model"] if quick else ["exercise_model", "mobilenet_v3_small"]
+        return verify_modules_cost.markdown(verify_modules_cost.measure(chosen, runs))
     if name == "check-all":
         import checkall_cost
 
