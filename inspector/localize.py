@@ -130,50 +130,60 @@ class _Record:
     calls: int = 0
 
 
+@dataclass
+class Evidence:
+    """What a module check saw, for the root cause and a repro: the file's model, onnxruntime's
+    values by name, PyTorch's records and each module's values (by path), and which value holds
+    each compared module's output."""
+
+    model: object
+    values: dict
+    records: dict
+    modules: dict
+    outputs: dict = field(default_factory=dict)
+
+
 def check_modules(
     loaded, onnx_path, inputs, *, atol: float, rtol: float, reason: str, run: str
-) -> tuple[ModuleCheck, dict]:
-    """Run both sides once on `inputs` and compare every module's output.
-
-    Returns the check and what a repro needs: {"model": the ModelProto, "values": ORT's arrays by
-    value name, "records": PyTorch's records, "modules": ModuleValues by path}.
-    """
+) -> tuple[ModuleCheck, Evidence]:
+    """Run both sides once on `inputs` and compare every module's output."""
     import onnx
 
     records = module_records(loaded.module, inputs)
     model = onnx.load(str(onnx_path))
-    modules = module_values(model.graph)
-    modules[WHOLE_MODEL] = ModuleValues(
-        WHOLE_MODEL,
-        list(range(len(model.graph.node))),
-        [value.name for value in model.graph.input],
-        [value.name for value in model.graph.output],
-    )
+    modules = _modules_of(model.graph)
     paths = [path for path in records if path in modules]
     if not paths:
         raise InspectorError(
             f"no module of {loaded.spec} matches a node of {onnx_path}: the file records no "
             "PyTorch module names (export it with inspector)"
         )
-    arrays = _onnx_values(model, modules, paths, inputs.arrays(), str(onnx_path))
-    check = ModuleCheck(reason, run)
-    outputs = {}
+    values = _onnx_values(model, modules, paths, inputs.arrays(), str(onnx_path))
+    evidence = Evidence(model, values, records, modules)
+    check = ModuleCheck(reason, run, skipped=len(records) - len(paths))
     for path in paths:
-        value = _output_value(modules[path], records[path].output, arrays)
+        value = _output_value(modules[path], records[path].output, values)
         if value is None:
             check.skipped += 1
             continue
-        outputs[path] = value
-        diff = _compare(path, records[path].output, arrays[value], atol, rtol, statistics=False)
+        evidence.outputs[path] = value
         check.compared += 1
-        if not diff:
+        if not _compare(path, records[path].output, values[value], atol, rtol, statistics=False):
             check.diverging.append(path)
-    check.skipped += len(records) - len(paths)
-    check.root_cause = _root_cause(
-        check.diverging, records, modules, outputs, arrays, atol, rtol, model
+    check.root_cause = _root_cause(check.diverging, evidence, atol, rtol)
+    return check, evidence
+
+
+def _modules_of(graph) -> dict[str, ModuleValues]:
+    """Every module's values, and the whole model's: the graph's own inputs and outputs."""
+    modules = module_values(graph)
+    modules[WHOLE_MODEL] = ModuleValues(
+        WHOLE_MODEL,
+        list(range(len(graph.node))),
+        [value.name for value in graph.input],
+        [value.name for value in graph.output],
     )
-    context = {"model": model, "values": arrays, "records": records, "modules": modules}
-    return check, context
+    return modules
 
 
 def module_records(module, inputs) -> dict[str, _Record]:
@@ -254,26 +264,32 @@ def _output_value(entry: ModuleValues, expected, arrays: dict) -> str | None:
     return None
 
 
-def _root_cause(diverging, records, modules, outputs, arrays, atol, rtol, model):
+def _root_cause(diverging: list[str], evidence: Evidence, atol, rtol) -> Divergence | None:
     """The first diverging module (in finishing order) whose inputs agree; failing that, the first
     whose inputs cannot be told, or the first to diverge at all."""
     verdicts = {}
     for wanted in (True, None, False):
         for path in diverging:
             if path not in verdicts:
-                verdicts[path] = _inputs_agree(records[path], modules[path], arrays, atol, rtol)
+                record, entry = evidence.records[path], evidence.modules[path]
+                verdicts[path] = _inputs_agree(record, entry, evidence.values, atol, rtol)
             if verdicts[path] is wanted:
-                record, entry, value = records[path], modules[path], outputs[path]
-                return Divergence(
-                    path,
-                    record.type,
-                    value,
-                    _compare(path, record.output, arrays[value], atol, rtol, statistics=True),
-                    onnx_nodes=_nodes(model, entry),
-                    onnx_inputs=tuple(entry.inputs),
-                    inputs_agree=wanted,
-                )
+                return _divergence(path, evidence, wanted, atol, rtol)
     return None
+
+
+def _divergence(path: str, evidence: Evidence, inputs_agree, atol, rtol) -> Divergence:
+    record, entry, value = evidence.records[path], evidence.modules[path], evidence.outputs[path]
+    actual = evidence.values[value]
+    return Divergence(
+        path,
+        record.type,
+        value,
+        _compare(path, record.output, actual, atol, rtol, statistics=True),
+        onnx_nodes=_nodes(evidence.model, entry),
+        onnx_inputs=tuple(entry.inputs),
+        inputs_agree=inputs_agree,
+    )
 
 
 def _inputs_agree(record: _Record, entry: ModuleValues, arrays: dict, atol, rtol) -> bool | None:
@@ -352,14 +368,26 @@ def compare_modules(report, loaded, onnx_path, inputs, run: str, *, blind: dict,
     else:
         reason = "--localize"
     try:
-        check, context = check_modules(
+        check, evidence = check_modules(
             loaded, onnx_path, inputs, atol=atol, rtol=rtol, reason=reason, run=run
         )
     except InspectorError as error:
         if report.localized:
             raise InspectorError(f"--localize: {error}") from error
-        report.warnings.append(f"{reason}; and module outputs could not be compared: {error}")
+        report.warnings.append(
+            f"{reason}, and module outputs could not be compared ({error}): this verdict "
+            "proves little"
+        )
         return
+    if blind and not any(path != WHOLE_MODEL for path in evidence.outputs):
+        # The whole model's own output again proves nothing the outputs did not.
+        report.warnings.append(
+            f"{reason}, and no module inside {loaded.spec} could be compared (the file records "
+            "no PyTorch module names, or none with a value of its own): this verdict proves little"
+        )
+        blind = {}
+        if not report.localized:
+            return
     check.decisive = bool(blind)
     report.intermediates = check
     if report.localized:
@@ -369,20 +397,22 @@ def compare_modules(report, loaded, onnx_path, inputs, run: str, *, blind: dict,
             f"{len(check.diverging)} module output(s) diverge although the outputs agree"
         )
     if repro is not None and check.root_cause is not None:
-        report.repro = str(_write_repro(repro, check.root_cause, context, onnx_path))
+        report.repro = str(_write_repro(repro, check.root_cause, evidence, onnx_path))
 
 
-def _write_repro(folder, cause: Divergence, context: dict, onnx_path):
+def _write_repro(folder, cause: Divergence, evidence: Evidence, onnx_path):
+    """The root cause's nodes as a model of their own, fed with what PyTorch gave that module
+    (onnxruntime's value where PyTorch has none: a shape computed outside it)."""
     from .onnx.repro import write_repro
 
-    record, entry = context["records"][cause.layer], context["modules"][cause.layer]
-    given = paired_inputs(record, entry, context["values"])
+    record, entry = evidence.records[cause.layer], evidence.modules[cause.layer]
+    given = paired_inputs(record, entry, evidence.values)
     return write_repro(
         folder,
-        context["model"],
+        evidence.model,
         entry,
         cause.onnx_value,
-        values={**context["values"], **given},
+        values={**evidence.values, **given},
         expected=record.output,
         description=f"module {cause.layer} ({cause.type}) of {onnx_path}",
     )

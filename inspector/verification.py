@@ -106,7 +106,7 @@ def verify_onnx(
         raise InspectorError("--repro needs --localize: it writes the module --localize names")
     path = check_onnx_file(onnx_path)
     session = open_session(path, path.name)
-    tolerances.check_names(output_names(session), path.name)
+    tolerances.check_names(output_names(session), loaded.spec)
     cases = input_cases(loaded, session, seeds, batch_sizes)
     report = VerifyReport(
         loaded.spec,

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from _trust_models import spec
 from _verify_helpers import export, nudge, tamper
 
@@ -300,3 +301,27 @@ def test_repro_needs_localize_and_a_free_folder(cli, tmp_path):
     taken = cli("verify", "no_such_model", "--localize", "--repro", used)
     assert taken.code == 2 and "already exists" in taken.err
     assert [p.name for p in used.iterdir()] == ["keep.txt"]
+
+
+def test_a_zero_head_file_without_module_names_warns_that_its_pass_proves_little(
+    exported, tmp_path
+):
+    import onnx
+
+    loaded, path = exported("ZeroHeadNet")
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        del node.metadata_props[:]  # as a file from another exporter would be
+    bare = tmp_path / "bare.onnx"
+    onnx.save(model, str(bare))
+    report = inspector.verify(loaded, onnx=bare, seeds=1)
+    assert report and report.intermediates is None
+    (warning,) = report.warnings
+    assert "cannot tell a right export from a wrong one" in warning
+    assert "proves little" in warning and "records no PyTorch module names" in warning
+    # A model with no submodules: its output is all there is to compare.
+    zero = torch.nn.Linear(4, 3)
+    torch.nn.init.zeros_(zero.weight)
+    torch.nn.init.zeros_(zero.bias)
+    lone = inspector.verify(zero, torch.randn(2, 4), seeds=1)
+    assert lone and "proves little" in lone.warnings[-1]

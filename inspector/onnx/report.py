@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..defaults import ATOL, RTOL
 from ..files import check_writable_destination, write_atomically
 from ..text import plain_table
 from .compare import SMALL, OutputDiff
@@ -110,9 +111,8 @@ class VerifyReport:
             lines.append("  root cause: none, every module matches within tolerance")
         if self.repro:
             lines.append(
-                f"  repro: {self.repro}/model.onnx and its test data; "
-                f"check it without PyTorch: inspector verify {self.repro}/model.onnx "
-                f"--data {self.repro}"
+                f"  repro: {self.repro}/model.onnx and its test data; check it without PyTorch: "
+                f"inspector verify {self.repro}/model.onnx --data {self.repro}{self._options()}"
             )
         return "\n".join(line for line in lines if line)
 
@@ -134,6 +134,11 @@ class VerifyReport:
             f"FAILED | {self.model}: the outputs match in {runs}, but {len(modules.diverging)} "
             f"of {modules.compared} module outputs diverge ({where})"
         )
+
+    def _options(self) -> str:
+        """The tolerance options this report was made with, where they are not the defaults."""
+        options = [("--atol", self.atol, ATOL), ("--rtol", self.rtol, RTOL)]
+        return "".join(f" {flag} {value:g}" for flag, value, default in options if value != default)
 
     def _plain_tolerances(self) -> str:
         return f"atol {self.atol:g}, rtol {self.rtol:g}"
