@@ -3,8 +3,10 @@
 The comparison itself (the mismatch rule and its statistics) is `inspector.onnx.compare`; this
 module runs the PyTorch side. Every dynamic axis the file declares is varied: the batch over
 `batch_sizes`, other axes (a sequence) between a smaller and a larger size than the example's.
-A VerifyReport is truthy only when nothing mismatched, so `assert inspector.verify(model, x)` is a
-real test, and the CLI exits 1 on any mismatch.
+When an output cannot tell a right export from a wrong one (constant, tiny, or the same for every
+input), every module's output is compared as well (`inspector.localize`), and the verdict rests on
+them too. A VerifyReport is truthy only when nothing mismatched, so `assert inspector.verify(model,
+x)` is a real test, and the CLI exits 1 on any mismatch.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .onnx.compare import blind_reason, compare_outputs
 from .onnx.files import check_onnx_file
 from .onnx.golden import batch_of
 from .onnx.report import Run, VerifyReport, nonfinite_warnings
+from .onnx.repro import check_repro_request
 from .onnx.runtime import feeds, open_session, output_names, run_session
 from .onnx.testdata import DataSet, write_test_data
 from .onnx.tolerances import Tolerances
@@ -58,6 +61,7 @@ def verify(
 
     loaded = _as_loaded(model, args, kwargs)
     _check_tolerances(atol, rtol, seeds)
+    check_repro_request(repro, localize)
     checks = dict(
         atol=atol,
         rtol=rtol,
@@ -102,8 +106,7 @@ def verify_onnx(
     every module's output is compared as well, and the verdict rests on them too.
     """
     tolerances = Tolerances.of(atol, rtol)
-    if repro is not None and not localize:
-        raise InspectorError("--repro needs --localize: it writes the module --localize names")
+    check_repro_request(repro, localize)
     path = check_onnx_file(onnx_path)
     session = open_session(path, path.name)
     tolerances.check_names(output_names(session), loaded.spec)
@@ -121,7 +124,7 @@ def verify_onnx(
         results = [_run_case(loaded, session, path.name, case, tolerances, keep) for case in cases]
         report.runs = [result.run for result in results]
         report.warnings += nonfinite_warnings(report.runs, "PyTorch")
-        blind = blind_outputs(results, tolerances)
+        blind = blind_outputs(results)
         if blind or localize:
             from .localize import compare_modules
 
@@ -165,28 +168,31 @@ def _run_case(loaded, session, label, case: Case, tolerances, keep: bool) -> Cas
     return CaseResult(run, blind, digests, DataSet("", arrays, expected, input_names, names))
 
 
-def blind_outputs(results: list[CaseResult], tolerances) -> dict[str, str]:
+def blind_outputs(results: list[CaseResult]) -> dict[str, str]:
     """Output name -> why it cannot tell a right export from a wrong one: constant or tiny in
     every run, or the same whatever the inputs (a head that ignores its features)."""
     blind = {}
-    names = dict.fromkeys(name for result in results for name in result.blind)
-    for name in names:
+    for name in dict.fromkeys(name for result in results for name in result.blind):
         reasons = [result.blind.get(name) for result in results]
-        if reasons and all(reasons):
+        if all(reasons):
             blind[name] = reasons[0]
-            continue
-        seen = {}
-        for result in results:
-            key = result.digests.get(name)
-            if key and key[0] is not None:
-                seen.setdefault(key[1:], set()).add(key[0])
-        if any(len(seeds) > 1 for seeds in seen.values()):
+        elif _unchanged(name, results):
             blind[name] = "it is the same whatever the inputs"
     return blind
 
 
+def _unchanged(name: str, results: list[CaseResult]) -> bool:
+    """True when runs of two different seeds gave `name` the same shape, dtype and bytes."""
+    seeds_by_value: dict[tuple, set] = {}
+    for result in results:
+        seed, value = result.digests.get(name) or (None, None)
+        if seed is not None:
+            seeds_by_value.setdefault(value, set()).add(seed)
+    return any(len(seeds) > 1 for seeds in seeds_by_value.values())
+
+
 def _digest(array, seed) -> tuple | None:
-    """(seed, shape, dtype, digest of the bytes) of a float output, or None."""
+    """(seed, (shape, dtype, digest of the bytes)) of a float output, or None."""
     import hashlib
 
     from .onnx.compare import is_float
@@ -194,7 +200,7 @@ def _digest(array, seed) -> tuple | None:
     if not is_float(array.dtype):
         return None
     data = hashlib.blake2b(array.tobytes(), digest_size=16).hexdigest()
-    return seed, array.shape, str(array.dtype), data
+    return seed, (array.shape, str(array.dtype), data)
 
 
 def torch_outputs(loaded, inputs: Inputs) -> list:

@@ -325,3 +325,28 @@ def test_a_zero_head_file_without_module_names_warns_that_its_pass_proves_little
     torch.nn.init.zeros_(zero.bias)
     lone = inspector.verify(zero, torch.randn(2, 4), seeds=1)
     assert lone and "proves little" in lone.warnings[-1]
+
+
+def test_an_output_that_ignores_its_inputs_is_blind_too():
+    """A head with zero weights and a bias outputs the bias whatever comes in: not constant, not
+    small, and still unable to tell a right export from a wrong one."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        body = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+        )
+        head = torch.nn.Linear(8, 4)
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.uniform_(head.bias, 1.0, 2.0, generator=generator)
+    net = torch.nn.Sequential(body, head).eval()
+    x = torch.randn(2, 3, 8, 8, generator=generator)
+    report = inspector.verify(net, x, seeds=2, batch_sizes=[2])
+    assert report, report
+    checked = report.intermediates
+    assert checked is not None and checked.decisive
+    assert "it is the same whatever the inputs" in checked.reason
+    assert checked.compared >= 4

@@ -98,12 +98,10 @@ def run(args) -> ExitStatus:
         from ..onnx.testdata import check_save_destination
 
         check_save_destination(args.save_data)
-    if args.repro is not None:
-        if not args.localize:
-            raise InspectorError("--repro needs --localize: it writes the module --localize names")
-        from ..onnx.repro import check_repro_destination
+    if args.repro is not None and args.data is None and not is_onnx_path(args.model):
+        from ..onnx.repro import check_repro_request
 
-        check_repro_destination(args.repro)
+        check_repro_request(args.repro, args.localize)
     if args.data is not None or is_onnx_path(args.model):
         report = _verify_data(args)
     else:

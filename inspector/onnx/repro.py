@@ -20,6 +20,15 @@ from .testdata import DataSet, write_test_data
 MODEL_FILE = "model.onnx"
 
 
+def check_repro_request(folder, localize: bool) -> None:
+    """Refuse --repro without --localize, or into a used folder, before any slow work."""
+    if folder is None:
+        return
+    if not localize:
+        raise InspectorError("--repro needs --localize: it writes the module --localize names")
+    check_repro_destination(folder)
+
+
 def check_repro_destination(folder) -> Path:
     """Refuse a folder we must not write, before any slow work starts."""
     folder = Path(folder)
