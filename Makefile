@@ -32,11 +32,13 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) build *.egg-info
 
-# The lecture's Figure 1, drawn by Netron from our own MobileNetV3-Small export.
+# The README's pictures, drawn by Netron from our own exports: the exercise model, the lecture's
+# Figure 1 (one MobileNetV3-Small block cut out as its own graph) and the whole network at depth 1.
 figure: $(STAMP)
 	mkdir -p docs
 	$(BIN)/inspector render exercise_model --graph authored -o docs/exercise_model.png
-	$(BIN)/inspector render mobilenet_v3_small --graph authored -o docs/mobilenet_v3_small.png
+	$(BIN)/inspector render mobilenet_v3_small --module features.4 -o docs/figure1.png
+	$(BIN)/inspector render mobilenet_v3_small --depth 1 -o docs/mobilenet_v3_small_depth1.png
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

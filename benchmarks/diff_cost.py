@@ -104,12 +104,11 @@ def _processes(a: Path, b: Path, runs: int) -> dict:
 
 
 def _drawing(path: Path, folder: Path, runs: int) -> dict:
+    render = [*INSPECTOR, "render", str(path)]
     commands = {
-        "render (full graph)": [*INSPECTOR, "render", str(path), "-o", str(folder / "full.svg")],
-        "render --depth 1": [
-            *INSPECTOR, "render", str(path), "--depth", "1", "-o", str(folder / "depth1.svg")
-        ],
-    }  # fmt: skip
+        "render (full graph)": [*render, "-o", str(folder / "full.svg")],
+        "render --depth 1": [*render, "--depth", "1", "-o", str(folder / "depth1.svg")],
+    }
     try:
         return {name: timed(samples) for name, samples in _children(commands, runs).items()}
     except RuntimeError as error:  # no Chromium here: say so instead of a figure

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -211,6 +212,8 @@ def test_cli_tolerances_decide(cli, files):
         (lambda f, t: [t / "missing.onnx", f["a"]], "no such file"),
         (lambda f, t: [f["a"], t / "empty.onnx"], "is empty"),
         (lambda f, t: [f["a"], t / "garbage.onnx"], "garbage.onnx"),
+        (lambda f, t: [f["a"], t / "folder.onnx"], "is a folder"),
+        (lambda f, t: [t / "fifo.onnx", f["a"]], "is not a regular file"),
         (lambda f, t: [f["a"], "no_such_model"], "unknown model 'no_such_model'"),
         (lambda f, t: [f["a"], f["b"], "--graph", "optimized"], "--graph applies to a MODEL"),
         (lambda f, t: [f["a"], f["b"], "--checkpoint", "x.pt"], "--checkpoint applies to a MODEL"),
@@ -225,6 +228,8 @@ def test_cli_tolerances_decide(cli, files):
 def test_bad_input_is_one_line_and_exit_2(cli, files, tmp_path, make_args, message):
     (tmp_path / "empty.onnx").write_bytes(b"")
     (tmp_path / "garbage.onnx").write_bytes(b"\x08\x07not a protobuf model \xff\xff")
+    (tmp_path / "folder.onnx").mkdir()
+    os.mkfifo(tmp_path / "fifo.onnx")  # reading it would block forever
     before = sorted(tmp_path.iterdir())
     result = cli("diff", *make_args(files, tmp_path))
     assert result.code == 2, result.err
@@ -270,3 +275,15 @@ def test_weights_with_the_same_values_under_other_names_are_not_a_change():
         ("first.weight", "added"),
         ("first.bias", "added"),
     }
+
+
+def test_help_loads_no_backend():
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "inspector", "diff", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "--structure-only" in done.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert not imported & {"torch", "onnx", "onnxruntime", "netron", "playwright"}

@@ -23,17 +23,13 @@ HELP = (
     "compare two models or ONNX files: inputs and outputs, opset, ops, nodes per module, "
     "weights, and outputs on seeded inputs (exit 0 equal, 1 different)"
 )
-EPILOG = """\
-examples:
-  inspector diff mobilenet_v3_small mobilenet_v3_small --graph authored --graph optimized
-  inspector diff before.onnx after.onnx --format markdown     # for a pull-request comment
-  inspector diff exercise_model kept.onnx --structure-only    # has the export changed?
-  inspector diff conv_bn_relu conv_bn_relu --exporter dynamo --exporter torchscript -o diff.svg
-
---graph and --exporter given once apply to both sides; given twice, the first is A's and the
-second B's. The MODEL OPTIONS apply to every MODEL side. -o draws B with Netron, each node
-coloured: added, next to a node B lost, changed, or unchanged.
-"""
+EPILOG = (
+    "--graph and --exporter given once apply to both sides; given twice, the first is A's and "
+    "the second B's (e.g. 'inspector diff mobilenet_v3_small mobilenet_v3_small --graph "
+    "authored --graph optimized'). The model options apply to every MODEL side. -o draws B with "
+    "Netron, each node coloured: added, next to a node B lost, changed, or unchanged. Exit "
+    "status: 0 equal within --atol/--rtol, 1 different, 2 bad input."
+)
 
 
 def add_arguments(parser) -> None:
@@ -141,15 +137,17 @@ def _per_side(values, option: str, default: str) -> tuple[str, str]:
 def _refuse_model_options(args) -> None:
     """Two .onnx files: an export option would silently do nothing, so say so."""
     given = {
-        "--graph": args.graph,
-        "--exporter": args.exporter,
-        "--input-shape": args.input_shape,
-        "--checkpoint": args.checkpoint,
-        "--kwargs": args.kwargs,
-        "-k": args.kwarg,
+        "--graph": "graph",
+        "--exporter": "exporter",
+        "--input": "input",
+        "--input-shape": "input_shape",
+        "--inputs": "inputs",
+        "--checkpoint": "checkpoint",
+        "--kwargs": "kwargs",
+        "-k": "kwarg",
     }
-    for option, value in given.items():
-        if value:
+    for option, name in given.items():
+        if getattr(args, name, None):
             raise InspectorError(f"{option} applies to a MODEL; A and B are both .onnx files")
 
 

@@ -58,7 +58,7 @@ def add_view_options(parser) -> None:
         type=positive_int,
         metavar="N",
         help="draw every module N levels below the root as one node (an ONNX function that "
-        "Netron opens on a double click)",
+        "Netron opens from the ƒ on its box)",
     )
     parser.add_argument(
         "--full",

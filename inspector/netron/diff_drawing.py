@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..defaults import RENDER_TIMEOUT
-from ..onnx.files import load_onnx, vouch_for
+from ..onnx.files import check_onnx_file_once, vouch_for
 from ..onnx.graph_index import unique_node_names
 from .render import RenderResult, render
 
@@ -43,7 +43,8 @@ def draw_diff(
     result, model_b_path, output, *, name: str | None = None, timeout: float = RENDER_TIMEOUT
 ) -> RenderResult:
     """Draw B (the file `result` compared as B) into `output` (.svg or .png), coloured by `result`."""
-    with _uniquely_named(Path(model_b_path)) as path:
+    path = check_onnx_file_once(model_b_path)  # render checks it again: this makes that free
+    with _uniquely_named(path) as path:
         return render(
             path, output, timeout=timeout, name=name, decorate=lambda svg: colour_svg(svg, result)
         )
@@ -90,32 +91,30 @@ def _with_fill(style: str, colour: str) -> str:
 
 def _add_legend(root, result, counts: Counter) -> None:
     """Make room above the graph and draw the legend there."""
+    lines = _legend_lines(result, counts)
+    height = LEGEND_ROW * len(lines) + 12
+    _shift_down(root, height, width=max(len(text) for _, text in lines) * 6.5 + 40)
+    legend = ElementTree.SubElement(root, f"{{{SVG}}}g", {"id": "inspector-legend"})
+    text_style = f"font-family: {FONT}; font-size: 11px; fill: rgb(0, 0, 0);"
+    for row, (state, text) in enumerate(lines):
+        y = 8 + row * LEGEND_ROW
+        if state:
+            swatch = {"x": "8", "y": str(y), "width": "22", "height": "12", "rx": "3"}
+            swatch["style"] = f"fill: {COLOURS[state]}; stroke: rgb(51, 51, 51); stroke-width: 1px;"
+            ElementTree.SubElement(legend, f"{{{SVG}}}rect", swatch)
+        place = {"x": "36" if state else "8", "y": str(y + 10), "style": text_style}
+        ElementTree.SubElement(legend, f"{{{SVG}}}text", place).text = text
+
+
+def _legend_lines(result, counts: Counter) -> list[tuple[str | None, str]]:
+    """(colour state or None, text) per line: the two sides, each colour, what only A has."""
     lines = [(None, f"A: {result.a}   B (drawn): {result.b}")]
     lines += [(state, f"{LEGEND_WORDS[state]} ({counts[state]})") for state in COLOURS]
     removed = Counter(change.op for change in result.nodes if change.kind == "removed")
     if removed:
         ops = ", ".join(f"{op} x{n}" for op, n in removed.most_common())
         lines.append((None, f"in A only, not drawn: {ops}"))
-    height = LEGEND_ROW * len(lines) + 12
-    width = max(len(text) for _, text in lines) * 6.5 + 40
-    _shift_down(root, height, width)
-    legend = ElementTree.SubElement(root, f"{{{SVG}}}g", {"id": "inspector-legend"})
-    for row, (state, text) in enumerate(lines):
-        y = 8 + row * LEGEND_ROW
-        if state:
-            ElementTree.SubElement(
-                legend,
-                f"{{{SVG}}}rect",
-                {"x": "8", "y": str(y), "width": "22", "height": "12", "rx": "3",
-                 "style": f"fill: {COLOURS[state]}; stroke: rgb(51, 51, 51); stroke-width: 1px;"},
-            )  # fmt: skip
-        label = ElementTree.SubElement(
-            legend,
-            f"{{{SVG}}}text",
-            {"x": "36" if state else "8", "y": str(y + 10),
-             "style": f"font-family: {FONT}; font-size: 11px; fill: rgb(0, 0, 0);"},
-        )  # fmt: skip
-        label.text = text
+    return lines
 
 
 def _shift_down(root, height: float, width: float) -> None:
@@ -133,14 +132,16 @@ def _shift_down(root, height: float, width: float) -> None:
 
 @contextlib.contextmanager
 def _uniquely_named(path: Path) -> Iterator[Path]:
-    """The file itself when every node has a name of its own (Netron's SVG ids are node names),
+    """The (checked) file itself when every node has a name of its own (Netron's SVG ids are node names),
     else a copy whose nameless or duplicate nodes are named as the diff named them."""
-    graph = load_onnx(path).graph
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
     names = unique_node_names(graph.node)
     if all(node.name == name for node, name in zip(graph.node, names, strict=True)):
         yield path
         return
-    model = load_onnx(path, external_data=True)
+    model = onnx.load(str(path))
     for node, name in zip(model.graph.node, names, strict=True):
         node.name = name
     folder = Path(tempfile.mkdtemp(prefix="inspector-diff-"))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..defaults import LARGE_GRAPH_NODES
-from ..onnx.files import check_onnx_file, file_digest, load_onnx, vouch_for
+from ..onnx.files import check_onnx_file_once, load_onnx, vouch_for
 
 SINGLE_FILE_LIMIT = 1_800_000_000  # past this the weights go to a .onnx.data file beside it
 
@@ -52,16 +52,15 @@ def drawable(
 ) -> Iterator[Drawable]:
     """Yield what to draw for the ONNX file at `model_path`; remove any derived file.
 
+    `modules` cuts those modules out, `depth` collapses to that depth; a graph past `limit` nodes
+    (default LARGE_GRAPH_NODES) is collapsed unless `full`.
+
     The file is checked as render and view check it (the checker, then onnxruntime's load), once:
     they find it vouched for afterwards.
     """
     import onnx
 
-    digest = file_digest(
-        Path(model_path)
-    )  # before the check: a file changed since is checked again
-    check_onnx_file(model_path)
-    vouch_for(model_path, digest)
+    check_onnx_file_once(model_path)
     model = onnx.load(str(model_path), load_external_data=False)  # the graph: enough to decide
     name = name or Path(model_path).name
     limit = limit or LARGE_GRAPH_NODES

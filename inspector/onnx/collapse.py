@@ -53,7 +53,8 @@ def collapse(model, depth: int, *, label: str = "the model"):
             nodes.append(graph.node[unit.nodes[0]])
             continue
         # A value leaves the function when another node (or the graph's output) reads it.
-        needed = {v for v in readers if readers[v] > (v in reads)}
+        made = [v for i in unit.nodes for v in graph.node[i].output if v]
+        needed = [v for v in made if readers[v] > (v in reads)] or made[-1:]
         function, call = _function_for(model, unit, name, initializers, types, needed)
         functions.append(function)
         nodes.append(call)
@@ -210,9 +211,9 @@ def _function_names(units: list[_Unit]) -> list[str | None]:
 # --- building the functions and the model -------------------------------------------------------
 
 
-def _function_for(model, unit: _Unit, name: str, initializers: dict, types: dict, needed: set):
-    """(FunctionProto, the NodeProto that calls it) for one collapsed module; `needed` names the
-    values read outside it."""
+def _function_for(model, unit: _Unit, name: str, initializers: dict, types: dict, outputs: list):
+    """(FunctionProto, the NodeProto that calls it) for one collapsed module; `outputs` are the
+    values it makes that are read outside it."""
     import onnx
 
     graph = model.graph
@@ -221,8 +222,6 @@ def _function_for(model, unit: _Unit, name: str, initializers: dict, types: dict
     reads = list(dict.fromkeys(v for node in nodes for v in node_reads(node) if v not in made))
     weights = [initializers[v] for v in reads if v in initializers]
     inputs = [v for v in reads if v not in initializers]
-    made_in_order = [v for node in nodes for v in node.output if v]
-    outputs = [v for v in made_in_order if v in needed] or made_in_order[-1:]
     constants = [onnx.helper.make_node("Constant", [], [w.name], value=w) for w in weights]
     function = onnx.helper.make_function(
         DOMAIN,

@@ -19,7 +19,7 @@ from ..defaults import ATOL, DIFF_BATCH_SIZES, RTOL, SEEDS
 from ..errors import InspectorError
 from .compare import compare_outputs, largest_value, scale_warnings
 from .diff_report import ModelDiff, OpCount, TensorChange
-from .files import check_onnx_file, load_onnx
+from .files import check_onnx_file, check_onnx_file_once
 from .graph_index import GraphIndex
 from .inputs import input_specs, recorded_shapes, seeded_arrays
 from .matching import match_nodes
@@ -74,10 +74,9 @@ def _model(source, run: bool):
 
     if isinstance(source, onnx.ModelProto):
         return source, source.graph.name or "model"
-    path = Path(source)
-    if run:
-        check_onnx_file(path)  # onnxruntime will run it: the checker and a first load
-    return load_onnx(path, external_data=True), path.name
+    # Checked before it is read; with the first onnxruntime load too when it will be run.
+    path = check_onnx_file_once(source) if run else check_onnx_file(source, runtime=False)
+    return onnx.load(str(path)), path.name
 
 
 # --- structure -------------------------------------------------------------------------------

@@ -47,6 +47,17 @@ def check_onnx_file(path, *, runtime: bool = True) -> Path:
     return path
 
 
+def check_onnx_file_once(path) -> Path:
+    """check_onnx_file (the checker and onnxruntime's first load), then vouch for those bytes, so
+    that the next check of the unchanged file in this process (render after view's preparation,
+    a drawing after a diff) costs no second child."""
+    path = existing_file(path, "ONNX file")  # before reading it: a FIFO would block the digest
+    digest = file_digest(path)  # before the check: a file changed meanwhile is checked again
+    check_onnx_file(path)
+    vouch_for(path, digest)
+    return path
+
+
 def vouch_for(path, digest: str | None = None) -> None:
     """Record a file this process wrote and checked itself (its `file_digest`, if known), so that
     checking it again, unchanged, skips the child. Only for inspector's own exports."""

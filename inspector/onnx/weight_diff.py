@@ -65,8 +65,12 @@ def _difference(a, b, atol: float, rtol: float) -> tuple[float, int]:
             diff = np.abs(a - b)
             largest = float(diff.max()) if diff.size else 0.0
             if np.isfinite(largest):
-                bad = np.count_nonzero(diff > atol + rtol * np.abs(a))
-                return largest, int(bad)
+                if largest <= atol:  # no element can pass atol + rtol * |a|
+                    return largest, 0
+                limit = np.abs(a)
+                limit *= rtol
+                limit += atol
+                return largest, int(np.count_nonzero(diff > limit))
     diff = compare_arrays("", a, b, atol=atol, rtol=rtol)
     return diff.max_abs_diff, diff.mismatched
 
