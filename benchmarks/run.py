@@ -2,8 +2,9 @@
 
     python benchmarks/run.py                  # everything, about 10 minutes on 2 cores
     python benchmarks/run.py --quick          # fewer models and runs: a smoke test, not figures
-    python benchmarks/run.py --only startup   # one section (startup, export, verify, check-all,
-                                              # check-all-jobs, memory, large-model, runtime, diff)
+    python benchmarks/run.py --only startup   # one section (startup, export, verify,
+                                              # verify-modules, check-all, check-all-jobs, memory,
+                                              # large-model, runtime, diff)
 
 Every figure is the median of several runs with its min and max, next to a baseline measured in the
 same run. The hand-written section "Changes and their measured effect" comes from
@@ -30,6 +31,7 @@ SECTIONS = (
     "startup",
     "export",
     "verify",
+    "verify-modules",
     "check-all",
     "check-all-jobs",
     "memory",
@@ -103,6 +105,11 @@ def _run_section(name: str, quick: bool, runs: int) -> tuple[str, dict]:
         chosen = ["relu"] if quick else ["exercise_model", "mobilenet_v3_small"]
         chosen.append(export_cost.BERT)
         return verify_cost.markdown(verify_cost.measure(chosen, runs))
+    if name == "verify-modules":
+        import verify_modules_cost
+
+        chosen = ["exercise_model"] if quick else ["exercise_model", "mobilenet_v3_small"]
+        return verify_modules_cost.markdown(verify_modules_cost.measure(chosen, runs))
     if name == "check-all":
         import checkall_cost
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 # reorders float32 arithmetic.
 ATOL = 1e-4
 RTOL = 1e-3
+# ... where rtol measures against max(|torch|, PEAK_SHARE x the output's largest |value|): float32
+# rounding follows the magnitudes a network computes with, so an element near zero among values of
+# 1e9 carries errors of about 1e-6 of 1e9 (measured on nets 20-40 layers deep; see README).
+PEAK_SHARE = 0.01
 SEEDS = 3  # seeded random inputs per batch size
 
 # diff: the batch sizes two models with a dynamic batch run at, to compare their outputs

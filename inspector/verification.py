@@ -3,8 +3,10 @@
 The comparison itself (the mismatch rule and its statistics) is `inspector.onnx.compare`; this
 module runs the PyTorch side. Every dynamic axis the file declares is varied: the batch over
 `batch_sizes`, other axes (a sequence) between a smaller and a larger size than the example's.
-A VerifyReport is truthy only when nothing mismatched, so `assert inspector.verify(model, x)` is a
-real test, and the CLI exits 1 on any mismatch.
+When an output cannot tell a right export from a wrong one (constant, tiny, or the same for every
+input), every module's output is compared as well (`inspector.localize`), and the verdict rests on
+them too. A VerifyReport is truthy only when nothing mismatched, so `assert inspector.verify(model,
+x)` is a real test, and the CLI exits 1 on any mismatch.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from .defaults import ATOL, EXPORTER, GRAPH, OPSET, RTOL, SEEDS
 from .errors import InspectorError
 from .inputs import Inputs, to_numpy
 from .modes import eval_mode
-from .onnx.compare import compare_outputs, largest_value, scale_warnings
+from .onnx.compare import blind_reason, compare_outputs
 from .onnx.files import check_onnx_file
 from .onnx.golden import batch_of
-from .onnx.report import Run, VerifyReport
+from .onnx.report import Run, VerifyReport, nonfinite_warnings
+from .onnx.repro import check_repro_request
 from .onnx.runtime import feeds, open_session, output_names, run_session
 from .onnx.testdata import DataSet, write_test_data
+from .onnx.tolerances import Tolerances
 from .outputs import named_outputs
 from .usercode import forward_hint, user_code
 
@@ -37,6 +41,7 @@ def verify(
     seeds: int = SEEDS,
     batch_sizes=None,
     localize: bool = False,
+    repro=None,
     save_data=None,
     use_cache: bool = False,
     **kwargs,
@@ -47,12 +52,16 @@ def verify(
     int64 token ids stay int64), a LoadedModel, or a MODEL spec string. The inputs given are one
     run; seeded inputs of the same dtypes and value ranges, over `seeds` seeds and `batch_sizes`
     (default: 1 and another size), are the others. graph, exporter, opset, dynamic_batch and
-    dynamic_dims are export_onnx's options.
+    dynamic_dims are export_onnx's options. `atol` and `rtol` are numbers, or {output name: number}
+    dicts for the outputs that need their own (the others keep the defaults). With `localize`,
+    the module where onnxruntime first departs from PyTorch is named; with `repro` (a folder) too,
+    that module's part of the graph is written there with PyTorch's values as test data.
     """
     from .export.exporter import ExportOptions
 
     loaded = _as_loaded(model, args, kwargs)
     _check_tolerances(atol, rtol, seeds)
+    check_repro_request(repro, localize)
     checks = dict(
         atol=atol,
         rtol=rtol,
@@ -60,6 +69,7 @@ def verify(
         batch_sizes=batch_sizes,
         save_data=save_data,
         localize=localize,
+        repro=repro,
     )
     if onnx is not None:
         return verify_onnx(loaded, onnx, **checks)
@@ -88,24 +98,40 @@ def verify_onnx(
     batch_sizes=None,
     save_data=None,
     localize: bool = False,
+    repro=None,
 ) -> VerifyReport:
-    """Run a LoadedModel in PyTorch and its ONNX file in onnxruntime on the same inputs."""
+    """Run a LoadedModel in PyTorch and its ONNX file in onnxruntime on the same inputs.
+
+    When an output cannot tell a right export from a wrong one (constant, or below 10 x atol),
+    every module's output is compared as well, and the verdict rests on them too.
+    """
+    tolerances = Tolerances.of(atol, rtol)
+    check_repro_request(repro, localize)
     path = check_onnx_file(onnx_path)
     session = open_session(path, path.name)
+    tolerances.check_names(output_names(session), loaded.spec)
     cases = input_cases(loaded, session, seeds, batch_sizes)
-    report = VerifyReport(loaded.spec, str(path), atol, rtol, localized=localize)
+    report = VerifyReport(
+        loaded.spec,
+        str(path),
+        tolerances.atol,
+        tolerances.rtol,
+        localized=localize,
+        tolerances=tolerances if tolerances.to_dict() else None,
+    )
     keep = save_data is not None
     with eval_mode(loaded.module):
-        results = [_run_case(loaded, session, path.name, case, atol, rtol, keep) for case in cases]
-        report.runs = [run for run, _, _ in results]
-        report.warnings += scale_warnings([peak for _, _, peak in results], atol)
-        if localize:
-            from .localize import first_divergence
+        results = [_run_case(loaded, session, path.name, case, tolerances, keep) for case in cases]
+        report.runs = [result.run for result in results]
+        report.warnings += nonfinite_warnings(report.runs, "PyTorch")
+        blind = blind_outputs(results)
+        if blind or localize:
+            from .localize import compare_modules
 
-            inputs = _localize_inputs(cases, report.runs)
-            report.first_divergence = first_divergence(loaded, path, inputs, atol=atol, rtol=rtol)
+            inputs, label = _module_inputs(cases, report.runs)
+            compare_modules(report, loaded, path, inputs, label, blind=blind, repro=repro)
     if keep:
-        write_test_data(save_data, [data_set for _, data_set, _ in results])
+        write_test_data(save_data, [result.data_set for result in results])
     return report
 
 
@@ -116,20 +142,65 @@ class Case:
         self.seed, self.inputs, self.sizes = seed, inputs, sizes
 
 
-def _run_case(loaded, session, label, case: Case, atol, rtol, keep: bool):
-    """One set of inputs through both runtimes -> (Run, the inputs and PyTorch's outputs as a
-    DataSet when `keep` (for --save-data), the largest output value)."""
+class CaseResult:
+    """A case's Run, what each output tells (blind_reason, a digest to spot one that never
+    changes), and its inputs and PyTorch's outputs as a DataSet when they are kept."""
+
+    def __init__(self, run: Run, blind: dict, digests: dict, data_set: DataSet | None):
+        self.run, self.blind, self.digests, self.data_set = run, blind, digests, data_set
+
+
+def _run_case(loaded, session, label, case: Case, tolerances, keep: bool) -> CaseResult:
+    """One set of inputs through both runtimes."""
     arrays = case.inputs.arrays()
     expected = torch_outputs(loaded, case.inputs)
     actual = run_session(session, feeds(session, arrays, label), label)
     names = output_names(session)
-    diffs, notes = compare_outputs(names, expected, actual, atol=atol, rtol=rtol)
+    diffs, notes = compare_outputs(names, expected, actual, tolerances=tolerances)
     other_sizes = {k: v for k, v in case.sizes.items() if k != "batch"}
     run = Run(case.seed, batch_of(arrays), diffs, notes=notes, sizes=other_sizes)
+    pairs = list(zip(names, expected, strict=False))
+    blind = {name: blind_reason(array, tolerances.for_output(name)[0]) for name, array in pairs}
+    digests = {name: _digest(array, case.seed) for name, array in pairs}
     if not keep:
-        return run, None, largest_value(expected)
+        return CaseResult(run, blind, digests, None)
     input_names = [spec.name for spec in session.get_inputs()]
-    return run, DataSet("", arrays, expected, input_names, names), largest_value(expected)
+    return CaseResult(run, blind, digests, DataSet("", arrays, expected, input_names, names))
+
+
+def blind_outputs(results: list[CaseResult]) -> dict[str, str]:
+    """Output name -> why it cannot tell a right export from a wrong one: constant or tiny in
+    every run, or the same whatever the inputs (a head that ignores its features)."""
+    blind = {}
+    for name in dict.fromkeys(name for result in results for name in result.blind):
+        reasons = [result.blind.get(name) for result in results]
+        if all(reasons):
+            blind[name] = reasons[0]
+        elif _unchanged(name, results):
+            blind[name] = "it is the same whatever the inputs"
+    return blind
+
+
+def _unchanged(name: str, results: list[CaseResult]) -> bool:
+    """True when runs of two different seeds gave `name` the same shape, dtype and bytes."""
+    seeds_by_value: dict[tuple, set] = {}
+    for result in results:
+        seed, value = result.digests.get(name) or (None, None)
+        if seed is not None:
+            seeds_by_value.setdefault(value, set()).add(seed)
+    return any(len(seeds) > 1 for seeds in seeds_by_value.values())
+
+
+def _digest(array, seed) -> tuple | None:
+    """(seed, (shape, dtype, digest of the bytes)) of a float output, or None."""
+    import hashlib
+
+    from .onnx.compare import is_float
+
+    if not is_float(array.dtype):
+        return None
+    data = hashlib.blake2b(array.tobytes(), digest_size=16).hexdigest()
+    return seed, (array.shape, str(array.dtype), data)
 
 
 def torch_outputs(loaded, inputs: Inputs) -> list:
@@ -196,12 +267,14 @@ def default_batch_sizes(session, loaded) -> list[int]:
     return [1, 5 if example == 3 else 3]
 
 
-def _localize_inputs(cases: list[Case], runs: list[Run]) -> Inputs:
+def _module_inputs(cases: list[Case], runs: list[Run]) -> tuple[Inputs, str]:
     """The inputs of the first failing run (where a divergence shows), else of the first seeded
-    one: inputs a user chose (ones, say) can hide a wrong weight."""
-    failing = [case.inputs for case, run in zip(cases, runs, strict=True) if not run]
-    seeded = [case.inputs for case in cases if case.seed is not None]
-    return (failing or seeded or [cases[0].inputs])[0]
+    one: inputs a user chose (ones, say) can hide a wrong weight. With the run's label."""
+    pairs = list(zip(cases, runs, strict=True))
+    failing = [(case, run) for case, run in pairs if not run]
+    seeded = [(case, run) for case, run in pairs if case.seed is not None]
+    case, run = (failing or seeded or pairs)[0]
+    return case.inputs, run.label
 
 
 def _as_loaded(model, args: tuple, kwargs: dict):
@@ -224,8 +297,7 @@ def _as_loaded(model, args: tuple, kwargs: dict):
     return loaded_from_module(model, args, kwargs)
 
 
-def _check_tolerances(atol: float, rtol: float, seeds: int) -> None:
-    if not (atol >= 0 and rtol >= 0):
-        raise InspectorError(f"atol and rtol must be numbers >= 0 (got {atol}, {rtol})")
+def _check_tolerances(atol, rtol, seeds: int) -> None:
+    Tolerances.of(atol, rtol)  # raises on a negative or NaN tolerance
     if seeds < 0:
         raise InspectorError(f"seeds must be >= 0 (got {seeds})")

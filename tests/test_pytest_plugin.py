@@ -145,7 +145,7 @@ def test_a_tampered_export_fails_with_the_diff_table_and_an_export_error_in_one_
     result.stdout.fnmatch_lines(
         [
             "*FAILED | Net: 7 of 7 run(s) mismatch (atol 0.0001, rtol 0.001; *",
-            "*run*output*shape*max abs diff*max rel diff*mismatched*",
+            "*run*output*shape*max abs*mean abs*median abs*p99 abs*max rel*mismatched*",
             "*given inputs*output*[[]2, 16[]]*/ 32",
             "*seed 2, batch 3*output*[[]3, 16[]]*/ 48",
         ]

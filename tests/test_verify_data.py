@@ -94,6 +94,50 @@ def test_loose_tolerances_accept_what_tight_ones_refuse(cli, golden):
     assert cli("verify", model, "--data", data, "--atol", "2e-3").code == 0
 
 
+def _tiny_golden(tmp_path, scale, shift, outputs):
+    """scale_shift.onnx with golden outputs chosen by the test, for inputs drawn here."""
+    tmp_path.mkdir(exist_ok=True)
+    model = _scale_shift_model(tmp_path / "tiny.onnx", scale, shift)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    data = write_test_data(tmp_path / "tiny", [DataSet("", [x], [outputs(x)], ["x"], ["y"])])
+    return model, data
+
+
+def test_tiny_outputs_in_golden_data_are_judged_at_their_own_scale(cli, tmp_path):
+    """An output of about 1e-9 cannot fail at atol 1e-4; at its own scale a 10% error does."""
+    scale, shift = np.full(4, 1e-9, np.float32), np.zeros(4, np.float32)
+    right = _tiny_golden(tmp_path / "right", scale, shift, lambda x: x * scale)
+    result = cli("verify", right[0], "--data", right[1])
+    assert result.code == 0, result.out
+    assert "judged at its own scale" in result.out
+    wrong = _tiny_golden(tmp_path / "wrong", scale, shift, lambda x: x * scale * 1.1)
+    result = cli("verify", wrong[0], "--data", wrong[1], "--report", tmp_path / "r.json")
+    assert result.code == 1, result.out
+    output = json.loads((tmp_path / "r.json").read_text())["runs"][0]["outputs"][0]
+    assert output["judged_at_own_scale"] is True and output["atol"] < 1e-11
+
+
+def test_constant_golden_outputs_are_flagged(cli, tmp_path):
+    scale, shift = np.zeros(4, np.float32), np.zeros(4, np.float32)
+    model, data = _tiny_golden(tmp_path, scale, shift, lambda x: np.zeros_like(x))
+    result = cli("verify", model, "--data", data, "--format", "json")
+    assert result.code == 0
+    (warning,) = result.json()["warnings"]
+    assert "output 'y' cannot tell a right export from a wrong one (every element is 0)" in warning
+
+
+def test_golden_tolerances_per_output_and_unknown_names(cli, golden):
+    model, data = golden
+    target = data / "test_data_set_0" / "output_0.pb"
+    values = numpy_helper.to_array(onnx.load_tensor(str(target))).copy()
+    values += 1e-3
+    target.write_bytes(numpy_helper.from_array(values, "y").SerializeToString())
+    assert cli("verify", model, "--data", data, "--atol", "y=2e-3").code == 0
+    unknown = cli("verify", model, "--data", data, "--atol", "z=2e-3")
+    assert unknown.code == 2 and "has no output 'z'" in unknown.err
+
+
 def test_the_data_path_never_imports_torch(golden):
     model, data = golden
     code = (

@@ -69,6 +69,16 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def tolerance(text: str) -> tuple[str | None, float]:
+    """--atol/--rtol: VALUE for every output, or NAME=VALUE for one."""
+    from ..onnx.tolerances import parse_tolerance
+
+    try:
+        return parse_tolerance(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 # --- option groups ------------------------------------------------------------------------------
 
 

@@ -15,8 +15,8 @@ from .options import (
     int_list,
     is_onnx_path,
     load,
-    non_negative_float,
     positive_int,
+    tolerance,
 )
 
 NAME = "verify"
@@ -39,15 +39,19 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument(
         "--atol",
-        type=non_negative_float,
-        default=defaults.ATOL,
-        help=f"absolute tolerance ({defaults.ATOL:g})",
+        type=tolerance,
+        action="append",
+        metavar="[NAME=]A",
+        help=f"absolute tolerance ({defaults.ATOL:g}); NAME=A for one output only, repeatable: "
+        "--atol 1e-4 --atol boxes=1e-2",
     )
     parser.add_argument(
         "--rtol",
-        type=non_negative_float,
-        default=defaults.RTOL,
-        help=f"relative tolerance ({defaults.RTOL:g})",
+        type=tolerance,
+        action="append",
+        metavar="[NAME=]R",
+        help=f"relative tolerance ({defaults.RTOL:g}), measured against the larger of the value "
+        "and a hundredth of the output's largest value; NAME=R for one output only, repeatable",
     )
     parser.add_argument(
         "--seeds",
@@ -70,7 +74,15 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--localize",
         action="store_true",
-        help="compare every layer's output and name the first that diverges",
+        help="compare every module's output and name the root cause: the module whose output "
+        "diverges while its inputs agree (its PyTorch path and type, its ONNX nodes)",
+    )
+    parser.add_argument(
+        "--repro",
+        metavar="DIR",
+        help="with --localize: write that module's part of the graph as DIR/model.onnx and "
+        "PyTorch's values as DIR/test_data_set_0, so 'inspector verify DIR/model.onnx --data DIR' "
+        "reproduces the mismatch without PyTorch",
     )
     add_export_options(parser)
     add_cache_option(parser)
@@ -86,6 +98,10 @@ def run(args) -> ExitStatus:
         from ..onnx.testdata import check_save_destination
 
         check_save_destination(args.save_data)
+    if args.repro is not None and args.data is None and not is_onnx_path(args.model):
+        from ..onnx.repro import check_repro_request
+
+        check_repro_request(args.repro, args.localize)
     if args.data is not None or is_onnx_path(args.model):
         report = _verify_data(args)
     else:
@@ -105,6 +121,7 @@ def run(args) -> ExitStatus:
             seeds=args.seeds,
             batch_sizes=args.batch_sizes,
             localize=args.localize,
+            repro=args.repro,
             save_data=args.save_data,
             use_cache=not args.no_cache,
         )
@@ -127,7 +144,7 @@ def _verify_data(args):
             "golden data, or verify its PyTorch model with "
             f"'inspector verify MODEL --onnx {args.model}'"
         )
-    for flag in ("onnx", "save_data", "localize"):
+    for flag in ("onnx", "save_data", "localize", "repro"):
         if getattr(args, flag):
             raise InspectorError(
                 f"--{flag.replace('_', '-')} needs a PyTorch MODEL; it does not go with --data"

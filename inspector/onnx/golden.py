@@ -3,26 +3,52 @@
 from __future__ import annotations
 
 from ..defaults import ATOL, RTOL
-from .compare import compare_outputs, largest_value, scale_warnings
+from .compare import compare_outputs, constant_reason
 from .files import check_onnx_file
-from .report import Run, VerifyReport
+from .report import Run, VerifyReport, nonfinite_warnings
 from .runtime import feeds, open_session, output_names, run_session
 from .testdata import read_test_data
+from .tolerances import Tolerances
+
+_SIDES = ("the test data", "onnxruntime")
 
 
-def verify_data(onnx_path, data_dir, *, atol: float = ATOL, rtol: float = RTOL) -> VerifyReport:
-    """Check an ONNX file against model-zoo test data, with onnxruntime alone (no PyTorch)."""
+def verify_data(onnx_path, data_dir, *, atol=ATOL, rtol=RTOL) -> VerifyReport:
+    """Check an ONNX file against model-zoo test data, with onnxruntime alone (no PyTorch).
+
+    `atol`/`rtol` as verify() takes them: numbers, or {output name: number} dicts.
+    """
+    tolerances = Tolerances.of(atol, rtol)
     path = check_onnx_file(onnx_path)
     data_sets = read_test_data(data_dir)
     session = open_session(path, path.name)
     names = output_names(session)
-    report = VerifyReport(path.name, str(path), atol, rtol, reference="the test data")
+    tolerances.check_names(names, path.name)
+    report = VerifyReport(
+        path.name,
+        str(path),
+        tolerances.atol,
+        tolerances.rtol,
+        reference="the test data",
+        tolerances=tolerances if tolerances.to_dict() else None,
+    )
+    constant = {}
     for data_set in data_sets:
         actual = run_session(session, feeds(session, data_set.inputs, path.name), path.name)
-        diffs, notes = compare_outputs(names, data_set.outputs, actual, atol=atol, rtol=rtol)
+        diffs, notes = compare_outputs(
+            names, data_set.outputs, actual, tolerances=tolerances, sides=_SIDES
+        )
         batch = batch_of(data_set.inputs)
         report.runs.append(Run(None, batch, diffs, data_set=data_set.name, notes=notes))
-    report.warnings += scale_warnings([largest_value(d.outputs) for d in data_sets], atol)
+        for name, array in zip(names, data_set.outputs, strict=False):
+            constant.setdefault(name, []).append(constant_reason(array))
+    report.warnings += nonfinite_warnings(report.runs, "the test data")
+    report.warnings += [
+        f"output {name!r} cannot tell a right export from a wrong one ({reasons[0]}): "
+        "this data proves little about the layers before it"
+        for name, reasons in constant.items()
+        if all(reasons)
+    ]
     return report
 
 

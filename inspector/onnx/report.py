@@ -7,9 +7,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..defaults import ATOL, RTOL
 from ..files import check_writable_destination, write_atomically
 from ..text import plain_table, printable
-from .compare import OutputDiff
+from .compare import SMALL, OutputDiff
+
+MAX_FAILURE_LINES = 8  # worst elements listed under the table; the JSON has all of them
 
 
 @dataclass(frozen=True)
@@ -51,21 +54,26 @@ class Run:
 
 @dataclass
 class VerifyReport:
-    """The verdict: truthy when every output of every run matched within atol and rtol."""
+    """The verdict: truthy when every output of every run matched within its tolerances, and,
+    where the outputs could not tell (constant, or tiny), every module's output as well."""
 
     model: str
     onnx_file: str
     atol: float
     rtol: float
     runs: list[Run] = field(default_factory=list)
-    first_divergence: object = None  # a localize.Divergence, or None
+    first_divergence: object = None  # the root cause (a localize.Divergence), or None
     localized: bool = False
     reference: str = "PyTorch"  # what onnxruntime is compared with
     warnings: list[str] = field(default_factory=list)
+    tolerances: object = None  # a tolerances.Tolerances when some output has its own
+    intermediates: object = None  # a localize.ModuleCheck when module outputs were compared
+    repro: str | None = None  # the --repro folder written
 
     @property
     def passed(self) -> bool:
-        return bool(self.runs) and all(self.runs)
+        decisive = self.intermediates is not None and self.intermediates.decisive
+        return bool(self.runs) and all(self.runs) and (not decisive or bool(self.intermediates))
 
     def __bool__(self) -> bool:
         return self.passed
@@ -75,38 +83,66 @@ class VerifyReport:
             "passed": self.passed,
             "atol": self.atol,
             "rtol": self.rtol,
+            "tolerances": self.tolerances.to_dict() if self.tolerances else {},
             "runs": [run.to_dict() for run in self.runs],
             "model": self.model,
+            "reference": self.reference,
             "warnings": list(self.warnings),
+            "expected_nonfinite": _nonfinite_counts(self.runs),
             "onnx": self.onnx_file,
         }
+        if self.intermediates is not None:
+            data["intermediates"] = self.intermediates.to_dict()
         if self.localized:
             divergence = self.first_divergence
             data["first_divergence"] = divergence.to_dict() if divergence else None
+            data["repro"] = self.repro
         return data
 
     def __str__(self) -> str:
         lines = [self._headline(), _diff_table(self.runs)]
         lines += [f"  {run.label}: {note}" for run in self.runs for note in run.notes]
+        lines += _failure_lines(self.runs, self.reference)
+        lines += _own_scale_lines(self.runs)
         lines += [f"  warning: {warning}" for warning in self.warnings]
-        if self.localized:
+        if self.intermediates is not None:
+            lines += [f"  {line}" for line in str(self.intermediates).splitlines()]
+        elif self.localized:
+            lines.append("  root cause: none, every module matches within tolerance")
+        if self.repro:
             lines.append(
-                f"  first divergence: {self.first_divergence}"
-                if self.first_divergence
-                else "  first divergence: none, every layer matches within tolerance"
+                f"  repro: {self.repro}/model.onnx and its test data; check it without PyTorch: "
+                f"inspector verify {self.repro}/model.onnx --data {self.repro}{self._options()}"
             )
         # Output names come from the ONNX file: its escape sequences must not reach the terminal.
         return "\n".join(printable(line) for line in "\n".join(lines).splitlines() if line)
 
     def _headline(self) -> str:
-        where = f"atol {self.atol:g}, rtol {self.rtol:g}; {self.onnx_file}"
+        tolerances = self.tolerances.describe() if self.tolerances else self._plain_tolerances()
+        where = f"{tolerances}; {self.onnx_file}"
+        runs = f"{len(self.runs)} run(s)"
+        modules = self.intermediates
         if self.passed:
+            also = f" and in {modules.compared} module outputs" if modules and modules else ""
             return (
-                f"PASSED | {self.model}: onnxruntime matches {self.reference} in {len(self.runs)} "
-                f"run(s) ({where})"
+                f"PASSED | {self.model}: onnxruntime matches {self.reference} in {runs}{also} "
+                f"({where})"
             )
         failed = sum(not run for run in self.runs)
-        return f"FAILED | {self.model}: {failed} of {len(self.runs)} run(s) mismatch ({where})"
+        if failed or modules is None:
+            return f"FAILED | {self.model}: {failed} of {runs} mismatch ({where})"
+        return (
+            f"FAILED | {self.model}: the outputs match in {runs}, but {len(modules.diverging)} "
+            f"of {modules.compared} module outputs diverge ({where})"
+        )
+
+    def _options(self) -> str:
+        """The tolerance options this report was made with, where they are not the defaults."""
+        options = [("--atol", self.atol, ATOL), ("--rtol", self.rtol, RTOL)]
+        return "".join(f" {flag} {value:g}" for flag, value, default in options if value != default)
+
+    def _plain_tolerances(self) -> str:
+        return f"atol {self.atol:g}, rtol {self.rtol:g}"
 
 
 def save_report(report, destination) -> Path:
@@ -121,19 +157,123 @@ def check_report_destination(destination) -> Path:
     return check_writable_destination(destination, "--report")
 
 
+def nonfinite_warnings(runs: list[Run], reference: str) -> list[str]:
+    """NaN or Inf in the reference's own outputs: the comparison proves little where they are."""
+    warnings = []
+    for name, counts in _nonfinite_counts(runs).items():
+        warnings.append(
+            f"{reference}'s own output {name!r} holds {counts['nan']} NaN and {counts['inf']} Inf "
+            f"value(s) over {counts['runs']} run(s): the comparison proves little where they are"
+        )
+    return warnings
+
+
+def _nonfinite_counts(runs: list[Run]) -> dict:
+    counts: dict[str, dict] = {}
+    for run in runs:
+        for diff in run.outputs:
+            if diff.nonfinite_expected:
+                entry = counts.setdefault(diff.name, {"nan": 0, "inf": 0, "runs": 0})
+                entry["nan"] += diff.expected_nan
+                entry["inf"] += diff.expected_inf
+                entry["runs"] += 1
+    return counts
+
+
 def _diff_table(runs: list[Run]) -> str:
-    columns = ["run", "output", "shape", "max abs diff", "max rel diff", "mismatched"]
-    rows = [
-        [
-            run.label,
-            printable(diff.name),  # a newline in it would make two lines of the table
-            str(list(diff.shape)),
-            f"{diff.max_abs_diff:.3g}",
-            f"{diff.max_rel_diff:.3g}",
-            f"{diff.mismatched} / {math.prod(diff.shape)}",
-        ]
+    nonfinite = any(
+        diff.nonfinite_expected or diff.actual_nan or diff.actual_inf
         for run in runs
         for diff in run.outputs
-    ]
-    table = plain_table(columns, rows, right={"max abs diff", "max rel diff", "mismatched"})
+    )
+    columns = ["run", "output", "shape", "max abs", "mean abs", "median abs", "p99 abs", "max rel"]
+    columns += ["mismatched"] + (["NaN/Inf (ref | ort)"] if nonfinite else [])
+    rows = []
+    for run in runs:
+        for diff in run.outputs:
+            # A newline in an output's name would make two lines of the table.
+            row = [run.label, printable(diff.name), str(list(diff.shape))]
+            row += [
+                _number(value)
+                for value in (
+                    diff.max_abs_diff,
+                    diff.mean_abs_diff,
+                    diff.median_abs_diff,
+                    diff.p99_abs_diff,
+                    diff.max_rel_diff,
+                )
+            ]
+            row.append(f"{diff.mismatched} / {diff.size}")
+            if nonfinite:
+                row.append(
+                    f"{diff.expected_nan}/{diff.expected_inf} | {diff.actual_nan}/{diff.actual_inf}"
+                )
+            rows.append(row)
+    table = plain_table(columns, rows, right=set(columns[3:]))
     return "\n".join("  " + line for line in table.splitlines())
+
+
+def _number(value: float) -> str:
+    return f"{value:.3g}" if math.isfinite(value) else "inf"
+
+
+def _failure_lines(runs: list[Run], reference: str) -> list[str]:
+    """For each failing output: its worst element, and the tolerance that would have passed."""
+    failing = [(run, diff) for run in runs for diff in run.outputs if not diff]
+    side = reference if reference == "PyTorch" else "expected"
+    lines = [
+        f"  {run.label} · {diff.name}: {describe_failure(diff, side)}"
+        for run, diff in failing[:MAX_FAILURE_LINES]
+    ]
+    if len(failing) > MAX_FAILURE_LINES:
+        lines.append(f"  ... and {len(failing) - MAX_FAILURE_LINES} more failing output(s)")
+    return lines
+
+
+def describe_failure(diff: OutputDiff, reference: str = "PyTorch") -> str:
+    """'worst element [0, 3]: PyTorch 1.25, onnxruntime 0.75; would pass with --atol 0.51 ...'."""
+    parts = []
+    if diff.worst is not None:
+        index = ", ".join(map(str, diff.worst.index))
+        parts.append(
+            f"worst element [{index}]: {reference} {_value(diff.worst.expected)}, "
+            f"onnxruntime {_value(diff.worst.actual)}"
+        )
+    passing = []
+    if diff.required_atol is not None:
+        passing.append(f"--atol {_round_up(diff.required_atol)} (at rtol {diff.rtol:g})")
+    if diff.required_rtol is not None:
+        at = "atol = rtol x its largest value" if diff.own_scale else f"atol {diff.atol:g}"
+        passing.append(f"--rtol {_round_up(diff.required_rtol)} (at {at})")
+    if passing:
+        parts.append("would pass with " + " or ".join(passing))
+    elif diff.worst is not None:
+        parts.append("no tolerance would pass it")
+    return "; ".join(parts) or f"{diff.mismatched} element(s) out of tolerance"
+
+
+def _own_scale_lines(runs: list[Run]) -> list[str]:
+    """Outputs judged at their own scale, once per output name."""
+    seen: dict[str, list[OutputDiff]] = {}
+    for run in runs:
+        for diff in run.outputs:
+            if diff.own_scale and diff.peak:  # (a constant zero says so elsewhere)
+                seen.setdefault(diff.name, []).append(diff)
+    return [
+        f"  {name}: its values stay under {SMALL} x atol (largest "
+        f"{max(d.peak for d in diffs):.2g}), so it was judged at its own scale, "
+        f"atol = rtol x its largest value, in {len(diffs)} run(s)"
+        for name, diffs in seen.items()
+    ]
+
+
+def _value(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _round_up(value: float) -> str:
+    """A tolerance a little above `value`, in two significant digits: one that surely passes."""
+    if value <= 0:
+        return "0"
+    exponent = math.floor(math.log10(value)) - 1
+    return f"{math.ceil(value / 10**exponent * (1 + 1e-9)) * 10**exponent:.2g}"

@@ -1,0 +1,124 @@
+"""Tolerances, one pair for every output or per output: `--atol 1e-4 --atol boxes=1e-2`.
+
+A detection model's boxes are in pixels and its scores in [0, 1]: one absolute tolerance cannot
+suit both, so each output may have its own. No torch here.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..defaults import ATOL, RTOL
+from ..errors import InspectorError
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """atol and rtol for every output, with per-output overrides by ONNX output name."""
+
+    atol: float = ATOL
+    rtol: float = RTOL
+    atol_by_output: dict[str, float] = field(default_factory=dict)
+    rtol_by_output: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, atol=ATOL, rtol=RTOL) -> Tolerances:
+        """From what verify() takes: a number, a {name: number} dict (the rest keep the default),
+        or the CLI's list of "VALUE" / "NAME=VALUE" strings; a Tolerances passes through."""
+        if isinstance(atol, Tolerances):
+            return atol
+        default_atol, atol_by = _split(atol, ATOL, "atol")
+        default_rtol, rtol_by = _split(rtol, RTOL, "rtol")
+        return cls(default_atol, default_rtol, atol_by, rtol_by)
+
+    def for_output(self, name: str) -> tuple[float, float]:
+        return self.atol_by_output.get(name, self.atol), self.rtol_by_output.get(name, self.rtol)
+
+    def check_names(self, names: list[str], label: str) -> None:
+        """An override for an output the model does not have is a typo: refuse it (exit 2)."""
+        for option, by_output in (("--atol", self.atol_by_output), ("--rtol", self.rtol_by_output)):
+            for name in by_output:
+                if name not in names:
+                    close = difflib.get_close_matches(name, names, n=1)
+                    hint = f"; did you mean {close[0]}?" if close else ""
+                    raise InspectorError(
+                        f"{option} {name}=...: {label} has no output {name!r} (its outputs: "
+                        f"{', '.join(names) or 'none'}){hint}"
+                    )
+
+    def describe(self) -> str:
+        """'atol 0.0001, rtol 0.001' plus the overrides: '(boxes: atol 0.01)'."""
+        text = f"atol {self.atol:g}, rtol {self.rtol:g}"
+        overrides = [
+            f"{name}: " + ", ".join(_override(self, name))
+            for name in dict.fromkeys([*self.atol_by_output, *self.rtol_by_output])
+        ]
+        return text + (f" ({'; '.join(overrides)})" if overrides else "")
+
+    def to_dict(self) -> dict:
+        """{name: {"atol": .., "rtol": ..}} for every output with an override."""
+        names = dict.fromkeys([*self.atol_by_output, *self.rtol_by_output])
+        return {
+            name: dict(zip(("atol", "rtol"), self.for_output(name), strict=True)) for name in names
+        }
+
+
+def parse_tolerance(text: str, option: str = "--atol") -> tuple[str | None, float]:
+    """'1e-4' -> (None, 1e-4); 'boxes=1e-2' -> ('boxes', 1e-2); ValueError with the reason."""
+    name, _, value = text.rpartition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number or NAME=NUMBER") from None
+    if not number >= 0:  # also refuses NaN
+        raise ValueError(f"{text!r} must be a number >= 0")
+    if "=" in text and not name:
+        raise ValueError(f"{text!r}: give the output's name before '='")
+    return (name or None), number
+
+
+def _split(value, default: float, option: str) -> tuple[float, dict[str, float]]:
+    if value is None:
+        return default, {}
+    if isinstance(value, (int, float)):
+        return _checked(float(value), option), {}
+    if isinstance(value, Mapping):
+        return default, {str(k): _checked(float(v), f"{option} {k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):  # the CLI's repeated option: the last plain VALUE wins
+        by_output = {}
+        for item in value:
+            name, number = _parsed(item, option)
+            if name is None:
+                default = number
+            else:
+                by_output[name] = number
+        return default, by_output
+    raise InspectorError(
+        f"{option} takes a number or a {{output name: number}} dict, not {type(value).__name__}"
+    )
+
+
+def _parsed(item, option: str) -> tuple[str | None, float]:
+    if isinstance(item, tuple):
+        return item
+    try:
+        return parse_tolerance(str(item), option)
+    except ValueError as error:
+        raise InspectorError(f"{option} {error}") from None
+
+
+def _checked(number: float, option: str) -> float:
+    if not number >= 0:  # also refuses NaN
+        raise InspectorError(f"{option} must be a number >= 0 (got {number})")
+    return number
+
+
+def _override(tolerances: Tolerances, name: str) -> list[str]:
+    parts = []
+    if name in tolerances.atol_by_output:
+        parts.append(f"atol {tolerances.atol_by_output[name]:g}")
+    if name in tolerances.rtol_by_output:
+        parts.append(f"rtol {tolerances.rtol_by_output[name]:g}")
+    return parts
