@@ -33,6 +33,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check inspector models tests examples benchmarks
 	$(BIN)/ruff format --check inspector models tests examples benchmarks
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info
@@ -46,4 +47,5 @@ figure: $(STAMP)
 	$(BIN)/inspector render mobilenet_v3_small --depth 1 -o docs/mobilenet_v3_small_depth1.png
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet "polygraphy>=0.49"
 	$(BIN)/python benchmarks/run.py

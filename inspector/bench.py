@@ -13,6 +13,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import defaults
 from .errors import InspectorError
@@ -22,6 +23,10 @@ from .onnx.runtime import feeds as paired_feeds
 from .onnx.runtime import open_session
 from .progress import progress_bar
 from .usercode import user_code
+
+if TYPE_CHECKING:
+    from .loading import LoadedModel
+
 
 RUNTIMES = ("torch", "onnxruntime", "onnxruntime_optimized")
 TITLES = {
@@ -240,7 +245,9 @@ def _check_arguments(batch_sizes, threads, runs, warmup) -> None:
         raise InspectorError("threads and runs must be >= 1 and warm-up runs >= 0")
 
 
-def _time_batch(loaded, sessions, batch_size, threads, runs, warmup, bar, report) -> dict:
+def _time_batch(
+    loaded: LoadedModel, sessions, batch_size, threads, runs, warmup, bar, report
+) -> dict:
     inputs = loaded.example_inputs(batch_size=batch_size)
     with user_code(loaded.spec, "its forward"), _out_of_memory_is_user_error(loaded, batch_size):
         timings = {"torch": _time_torch(loaded.module, inputs, threads, runs, warmup)}
@@ -325,14 +332,14 @@ def _bound_run(session, feeds: dict):
 
 
 @contextmanager
-def _exported(loaded, graph: str, use_cache: bool):
+def _exported(loaded: LoadedModel, graph: str, use_cache: bool):
     from .export.cache import exported_model
 
     with exported_model(loaded, graph=graph, use_cache=use_cache) as path:
         yield Path(path)
 
 
-def _mult_adds_per_item(loaded) -> int:
+def _mult_adds_per_item(loaded: LoadedModel) -> int:
     """torchinfo's mult-adds for a batch of one (its counts grow linearly with the batch)."""
     from .summary import summarize
 
@@ -343,7 +350,7 @@ def _mult_adds_per_item(loaded) -> int:
 # Memory ----------------------------------------------------------------------------------------
 
 
-def _check_fits_memory(loaded, batch_size: int) -> None:
+def _check_fits_memory(loaded: LoadedModel, batch_size: int) -> None:
     from .loading import check_inputs_fit_in_memory
 
     specs = loaded.resized_inputs(batch_size=batch_size)
@@ -351,7 +358,7 @@ def _check_fits_memory(loaded, batch_size: int) -> None:
 
 
 @contextmanager
-def _out_of_memory_is_user_error(loaded, batch_size: int):
+def _out_of_memory_is_user_error(loaded: LoadedModel, batch_size: int):
     try:
         yield
     except MemoryError as error:
@@ -364,7 +371,7 @@ def _out_of_memory_is_user_error(loaded, batch_size: int):
         raise
 
 
-def _no_memory(loaded, batch_size: int) -> InspectorError:
+def _no_memory(loaded: LoadedModel, batch_size: int) -> InspectorError:
     return InspectorError(
         f"{loaded.spec}: batch size {batch_size} does not fit in memory; use smaller --batch-sizes"
     )

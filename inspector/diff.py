@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .defaults import ATOL, EXPORTER, GRAPH, RTOL, SEEDS
 from .errors import InspectorError
@@ -24,7 +25,7 @@ from .onnx.diff_report import ModelDiff
 class Side:
     """One side of a diff: what to export or read, and how to export it."""
 
-    source: object  # a LoadedModel, a MODEL spec, or the path of an .onnx file
+    source: Any  # a LoadedModel, a MODEL spec, or the path of an .onnx file
     graph: str = GRAPH
     exporter: str = EXPORTER
 

@@ -15,6 +15,7 @@ and what --localize reports.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .errors import InspectorError
 from .inputs import to_numpy
@@ -24,6 +25,10 @@ from .onnx.report import describe_failure
 from .onnx.runtime import feeds, open_session, run_session
 from .onnx.scopes import node_module
 from .usercode import user_code
+
+if TYPE_CHECKING:
+    from .loading import LoadedModel
+
 
 WHOLE_MODEL = "(whole model)"  # the name --localize gives the top module
 MAX_NODES_SHOWN = 4
@@ -145,7 +150,7 @@ class Evidence:
 
 
 def check_modules(
-    loaded, onnx_path, inputs, *, atol: float, rtol: float, reason: str, run: str
+    loaded: LoadedModel, onnx_path, inputs, *, atol: float, rtol: float, reason: str, run: str
 ) -> tuple[ModuleCheck, Evidence]:
     """Run both sides once on `inputs` and compare every module's output."""
     import onnx
@@ -356,7 +361,9 @@ def _session_with_outputs(model, values: list[str], label: str):
     return open_session(serialized, label)
 
 
-def compare_modules(report, loaded, onnx_path, inputs, run: str, *, blind: dict, repro=None):
+def compare_modules(
+    report, loaded: LoadedModel, onnx_path, inputs, run: str, *, blind: dict, repro=None
+):
     """Compare every module's output and attach the result to `report`.
 
     With `blind` outputs (name -> why it cannot tell) the verdict rests on the modules too; when

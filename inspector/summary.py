@@ -5,6 +5,7 @@ The same questions asked of an ONNX file are `inspector.onnx.summary`."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from .counting import (
     MULT_ADDS_COUNTER,
@@ -19,6 +20,9 @@ from .modes import modes_restored
 from .outputs import named_outputs
 from .text import one_line, shape_text
 from .usercode import forward_hint, user_code
+
+if TYPE_CHECKING:
+    from .loading import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ class Summary:
         return "\n".join(rows)
 
 
-def summarize(loaded, depth: int = SUMMARY_DEPTH) -> Summary:
+def summarize(loaded: LoadedModel, depth: int = SUMMARY_DEPTH) -> Summary:
     """Run torchinfo on a LoadedModel's example inputs (seeded random, on the CPU, in eval mode),
     with the totals counted right: a tied weight once, mult-adds by PyTorch's FLOP counter."""
     model = loaded.module
@@ -121,7 +125,7 @@ def summarize(loaded, depth: int = SUMMARY_DEPTH) -> Summary:
     )
 
 
-def _torchinfo(loaded, inputs, depth: int):
+def _torchinfo(loaded: LoadedModel, inputs, depth: int):
     """torchinfo's statistics and the model's own outputs, every layer's mode restored."""
     import torch
     import torchinfo
@@ -206,7 +210,7 @@ class _LayerTracker:
         return self.running[-1] if self.running else ""
 
 
-def _forward_error(loaded, inputs, error: BaseException, layer: str) -> InspectorError:
+def _forward_error(loaded: LoadedModel, inputs, error: BaseException, layer: str) -> InspectorError:
     cause = error.__cause__ or error
     message = one_line(cause)
     where = f" in layer {layer}" if layer else ""

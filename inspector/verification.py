@@ -11,6 +11,8 @@ x)` is a real test, and the CLI exits 1 on any mismatch.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .defaults import ATOL, EXPORTER, GRAPH, OPSET, RTOL, SEEDS
 from .errors import InspectorError
 from .inputs import Inputs, to_numpy
@@ -25,6 +27,9 @@ from .onnx.testdata import DataSet, write_test_data
 from .onnx.tolerances import Tolerances
 from .outputs import named_outputs
 from .usercode import forward_hint, user_code
+
+if TYPE_CHECKING:
+    from .loading import LoadedModel
 
 
 def verify(
@@ -89,7 +94,7 @@ def verify(
 
 
 def verify_onnx(
-    loaded,
+    loaded: LoadedModel,
     onnx_path,
     *,
     atol: float = ATOL,
@@ -131,7 +136,7 @@ def verify_onnx(
             inputs, label = _module_inputs(cases, report.runs)
             compare_modules(report, loaded, path, inputs, label, blind=blind, repro=repro)
     if keep:
-        write_test_data(save_data, [result.data_set for result in results])
+        write_test_data(save_data, [r.data_set for r in results if r.data_set is not None])
     return report
 
 
@@ -150,7 +155,9 @@ class CaseResult:
         self.run, self.blind, self.digests, self.data_set = run, blind, digests, data_set
 
 
-def _run_case(loaded, session, label, case: Case, tolerances, keep: bool) -> CaseResult:
+def _run_case(
+    loaded: LoadedModel, session, label, case: Case, tolerances, keep: bool
+) -> CaseResult:
     """One set of inputs through both runtimes."""
     arrays = case.inputs.arrays()
     expected = torch_outputs(loaded, case.inputs)
@@ -171,11 +178,11 @@ def _run_case(loaded, session, label, case: Case, tolerances, keep: bool) -> Cas
 def blind_outputs(results: list[CaseResult]) -> dict[str, str]:
     """Output name -> why it cannot tell a right export from a wrong one: constant or tiny in
     every run, or the same whatever the inputs (a head that ignores its features)."""
-    blind = {}
+    blind: dict[str, str] = {}
     for name in dict.fromkeys(name for result in results for name in result.blind):
         reasons = [result.blind.get(name) for result in results]
         if all(reasons):
-            blind[name] = reasons[0]
+            blind[name] = str(reasons[0])
         elif _unchanged(name, results):
             blind[name] = "it is the same whatever the inputs"
     return blind
@@ -186,7 +193,7 @@ def _unchanged(name: str, results: list[CaseResult]) -> bool:
     seeds_by_value: dict[tuple, set] = {}
     for result in results:
         seed, value = result.digests.get(name) or (None, None)
-        if seed is not None:
+        if seed is not None and value is not None:
             seeds_by_value.setdefault(value, set()).add(seed)
     return any(len(seeds) > 1 for seeds in seeds_by_value.values())
 
@@ -203,7 +210,7 @@ def _digest(array, seed) -> tuple | None:
     return seed, (array.shape, str(array.dtype), data)
 
 
-def torch_outputs(loaded, inputs: Inputs) -> list:
+def torch_outputs(loaded: LoadedModel, inputs: Inputs) -> list:
     """PyTorch's outputs as numpy arrays, in the exporter's (pytree) order."""
     import torch
 
@@ -220,13 +227,13 @@ def torch_outputs(loaded, inputs: Inputs) -> list:
     return [to_numpy(tensor) for _, tensor in named_outputs(outputs)]
 
 
-def input_cases(loaded, session, seeds: int, batch_sizes=None) -> list[Case]:
+def input_cases(loaded: LoadedModel, session, seeds: int, batch_sizes=None) -> list[Case]:
     """The inputs given (if any), then `seeds` seeded sets per batch size; each batch size comes
     with its own size of every other dynamic axis the file declares (smaller, then larger)."""
     cases = [Case(None, loaded.given, {})] if loaded.given is not None else []
     axes = dynamic_axes(session, loaded)
     for index, batch_size in enumerate(batch_sizes or default_batch_sizes(session, loaded)):
-        sizes = {}
+        sizes: dict[str, int] = {}
         for (input_index, axis), label in axes.items():
             example = loaded.inputs[input_index].shape[axis]
             sizes.setdefault(label, batch_size if axis == 0 else _other_size(example, index))
@@ -240,7 +247,7 @@ def input_cases(loaded, session, seeds: int, batch_sizes=None) -> list[Case]:
     return cases
 
 
-def dynamic_axes(session, loaded) -> dict[tuple[int, int], str]:
+def dynamic_axes(session, loaded: LoadedModel) -> dict[tuple[int, int], str]:
     """(input index, axis) -> label, for every symbolic axis of the file's inputs."""
     axes = {}
     for index, value in enumerate(session.get_inputs()[: len(loaded.inputs)]):
@@ -257,7 +264,7 @@ def _other_size(example: int, index: int) -> int:
     return max(1, example // 2) if index == 0 else example + 3
 
 
-def default_batch_sizes(session, loaded) -> list[int]:
+def default_batch_sizes(session, loaded: LoadedModel) -> list[int]:
     """A fixed batch axis allows only its size; a dynamic one gets 1 and a size not traced with."""
     first = session.get_inputs()[0].shape if session.get_inputs() else []
     if first and isinstance(first[0], int):

@@ -4,22 +4,35 @@ Each class is what a student types after the lecture; each `@register_model` fun
 gives the class a name that `inspector` understands (`inspector summary exercise_model`).
 """
 
-from torch import nn
+from torch import Tensor, nn
 
 from ._registry import register_model
+
+__all__ = [
+    "ConvBNReLU",
+    "ExerciseModel",
+    "MyModel",
+    "batchnorm",
+    "conv",
+    "conv_bn_relu",
+    "exercise_model",
+    "linear",
+    "my_model",
+    "relu",
+]
 
 
 class ConvBNReLU(nn.Module):
     """sample.py's MyModel: Convolution -> Batch Normalization -> ReLU, keeping the image size."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
 
         self.conv = nn.Conv2d(in_channels=3, out_channels=64, kernel_size=3, stride=1, padding=1)
         self.bn = nn.BatchNorm2d(num_features=64)
         self.relu = nn.ReLU()
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         x = self.conv(x)
         x = self.bn(x)
         x = self.relu(x)
@@ -33,7 +46,7 @@ class ExerciseModel(nn.Module):
     map as the slides' view.py example, so the Linear layer sees 256 * 16 * 16 features.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
 
         self.conv = nn.Conv2d(in_channels=3, out_channels=256, kernel_size=5, stride=8, padding=2)
@@ -41,7 +54,7 @@ class ExerciseModel(nn.Module):
         self.relu = nn.ReLU()
         self.fc = nn.Linear(in_features=256 * 16 * 16, out_features=64)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         x = self.conv(x)
         x = self.bn(x)
         x = self.relu(x)
@@ -55,12 +68,12 @@ class ExerciseModel(nn.Module):
 class MyModel(nn.Module):
     """make_model.py: constructor arguments are stored, and forward returns its input."""
 
-    def __init__(self, arg1: int, arg2: str):
+    def __init__(self, arg1: int, arg2: str) -> None:
         super().__init__()
         self.arg1 = arg1
         self.arg2 = arg2
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return x
 
 
@@ -68,7 +81,7 @@ class MyModel(nn.Module):
     description="sample.py: Conv2d(3, 64, 3, padding=1) -> BatchNorm2d -> ReLU",
     input_shape=(1, 3, 128, 128),
 )
-def conv_bn_relu():
+def conv_bn_relu() -> nn.Module:
     return ConvBNReLU()
 
 
@@ -76,14 +89,14 @@ def conv_bn_relu():
     description="Exercise 3: Conv2d(3, 256, 5, stride=8) -> BN -> ReLU -> Linear(64)",
     input_shape=(32, 3, 128, 128),
 )
-def exercise_model():
+def exercise_model() -> nn.Module:
     return ExerciseModel()
 
 
 @register_model(
     description="make_model.py: MyModel(arg1, arg2), forward returns its input", input_shape=(2, 3)
 )
-def my_model(arg1: int = 1234, arg2: str = "tus"):
+def my_model(arg1: int = 1234, arg2: str = "tus") -> nn.Module:
     return MyModel(arg1=arg1, arg2=arg2)
 
 
@@ -100,26 +113,26 @@ def conv(
     kernel_size: int = 3,
     stride: int = 1,
     padding: int = 0,
-):
+) -> nn.Module:
     return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding)
 
 
 @register_model(
     description="linear.py: nn.Linear(in_features=1280, out_features=256)", input_shape=(32, 1280)
 )
-def linear(in_features: int = 1280, out_features: int = 256, bias: bool = True):
+def linear(in_features: int = 1280, out_features: int = 256, bias: bool = True) -> nn.Module:
     return nn.Linear(in_features, out_features, bias=bias)
 
 
 @register_model(
     description="batchnorm.py: nn.BatchNorm2d(num_features=256)", input_shape=(32, 256, 64, 64)
 )
-def batchnorm(num_features: int = 256, affine: bool = True):
+def batchnorm(num_features: int = 256, affine: bool = True) -> nn.Module:
     return nn.BatchNorm2d(num_features, affine=affine)
 
 
 @register_model(
     description="relu.py: nn.ReLU() on the slide's 1x1x3x3 tensor", input_shape=(1, 1, 3, 3)
 )
-def relu():
+def relu() -> nn.Module:
     return nn.ReLU()

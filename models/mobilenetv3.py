@@ -12,9 +12,21 @@ figures: 2,542,856 (small) and 5,483,032 (large).
 
 from typing import NamedTuple
 
-from torch import nn
+from torch import Tensor, nn
 
 from ._registry import register_model
+
+__all__ = [
+    "LARGE_BLOCKS",
+    "SMALL_BLOCKS",
+    "BlockConfig",
+    "ConvBNActivation",
+    "InvertedResidual",
+    "MobileNetV3",
+    "SqueezeExcitation",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+]
 
 
 class BlockConfig(NamedTuple):
@@ -88,7 +100,15 @@ def _make_divisible(value: float, divisor: int = 8) -> int:
 class ConvBNActivation(nn.Sequential):
     """Conv2d (no bias: BatchNorm adds its own) -> BatchNorm2d -> activation (if any)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, groups=1, activation=None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        groups: int = 1,
+        activation: type[nn.Module] | None = None,
+    ) -> None:
         padding = (kernel_size - 1) // 2  # "same" size at stride 1
         layers = [
             nn.Conv2d(
@@ -110,7 +130,7 @@ class ConvBNActivation(nn.Sequential):
 class SqueezeExcitation(nn.Module):
     """Weigh each channel by a gate in [0, 1] computed from the whole feature map."""
 
-    def __init__(self, channels, squeeze_channels):
+    def __init__(self, channels: int, squeeze_channels: int) -> None:
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d(1)  # squeeze: one number per channel
         self.fc1 = nn.Conv2d(channels, squeeze_channels, kernel_size=1)
@@ -118,7 +138,7 @@ class SqueezeExcitation(nn.Module):
         self.fc2 = nn.Conv2d(squeeze_channels, channels, kernel_size=1)
         self.scale_activation = nn.Hardsigmoid()  # the paper's cheap stand-in for the sigmoid
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         scale = self.avgpool(x)
         scale = self.fc1(scale)
         scale = self.activation(scale)
@@ -130,12 +150,12 @@ class SqueezeExcitation(nn.Module):
 class InvertedResidual(nn.Module):
     """One "bneck" row of the table: expand -> depthwise -> [SE] -> project (+ shortcut)."""
 
-    def __init__(self, config: BlockConfig):
+    def __init__(self, config: BlockConfig) -> None:
         super().__init__()
         activation = ACTIVATIONS[config.activation]
         self.use_residual = config.stride == 1 and config.in_channels == config.out_channels
 
-        layers = []
+        layers: list[nn.Module] = []
         if config.expanded_channels != config.in_channels:
             layers.append(
                 ConvBNActivation(
@@ -159,7 +179,7 @@ class InvertedResidual(nn.Module):
         layers.append(ConvBNActivation(config.expanded_channels, config.out_channels, 1))
         self.block = nn.Sequential(*layers)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         out = self.block(x)
         if self.use_residual:
             out = out + x
@@ -169,7 +189,14 @@ class InvertedResidual(nn.Module):
 class MobileNetV3(nn.Module):
     """Stem conv -> the table's blocks -> 1x1 conv to 6x channels -> pooling -> classifier."""
 
-    def __init__(self, blocks, last_channels, num_classes=1000, width_mult=1.0, dropout=0.2):
+    def __init__(
+        self,
+        blocks: list[BlockConfig],
+        last_channels: int,
+        num_classes: int = 1000,
+        width_mult: float = 1.0,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         blocks = [_scale_widths(config, width_mult) for config in blocks]
 
@@ -190,14 +217,14 @@ class MobileNetV3(nn.Module):
         )
         self._init_weights()
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)
         x = self.avgpool(x)
         x = x.flatten(1)
         x = self.classifier(x)
         return x
 
-    def _init_weights(self):
+    def _init_weights(self) -> None:
         # As torchvision does: He init for convs (fan_out suits the depthwise convs), BatchNorm
         # starting as the identity, small random Linear weights.
         for module in self.modules():
@@ -226,7 +253,7 @@ def _scale_widths(config: BlockConfig, width_mult: float) -> BlockConfig:
     description="MobileNetV3-Small (Howard et al. 2019, Table 2), the lecture's Figure 1",
     input_shape=(1, 3, 224, 224),
 )
-def mobilenet_v3_small(num_classes: int = 1000, width_mult: float = 1.0):
+def mobilenet_v3_small(num_classes: int = 1000, width_mult: float = 1.0) -> MobileNetV3:
     return MobileNetV3(
         SMALL_BLOCKS, SMALL_LAST_CHANNELS, num_classes=num_classes, width_mult=width_mult
     )
@@ -235,7 +262,7 @@ def mobilenet_v3_small(num_classes: int = 1000, width_mult: float = 1.0):
 @register_model(
     description="MobileNetV3-Large (Howard et al. 2019, Table 1)", input_shape=(1, 3, 224, 224)
 )
-def mobilenet_v3_large(num_classes: int = 1000, width_mult: float = 1.0):
+def mobilenet_v3_large(num_classes: int = 1000, width_mult: float = 1.0) -> MobileNetV3:
     return MobileNetV3(
         LARGE_BLOCKS, LARGE_LAST_CHANNELS, num_classes=num_classes, width_mult=width_mult
     )

@@ -9,16 +9,20 @@ the written file runs in onnxruntime at sizes the export was not traced with.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InspectorError
 from ..inputs import Inputs, onnx_input_names
+
+if TYPE_CHECKING:
+    from ..loading import LoadedModel
+
 
 BATCH = "batch"
 MIN_TRACE_SIZE = 2  # with size 1 torch.export may specialize an axis (pytorch #148629)
 
 
-def plan_axes(loaded, dynamic_batch: bool, dynamic_dims=()) -> list[dict[int, str]]:
+def plan_axes(loaded: LoadedModel, dynamic_batch: bool, dynamic_dims=()) -> list[dict[int, str]]:
     """Per input (ONNX order): axis -> label, for every axis that is to be dynamic."""
     axes = [{0: BATCH} if dynamic_batch and spec.shape else {} for spec in loaded.inputs]
     names = onnx_input_names(loaded.inputs)
@@ -39,7 +43,7 @@ def plan_axes(loaded, dynamic_batch: bool, dynamic_dims=()) -> list[dict[int, st
     return axes
 
 
-def _positional_aliases(loaded) -> dict[str, int]:
+def _positional_aliases(loaded: LoadedModel) -> dict[str, int]:
     """forward's own parameter names for positional inputs (`x.2=width` as well as `input.2`)."""
     import inspect
 
@@ -51,7 +55,7 @@ def _positional_aliases(loaded) -> dict[str, int]:
     return dict(zip(parameters, positional, strict=False))
 
 
-def trace_sizes(loaded, axes: list[dict[int, str]]) -> dict[tuple[int, int], int]:
+def trace_sizes(loaded: LoadedModel, axes: list[dict[int, str]]) -> dict[tuple[int, int], int]:
     """(input, axis) -> size for the trace: every dynamic axis at least 2, and all axes of one
     label of one size (the first one's)."""
     by_label: dict[str, int] = {}
@@ -63,7 +67,7 @@ def trace_sizes(loaded, axes: list[dict[int, str]]) -> dict[tuple[int, int], int
     return sizes
 
 
-def dynamo_shapes(loaded, inputs: Inputs, axes: list[dict[int, str]]):
+def dynamo_shapes(loaded: LoadedModel, inputs: Inputs, axes: list[dict[int, str]]):
     """torch.export's dynamic_shapes: a tuple for positional inputs only, else a dict keyed by
     forward's argument names (as torch.export requires once keywords are involved)."""
     import torch
@@ -87,7 +91,7 @@ def dynamo_shapes(loaded, inputs: Inputs, axes: list[dict[int, str]]):
     return _by_argument_name(loaded, inputs, per_value)
 
 
-def _by_argument_name(loaded, inputs: Inputs, per_value: list):
+def _by_argument_name(loaded: LoadedModel, inputs: Inputs, per_value: list):
     import inspect
 
     bound = inspect.signature(loaded.module.forward).bind(*inputs.args, **inputs.kwargs)
@@ -138,7 +142,7 @@ def _all_values(graph):
         yield from node.outputs
 
 
-def confirm_declared(proto, loaded, axes: list[dict[int, str]], hint: str) -> None:
+def confirm_declared(proto, loaded: LoadedModel, axes: list[dict[int, str]], hint: str) -> None:
     """Every planned axis is symbolic in the file, and so is axis 0 of every output when the
     batch is dynamic: a fixed number there means the model bakes that size into its code."""
     for value, labels in zip(proto.graph.input, axes, strict=False):
@@ -178,7 +182,7 @@ def other_sizes(traced: dict[tuple[int, int], int], axes: list[dict[int, str]], 
     return {key: by_label[axes[key[0]][key[1]]] for key in traced}
 
 
-def confirm_runs(path, loaded, axes, traced, hint: str) -> None:
+def confirm_runs(path, loaded: LoadedModel, axes, traced, hint: str) -> None:
     """Run the written file in onnxruntime at sizes it was not traced with. A failure there
     while PyTorch runs at those sizes means the export froze a size (a traced split, a fixed
     view): the file must not be called dynamic."""
@@ -232,7 +236,7 @@ def _onnxruntime_problem(session, inputs: Inputs, axes, sizes) -> str | None:
     return None
 
 
-def _torch_runs(loaded, inputs: Inputs) -> bool:
+def _torch_runs(loaded: LoadedModel, inputs: Inputs) -> bool:
     import torch
 
     try:

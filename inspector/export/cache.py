@@ -28,6 +28,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..defaults import EXPORTER, GRAPH, OPSET
@@ -36,6 +37,10 @@ from ..files import write_atomically
 from ..leftovers import owned_folder
 from ..onnx.files import check_onnx_file, file_digest, vouch_for
 from .exporter import ExportOptions, export_onnx, file_stem
+
+if TYPE_CHECKING:
+    from ..loading import LoadedModel
+
 
 KEY_FORMAT = 2  # bump when the key's recipe changes
 
@@ -50,7 +55,11 @@ def cache_dir() -> Path:
 
 @contextmanager
 def exported_model(
-    loaded, *, graph: str = GRAPH, use_cache: bool = True, options: ExportOptions | None = None
+    loaded: LoadedModel,
+    *,
+    graph: str = GRAPH,
+    use_cache: bool = True,
+    options: ExportOptions | None = None,
 ) -> Iterator[Path]:
     """A path to an up-to-date ONNX export of `loaded`, for verify/view/render/bench.
 
@@ -81,7 +90,7 @@ def _temporary_folder() -> Path:
         ) from error
 
 
-def _export(loaded, path: Path, options: ExportOptions) -> Path:
+def _export(loaded: LoadedModel, path: Path, options: ExportOptions) -> Path:
     return export_onnx(
         loaded,
         path,
@@ -94,7 +103,7 @@ def _export(loaded, path: Path, options: ExportOptions) -> Path:
 
 
 def cached_export(
-    loaded, *, graph: str = GRAPH, options: ExportOptions | None = None
+    loaded: LoadedModel, *, graph: str = GRAPH, options: ExportOptions | None = None
 ) -> Path | None:
     """The cached export of `loaded`, made now if missing or corrupt.
 
@@ -199,7 +208,7 @@ def _digest_path(path: Path) -> Path:
 
 
 def cache_key(
-    loaded,
+    loaded: LoadedModel,
     *,
     graph: str = GRAPH,
     opset: int = OPSET,
@@ -212,7 +221,7 @@ def cache_key(
     return _key(loaded, options)
 
 
-def _key(loaded, options: ExportOptions) -> str | None:
+def _key(loaded: LoadedModel, options: ExportOptions) -> str | None:
     code = _code_digest(loaded.module, _builder(loaded.spec))
     if code is None:
         return None
@@ -242,7 +251,7 @@ def _key(loaded, options: ExportOptions) -> str | None:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 
-def _given_digest(loaded) -> str | None:
+def _given_digest(loaded: LoadedModel) -> str | None:
     """The values of the inputs a user gave, which a traced export follows."""
     if loaded.given is None:
         return None

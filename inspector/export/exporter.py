@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
 from ..errors import InspectorError, raise_if_interrupted
@@ -37,6 +38,10 @@ from .axes import (
 )
 from .naming import add_metadata, name_inputs_and_outputs
 from .noise import exporter_failure, quiet
+
+if TYPE_CHECKING:
+    from ..loading import LoadedModel
+
 
 # Past protobuf's 2 GB limit the weights must live in a separate .onnx.data file; below it a
 # single file is friendlier (one thing to copy, attach, or open in Netron).
@@ -100,7 +105,7 @@ class ExportResult:
 
 
 def export_onnx(
-    loaded,
+    loaded: LoadedModel,
     output,
     *,
     opset: int = OPSET,
@@ -168,12 +173,12 @@ def dynamic_dims_of(dynamic_dims) -> tuple:
     )
 
 
-def default_output(loaded) -> Path:
+def default_output(loaded: LoadedModel) -> Path:
     """`<name>.onnx` in the current folder."""
     return Path(f"{file_stem(loaded)}.onnx")
 
 
-def file_stem(loaded) -> str:
+def file_stem(loaded: LoadedModel) -> str:
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in loaded.name).strip(".")
     return stem or "model"
 
@@ -254,7 +259,7 @@ def _move_into_place(staged: Path, destination: Path) -> None:
 # --- running the exporter ----------------------------------------------------------------------
 
 
-def _trace_inputs(loaded, traced: dict) -> Inputs:
+def _trace_inputs(loaded: LoadedModel, traced: dict) -> Inputs:
     """The inputs to trace with: the ones given when their sizes suit (every dynamic axis at
     least 2, see axes.MIN_TRACE_SIZE), else seeded ones of those sizes."""
     given = loaded.given
@@ -265,7 +270,7 @@ def _trace_inputs(loaded, traced: dict) -> Inputs:
     return loaded.example_inputs(sizes=traced) if traced else loaded.first_inputs()
 
 
-def _forward_output_names(loaded, inputs: Inputs) -> list[str]:
+def _forward_output_names(loaded: LoadedModel, inputs: Inputs) -> list[str]:
     """Run forward once on the trace inputs: its result's structure names the outputs, and its
     failure is named in the model's own terms."""
     import torch
@@ -304,7 +309,7 @@ def _program_output_names(program) -> list[str] | None:
     return [name for name, _ in named_outputs(_pytree.tree_unflatten(leaves, spec))]
 
 
-def _refuse_no_outputs(loaded, names: list[str]) -> None:
+def _refuse_no_outputs(loaded: LoadedModel, names: list[str]) -> None:
     if not names:
         raise InspectorError(
             f"{loaded.spec}: its forward returns no tensor (None, or only other values), so "
@@ -312,7 +317,7 @@ def _refuse_no_outputs(loaded, names: list[str]) -> None:
         )
 
 
-def _forward_failure(loaded, inputs: Inputs, error: InspectorError) -> InspectorError:
+def _forward_failure(loaded: LoadedModel, inputs: Inputs, error: InspectorError) -> InspectorError:
     """A size fixed in the code only if the model runs at its example sizes; otherwise torch's
     reason at those sizes, with the fix when it is a dtype (float values where ids belong)."""
     reason = _reason(loaded, error)
@@ -332,11 +337,11 @@ def _forward_failure(loaded, inputs: Inputs, error: InspectorError) -> Inspector
     )
 
 
-def _reason(loaded, error: InspectorError) -> str:
+def _reason(loaded: LoadedModel, error: InspectorError) -> str:
     return str(error).removeprefix(f"{loaded.spec} failed: ")
 
 
-def _run_error(loaded, inputs: Inputs) -> InspectorError | None:
+def _run_error(loaded: LoadedModel, inputs: Inputs) -> InspectorError | None:
     import torch
 
     try:
@@ -364,7 +369,7 @@ _DATA_DEPENDENT = ("data-dependent", "data dependent", "GuardOnDataDependentSymN
 MAX_REASON = 300  # characters of an exporter's reason in the one-line error
 
 
-def _run_exporter(loaded, inputs: Inputs, options: ExportOptions, axes, verbose: bool):
+def _run_exporter(loaded: LoadedModel, inputs: Inputs, options: ExportOptions, axes, verbose: bool):
     """torch.onnx.export -> an onnx_ir Model, with the passes that make the requested graph."""
     import torch
 
@@ -387,7 +392,9 @@ def _run_exporter(loaded, inputs: Inputs, options: ExportOptions, axes, verbose:
     return model, names
 
 
-def _exporter_error(loaded, options: ExportOptions, error: BaseException) -> InspectorError:
+def _exporter_error(
+    loaded: LoadedModel, options: ExportOptions, error: BaseException
+) -> InspectorError:
     text = str(error)
     if _SPECIALIZED in text:
         return InspectorError(
@@ -412,7 +419,9 @@ def _shortened(message: str) -> str:
     return f"{cut} ... (run with --verbose for the whole message)"
 
 
-def _dynamo_export(torch, loaded, inputs: Inputs, options: ExportOptions, axes, verbose):
+def _dynamo_export(
+    torch, loaded: LoadedModel, inputs: Inputs, options: ExportOptions, axes, verbose
+):
     settings = dict(
         kwargs=inputs.kwargs or None,
         opset_version=options.opset,
@@ -446,7 +455,9 @@ def _reusable_exporter(opset: int):
         return None
 
 
-def _torchscript_export(torch, loaded, inputs: Inputs, options: ExportOptions, axes, verbose):
+def _torchscript_export(
+    torch, loaded: LoadedModel, inputs: Inputs, options: ExportOptions, axes, verbose
+):
     import io
 
     import onnx
@@ -591,7 +602,7 @@ def _io_names(proto) -> tuple[list[str], list[str]]:
     return [v.name for v in proto.graph.input], [v.name for v in proto.graph.output]
 
 
-def _confirm_opset(proto, loaded, exporter: str, opset: int) -> None:
+def _confirm_opset(proto, loaded: LoadedModel, exporter: str, opset: int) -> None:
     """The dynamo exporter falls back to its own opset when it cannot convert: do not hide that."""
     written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), opset)
     if written != opset:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import __version__
+
+if TYPE_CHECKING:
+    from ..loading import LoadedModel
 
 
 def name_inputs_and_outputs(model, input_names: list[str], output_names: list[str]) -> None:
@@ -39,7 +44,7 @@ def _paired(values, names: list[str], base: str) -> dict:
     return {value: f"{base}_{i}" for i, value in enumerate(values)}
 
 
-def add_metadata(model, loaded, inputs, graph: str, exporter: str) -> None:
+def add_metadata(model, loaded: LoadedModel, inputs, graph: str, exporter: str) -> None:
     import torch
 
     params = {id(p): p.numel() for p in loaded.module.parameters()}

@@ -54,7 +54,7 @@ def colour_svg(svg: str, result) -> str:
     """Netron's SVG of B with each node's header in its diff colour, and a legend on top."""
     ElementTree.register_namespace("", SVG)
     root = ElementTree.fromstring(svg)
-    counts = Counter()
+    counts: Counter = Counter()
     for group in root.iter(f"{{{SVG}}}g"):
         node_id = group.get("id", "")
         if node_id.startswith(NODE_ID) and "graph-node" in group.get("class", "").split():
@@ -108,7 +108,7 @@ def _add_legend(root, result, counts: Counter) -> None:
 
 def _legend_lines(result, counts: Counter) -> list[tuple[str | None, str]]:
     """(colour state or None, text) per line: the two sides, each colour, what only A has."""
-    lines = [(None, f"A: {result.a}   B (drawn): {result.b}")]
+    lines: list[tuple[str | None, str]] = [(None, f"A: {result.a}   B (drawn): {result.b}")]
     lines += [(state, f"{LEGEND_WORDS[state]} ({counts[state]})") for state in COLOURS]
     removed = Counter(change.op for change in result.nodes if change.kind == "removed")
     if removed:

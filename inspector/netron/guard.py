@@ -48,7 +48,7 @@ def serve_guarded(model_path, host: str, port: int | None, remote: bool) -> Guar
     served = str(model_path)
     content = netron_server._ContentProvider(None, served, served, served)
     address = netron_server._make_port((host, port)) if not port else (host, port)
-    handler = type(
+    handler: type[_Guard] = type(
         "Handler",
         (_Guard, netron_server._HTTPRequestHandler),
         {"content": content, "allowed_hosts": frozenset()},
@@ -143,7 +143,7 @@ class _Guard(http.server.BaseHTTPRequestHandler):
             return True
         # With --allow-remote on a wildcard address, people reach us by any of our addresses.
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        port = self.server.server_address[1]
+        port = self.server.server_address[1]  # type: ignore[index]
         return self.wildcard and host.endswith(f":{port}") and _is_ip_literal(name)
 
     def send_error(self, code, message=None, explain=None):

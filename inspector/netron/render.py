@@ -246,7 +246,7 @@ def warn_if_illegible(scale: float, width: int, height: int) -> None:
 
 def svg_size(svg: str) -> tuple[int, int]:
     root = ElementTree.fromstring(svg)
-    return round(float(root.get("width"))), round(float(root.get("height")))
+    return round(float(root.get("width", 0))), round(float(root.get("height", 0)))
 
 
 def png_size(data: bytes) -> tuple[int, int]:

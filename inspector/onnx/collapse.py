@@ -55,7 +55,7 @@ def collapse(model, depth: int, *, label: str = "the model"):
         # A value leaves the function when another node (or the graph's output) reads it.
         made = [v for i in unit.nodes for v in graph.node[i].output if v]
         needed = [v for v in made if readers[v] > (v in reads)] or made[-1:]
-        function, call = _function_for(model, unit, name, initializers, types, needed)
+        function, call = _function_for(model, unit, name or "", initializers, types, needed)
         functions.append(function)
         nodes.append(call)
     return _collapsed_model(model, nodes, functions, initializers)
@@ -169,8 +169,8 @@ def _topological(graph, units: list[_Unit]) -> list[_Unit]:
     """Kahn's algorithm over the units, earliest original node first among the ready ones."""
     owner = {index: u for u, unit in enumerate(units) for index in unit.nodes}
     producer = {value: owner[i] for i, node in enumerate(graph.node) for value in node.output}
-    needs = [set() for _ in units]
-    users = [set() for _ in units]
+    needs: list[set] = [set() for _ in units]
+    users: list[set] = [set() for _ in units]
     for u, unit in enumerate(units):
         for index in unit.nodes:
             for value in node_reads(graph.node[index]):
@@ -196,7 +196,7 @@ def _function_names(units: list[_Unit]) -> list[str | None]:
     after the last dot, which would leave "4" of "features.4"), with #2, #3 ... for the further
     calls of a module split into its calls."""
     seen: dict[str, int] = {}
-    names = []
+    names: list[str | None] = []
     for unit in units:
         if unit.path is None:
             names.append(None)
@@ -212,6 +212,7 @@ def _function_names(units: list[_Unit]) -> list[str | None]:
 
 
 def _function_for(model, unit: _Unit, name: str, initializers: dict, types: dict, outputs: list):
+    assert unit.path is not None and name  # module units only; loose nodes are kept as they are
     """(FunctionProto, the NodeProto that calls it) for one collapsed module; `outputs` are the
     values it makes that are read outside it."""
     import onnx

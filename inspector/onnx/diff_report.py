@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..text import plain_table
 from .compare import json_float
@@ -54,7 +55,13 @@ class NodeChange:
     reasons: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        data = {"kind": self.kind, "op": self.op, "module": self.module, "a": self.a, "b": self.b}
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "op": self.op,
+            "module": self.module,
+            "a": self.a,
+            "b": self.b,
+        }
         if self.reasons:
             data["reasons"] = list(self.reasons)
         return data
@@ -72,7 +79,7 @@ class InitializerChange:
     mismatched: int | None = None  # elements out of tolerance
 
     def to_dict(self) -> dict:
-        data = {"name": self.name, "kind": self.kind, "a": self.a, "b": self.b}
+        data: dict[str, Any] = {"name": self.name, "kind": self.kind, "a": self.a, "b": self.b}
         if self.kind == "values":
             data["max_abs_diff"] = json_float(self.max_abs_diff)
             data["mismatched"] = self.mismatched
@@ -102,7 +109,7 @@ class ModelDiff:
     node_states: dict[str, tuple[str, ...]] = field(default_factory=dict)  # B node -> its states
     runs: list[Run] | None = None  # None: the outputs were not compared
     runs_skipped: str | None = None  # why not, when it was not asked to skip
-    drawing: object = None  # what drew it (a RenderResult), when it was drawn
+    drawing: Any = None  # what drew it (a RenderResult), when it was drawn
     warnings: list[str] = field(default_factory=list)
 
     @property

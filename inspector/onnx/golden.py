@@ -32,7 +32,7 @@ def verify_data(onnx_path, data_dir, *, atol=ATOL, rtol=RTOL) -> VerifyReport:
         reference="the test data",
         tolerances=tolerances if tolerances.to_dict() else None,
     )
-    constant = {}
+    constant: dict = {}
     for data_set in data_sets:
         actual = run_session(session, feeds(session, data_set.inputs, path.name), path.name)
         diffs, notes = compare_outputs(

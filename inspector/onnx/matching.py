@@ -66,7 +66,7 @@ def _by_weight(a: GraphIndex, b: GraphIndex):
 def _sole_readers(graph: GraphIndex) -> dict[str, int]:
     """Initializer name -> the one node reading it (a shared one proves nothing), one per node:
     the first weight it reads stands for it."""
-    first = {}
+    first: dict = {}
     for name in graph.initializers:
         readers = graph.consumers.get(name, ())
         if len(readers) == 1:

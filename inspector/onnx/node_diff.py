@@ -21,7 +21,8 @@ from .weight_diff import WeightDiff
 def node_changes(a: GraphIndex, b: GraphIndex, match: NodeMatch, weights: WeightDiff):
     """(NodeChange rows, A's order then B's; B node name -> its states for a drawing)."""
     wiring = _Wiring(a, b, match)
-    rows, states = [], {}
+    rows: list = []
+    states: dict = {}
     removed = set(match.removed)
     for i, node in enumerate(a.nodes):
         if i in removed:
@@ -163,7 +164,7 @@ class _Wiring:
 
     def neighbours_of_removed(self) -> list[int]:
         """B's nodes paired with a node that fed, or read from, a node B lost."""
-        found = set()
+        found: set = set()
         for r in self.removed:
             node = self.a.nodes[r]
             around = [self.a.producers.get(v) for v in node.input]

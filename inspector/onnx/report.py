@@ -6,6 +6,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..defaults import ATOL, RTOL
 from ..files import check_writable_destination, write_atomically
@@ -38,7 +39,7 @@ class Run:
         return f"{seed}, batch {self.batch_size}{others}"
 
     def to_dict(self) -> dict:
-        data = {
+        data: dict[str, Any] = {
             "seed": self.seed,
             "batch_size": self.batch_size,
             "outputs": [diff.to_dict() for diff in self.outputs],
@@ -62,12 +63,12 @@ class VerifyReport:
     atol: float
     rtol: float
     runs: list[Run] = field(default_factory=list)
-    first_divergence: object = None  # the root cause (a localize.Divergence), or None
+    first_divergence: Any = None  # the root cause (a localize.Divergence), or None
     localized: bool = False
     reference: str = "PyTorch"  # what onnxruntime is compared with
     warnings: list[str] = field(default_factory=list)
-    tolerances: object = None  # a tolerances.Tolerances when some output has its own
-    intermediates: object = None  # a localize.ModuleCheck when module outputs were compared
+    tolerances: Any = None  # a tolerances.Tolerances when some output has its own
+    intermediates: Any = None  # a localize.ModuleCheck when module outputs were compared
     repro: str | None = None  # the --repro folder written
 
     @property
@@ -79,7 +80,7 @@ class VerifyReport:
         return self.passed
 
     def to_dict(self) -> dict:
-        data = {
+        data: dict[str, Any] = {
             "passed": self.passed,
             "atol": self.atol,
             "rtol": self.rtol,
@@ -261,7 +262,7 @@ def _own_scale_lines(runs: list[Run]) -> list[str]:
                 seen.setdefault(diff.name, []).append(diff)
     return [
         f"  {name}: its values stay under {SMALL} x atol (largest "
-        f"{max(d.peak for d in diffs):.2g}), so it was judged at its own scale, "
+        f"{max(d.peak or 0.0 for d in diffs):.2g}), so it was judged at its own scale, "
         f"atol = rtol x its largest value, in {len(diffs)} run(s)"
         for name, diffs in seen.items()
     ]

@@ -50,7 +50,7 @@ def has_scopes(graph) -> bool:
 
 def module_paths(graph) -> list[str]:
     """Every module path some node of the graph sits in, in the order the graph first uses them."""
-    seen = {}
+    seen: dict = {}
     for node in graph.node:
         for scope in node_scopes(node):
             seen.setdefault(scope, None)
@@ -85,7 +85,8 @@ def _torchscript_scopes(node_name: str) -> list[str]:
     # "/features/features.1/block/block.0/block.0.2/Relu": a Sequential's children carry the
     # Sequential's own name ("block.0" in "block"), an attribute only its own ("block"). A part that
     # extends the part before it extends that module's path; any other is a child of it.
-    scopes, previous = [], ""
+    scopes: list[str] = []
+    previous = ""
     for part in node_name.strip("/").split("/")[:-1]:
         parent = scopes[-1] if scopes else ""
         if previous and part.startswith(previous + "."):
