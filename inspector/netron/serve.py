@@ -21,7 +21,7 @@ from pathlib import Path
 from ..defaults import LOOPBACK
 from ..errors import InspectorError
 from ..leftovers import owned_folder
-from ..onnx.files import check_onnx_file
+from ..onnx.files import check_onnx_file, external_data_locations
 from .guard import serve_guarded
 
 
@@ -71,34 +71,12 @@ def _copy_errors(folder: Path) -> Iterator[None]:
 
 
 def external_data_files(model_path: Path) -> list[str]:
-    """The relative paths of the files holding the model's external tensors (checked files only)."""
+    """The relative paths of the files holding the model's external tensors (checked files only;
+    a copy must never reach outside the model's folder, which this refuses once more)."""
     import onnx
-    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
     model = onnx.load(str(model_path), load_external_data=False)
-    locations = {
-        ExternalDataInfo(t).location for t in _tensors(model.graph) if uses_external_data(t)
-    }
-    folder = model_path.parent.resolve()
-    for location in locations:
-        # check_onnx_file refuses these already; a copy must never reach outside the folder.
-        if not (folder / location).resolve().is_relative_to(folder):
-            raise InspectorError(f"{model_path}: external data {location!r} is outside its folder")
-    return sorted(locations)
-
-
-def _tensors(graph):
-    """Every TensorProto of a graph: initializers, tensor attributes, and those of subgraphs."""
-    yield from graph.initializer
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            yield from attribute.tensors
-            if attribute.HasField("g"):
-                yield from _tensors(attribute.g)
-            for subgraph in attribute.graphs:
-                yield from _tensors(subgraph)
+    return external_data_locations(model, model_path)
 
 
 @contextlib.contextmanager
