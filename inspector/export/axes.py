@@ -182,21 +182,27 @@ def other_sizes(traced: dict[tuple[int, int], int], axes: list[dict[int, str]], 
     return {key: by_label[axes[key[0]][key[1]]] for key in traced}
 
 
-def confirm_runs(path, loaded: LoadedModel, axes, traced, hint: str) -> None:
-    """Run the written file in onnxruntime at sizes it was not traced with. A failure there
+def confirm_runs(light, weights: dict, loaded: LoadedModel, axes, traced, hint: str) -> None:
+    """Run the written graph in onnxruntime at sizes it was not traced with. A failure there
     while PyTorch runs at those sizes means the export froze a size (a traced split, a fixed
-    view): the file must not be called dynamic."""
+    view): the file must not be called dynamic.
+
+    `light` is the written graph with its large weights as graph inputs, and `weights` their
+    values, views of the model's own tensors: the same computation as the file, without loading
+    a second copy of every weight into onnxruntime (a 100M-parameter model would hold 400 MB
+    more, and spend a second copying it) or letting it prepack them for a single run.
+    """
     if not traced:
         return
     from ..onnx.runtime import open_session
 
-    session = open_session(path, path.name)
+    session = open_session(light.SerializeToString(), loaded.spec)
     labels = ", ".join(dict.fromkeys(label for each in axes for label in each.values()))
     tried = []
     for larger in (False, True):
         sizes = other_sizes(traced, axes, larger)
         inputs = loaded.example_inputs(sizes=sizes)
-        error = _onnxruntime_problem(session, inputs, axes, sizes)
+        error = _onnxruntime_problem(session, inputs, weights, axes, sizes)
         if error is None:
             return
         if _torch_runs(loaded, inputs):
@@ -212,11 +218,12 @@ def confirm_runs(path, loaded: LoadedModel, axes, traced, hint: str) -> None:
     )
 
 
-def _onnxruntime_problem(session, inputs: Inputs, axes, sizes) -> str | None:
+def _onnxruntime_problem(session, inputs: Inputs, weights: dict, axes, sizes) -> str | None:
     from ..onnx.runtime import ort_reason, quiet_run
 
-    arrays = inputs.arrays()
+    arrays = inputs.arrays()  # the graph's own inputs come first, then the weights made inputs
     feeds = {spec.name: array for spec, array in zip(session.get_inputs(), arrays, strict=False)}
+    feeds.update(weights)
     try:
         outputs = session.run(None, feeds, quiet_run())
     except Exception as error:  # onnxruntime's exceptions all derive from Exception

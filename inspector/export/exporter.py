@@ -143,11 +143,13 @@ def export_onnx(
         name_inputs_and_outputs(model, onnx_input_names(loaded.inputs), output_names)
         name_symbols(model, axes)
         add_metadata(model, loaded, inputs, graph, exporter)
-        proto = _write_and_check(model, staged)
-        del model  # its serialized copy is written; onnxruntime needs the memory next
+        light = _weightless_proto(model)
+        proto = _write_and_check(model, staged, light)
+        weights = _large_weights(model)  # views of the model's own tensors, no copies
+        del model
         _confirm_opset(proto, loaded, exporter, opset)
         confirm_declared(proto, loaded, axes, _BAKED_HINT)
-        confirm_runs(staged, loaded, axes, traced, _frozen_hint(exporter))
+        confirm_runs(light, weights, loaded, axes, traced, _frozen_hint(exporter))
         _move_into_place(staged, destination)
     input_names, output_names = _io_names(proto)
     return ExportResult(
@@ -489,7 +491,7 @@ def _torchscript_export(
 # --- writing and checking ----------------------------------------------------------------------
 
 
-def _write_and_check(model, path: Path):
+def _write_and_check(model, path: Path, light):
     """Check and shape-infer the graph, then write the file; return the proto that was written,
     without its initializers (the callers read its interface, opset and nodes).
 
@@ -507,7 +509,7 @@ def _write_and_check(model, path: Path):
     if _initializer_bytes(model) > SINGLE_FILE_LIMIT:
         return _write_and_check_by_path(model, path)
     with _checker_errors():
-        inferred = _checked_and_inferred(_weightless_proto(model))
+        inferred = _checked_and_inferred(light)
     with weights_detached(model) as weights:
         proto = ir.serde.serialize_model(model)
     known = {value.name for value in proto.graph.value_info}
@@ -588,6 +590,16 @@ def _weightless_proto(model):
         graph.initializers.clear()  # back in their order, for a file that does not change
         for value in initializers:
             graph.register_initializer(value)
+
+
+def _large_weights(model) -> dict:
+    """name -> array of each initializer that _weightless_proto made a graph input: what a run of
+    that light graph is fed, straight from the tensors' memory."""
+    return {
+        value.name: value.const_value.numpy()
+        for value in model.graph.initializers.values()
+        if value.const_value is not None and value.const_value.nbytes > _SMALL_INITIALIZER_BYTES
+    }
 
 
 def _initializer_bytes(model) -> int:
