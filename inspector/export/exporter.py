@@ -491,7 +491,7 @@ def _torchscript_export(
 # --- writing and checking ----------------------------------------------------------------------
 
 
-def _write_and_check(model, path: Path, light):
+def _write_and_check(model, path: Path, light=None):
     """Check and shape-infer the graph, then write the file; return the proto that was written,
     without its initializers (the callers read its interface, opset and nodes).
 
@@ -509,7 +509,7 @@ def _write_and_check(model, path: Path, light):
     if _initializer_bytes(model) > SINGLE_FILE_LIMIT:
         return _write_and_check_by_path(model, path)
     with _checker_errors():
-        inferred = _checked_and_inferred(light)
+        inferred = _checked_and_inferred(light or _weightless_proto(model))
     with weights_detached(model) as weights:
         proto = ir.serde.serialize_model(model)
     known = {value.name for value in proto.graph.value_info}
