@@ -57,11 +57,6 @@ def module_paths(graph) -> list[str]:
     return list(seen)
 
 
-def in_module(scopes: list[str], path: str) -> bool:
-    """True when a node with these scopes belongs to module `path` or to a module inside it."""
-    return path in scopes
-
-
 def _metadata_list(node, key: str) -> list | None:
     for prop in node.metadata_props:
         if prop.key == key:
