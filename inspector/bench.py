@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 from . import defaults
 from .errors import InspectorError
-from .modes import eval_mode
 from .onnx.files import check_onnx_file
 from .onnx.runtime import feeds as paired_feeds
 from .onnx.runtime import open_session
-from .progress import progress_bar
-from .usercode import user_code
+from .usermodel.usercode import user_code
+from .util.modes import eval_mode
+from .util.progress import progress_bar
 
 if TYPE_CHECKING:
     from .loading import LoadedModel

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import InspectorError, was_interrupted
-from .progress import progress_bar
-from .text import one_line, plain_table
+from .util.progress import progress_bar
+from .util.text import one_line, plain_table
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -120,7 +120,7 @@ def import_zoo(source: str) -> list[str]:
     builder it defines.
     """
     from . import models
-    from .importing import import_code
+    from .usermodel.importing import import_code
 
     with models.recording_registrations() as recorded:
         module = import_code(source)

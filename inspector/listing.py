@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .inputs import InputSpec, parse_input
+from .usermodel.inputs import InputSpec, parse_input
 
 
 @dataclass(frozen=True)

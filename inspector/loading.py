@@ -19,13 +19,13 @@ import torch
 from torch import nn
 
 from . import models
-from .checkpoint import load_state_dict
 from .defaults import INPUT_SEED
 from .errors import InspectorError
-from .importing import import_attr
-from .inputs import Inputs, InputSpec, parse_input, spec_of
 from .models._registry import BUILD_SEED
-from .usercode import user_code
+from .usermodel.checkpoint import load_state_dict
+from .usermodel.importing import import_attr
+from .usermodel.inputs import Inputs, InputSpec, parse_input, spec_of
+from .usermodel.usercode import user_code
 
 # Example inputs may take at most this share of the available memory: the model's activations and
 # the exporter need the rest, and an allocation that does not fit ends in the kernel's OOM killer.

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import InspectorError
-from .inputs import to_numpy
 from .onnx.compare import OutputDiff, compare_arrays
 from .onnx.module_values import ModuleValues, module_values
 from .onnx.report import describe_failure
 from .onnx.runtime import feeds, open_session, run_session
 from .onnx.scopes import node_module
-from .usercode import user_code
+from .usermodel.inputs import to_numpy
+from .usermodel.usercode import user_code
 
 if TYPE_CHECKING:
     from .loading import LoadedModel

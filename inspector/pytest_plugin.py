@@ -124,8 +124,8 @@ def snapshot_path(node, call: int = 1) -> Path:
 
 
 def _write(path: Path, record: dict) -> None:
-    from .files import write_atomically
     from .snapshot import dump_record
+    from .util.files import write_atomically
 
     path.parent.mkdir(parents=True, exist_ok=True)  # xdist workers may race here: exist_ok
     write_atomically(path, dump_record(record))

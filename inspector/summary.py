@@ -15,11 +15,11 @@ from .counting import (
 )
 from .defaults import SUMMARY_DEPTH
 from .errors import InspectorError
-from .inputs import onnx_input_names
-from .modes import modes_restored
-from .outputs import named_outputs
-from .text import one_line, shape_text
-from .usercode import forward_hint, user_code
+from .usermodel.inputs import onnx_input_names
+from .usermodel.outputs import named_outputs
+from .usermodel.usercode import forward_hint, user_code
+from .util.modes import modes_restored
+from .util.text import one_line, shape_text
 
 if TYPE_CHECKING:
     from .loading import LoadedModel

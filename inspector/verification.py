@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING
 
 from .defaults import ATOL, EXPORTER, GRAPH, OPSET, RTOL, SEEDS
 from .errors import InspectorError
-from .inputs import Inputs, to_numpy
-from .modes import eval_mode
 from .onnx.compare import blind_reason, compare_outputs
 from .onnx.files import check_onnx_file
 from .onnx.golden import batch_of
@@ -25,8 +23,10 @@ from .onnx.repro import check_repro_request
 from .onnx.runtime import feeds, open_session, output_names, run_session
 from .onnx.testdata import DataSet, write_test_data
 from .onnx.tolerances import Tolerances
-from .outputs import named_outputs
-from .usercode import forward_hint, user_code
+from .usermodel.inputs import Inputs, to_numpy
+from .usermodel.outputs import named_outputs
+from .usermodel.usercode import forward_hint, user_code
+from .util.modes import eval_mode
 
 if TYPE_CHECKING:
     from .loading import LoadedModel

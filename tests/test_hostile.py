@@ -535,7 +535,7 @@ def test_batch_size_too_large_for_memory_is_refused_before_allocating(arena, run
 def test_memory_estimate_uses_what_the_system_reports(monkeypatch):
     from inspector import loading
     from inspector.errors import InspectorError
-    from inspector.inputs import InputSpec
+    from inspector.usermodel.inputs import InputSpec
 
     monkeypatch.setattr(loading, "available_memory", lambda: 4 * 2**30)
     loading.check_inputs_fit_in_memory([InputSpec((1, 3, 224, 224))], "m")  # 0.6 MB: fine
@@ -1033,7 +1033,7 @@ def test_a_forward_that_returns_no_tensor_is_refused_at_export(arena, run, comma
 def test_a_keyboard_interrupt_from_model_code_stays_one_outside_the_cli():
     """Without the CLI's signal handler (the Python API) a KeyboardInterrupt may be a real Ctrl-C:
     it is left alone."""
-    from inspector.usercode import user_code
+    from inspector.usermodel.usercode import user_code
 
     with pytest.raises(KeyboardInterrupt), user_code("net.py:Net", "its forward"):
         raise KeyboardInterrupt
@@ -1337,9 +1337,9 @@ def test_full_disk_errors_without_a_tmpfs(tmp_path, monkeypatch):
     """The same refusals where no tmpfs can be mounted: the write itself fails with ENOSPC."""
     import errno
 
-    from inspector import files
     from inspector.errors import InspectorError
     from inspector.onnx import testdata
+    from inspector.util import files
 
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -1449,7 +1449,7 @@ def test_report_keeps_an_existing_files_permissions(arena, run, existing_mode):
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o027])
 def test_a_new_report_follows_the_umask(arena, run, umask):
-    from inspector.files import current_umask
+    from inspector.util.files import current_umask
 
     new_report = arena.out / "new-report.json"
     previous = os.umask(umask)

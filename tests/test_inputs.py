@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from inspector.errors import InspectorError
-from inspector.inputs import InputSpec, parse_dynamic_dim, parse_input, spec_of
 from inspector.loading import load_model
+from inspector.usermodel.inputs import InputSpec, parse_dynamic_dim, parse_input, spec_of
 
 HERE = Path(__file__).resolve().parent
 ANY = HERE / "_any_models.py"

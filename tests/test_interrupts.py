@@ -271,7 +271,7 @@ def test_a_swallowed_interrupt_still_leaves_the_destination_untouched(
 
 def test_write_atomically_keeps_the_old_file_after_a_swallowed_interrupt(tmp_path):
     from inspector import errors
-    from inspector.files import write_atomically
+    from inspector.util.files import write_atomically
 
     path = tmp_path / "graph.png"
     path.write_bytes(b"old")
@@ -290,7 +290,7 @@ def test_write_atomically_keeps_the_old_file_after_a_swallowed_interrupt(tmp_pat
 
 def _leftovers(parent: Path, prefix: str) -> dict[str, Path]:
     """A folder each of a dead process, a live one, and another host; all with a file inside."""
-    from inspector import leftovers
+    from inspector.util import leftovers
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()  # reaped: its pid names no process now

@@ -25,7 +25,7 @@ from ..errors import (
     note_interrupt,
     was_interrupted,
 )
-from ..text import first_line, printable
+from ..util.text import first_line, printable
 
 # In the order `inspector --help` lists them; each is a module of this package.
 COMMANDS = (

@@ -45,7 +45,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> ExitStatus:
     from ..checkall import check_all, import_zoo, parse_shard, select_models
-    from ..files import check_writable_destination, write_atomically
+    from ..util.files import check_writable_destination, write_atomically
 
     shard = parse_shard(args.shard)
     if args.junit_xml:

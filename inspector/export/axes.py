@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InspectorError
-from ..inputs import Inputs, onnx_input_names
+from ..usermodel.inputs import Inputs, onnx_input_names
 
 if TYPE_CHECKING:
     from ..loading import LoadedModel

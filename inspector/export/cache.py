@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING
 from .. import __version__
 from ..defaults import EXPORTER, GRAPH, OPSET
 from ..errors import InspectorError
-from ..files import write_atomically
-from ..leftovers import owned_folder
 from ..onnx.files import check_onnx_file, file_digest, vouch_for
+from ..util.files import write_atomically
+from ..util.leftovers import owned_folder
 from .exporter import ExportOptions, export_onnx, file_stem
 
 if TYPE_CHECKING:

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 
 from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
 from ..errors import InspectorError, raise_if_interrupted
-from ..files import check_name_length
-from ..inputs import Inputs, onnx_input_names
-from ..leftovers import owned_folder
-from ..modes import eval_mode
-from ..outputs import named_outputs
-from ..text import first_line, one_line
-from ..usercode import forward_hint, user_code
+from ..usermodel.inputs import Inputs, onnx_input_names
+from ..usermodel.outputs import named_outputs
+from ..usermodel.usercode import forward_hint, user_code
+from ..util.files import check_name_length
+from ..util.leftovers import owned_folder
+from ..util.modes import eval_mode
+from ..util.text import first_line, one_line
 from .axes import (
     confirm_declared,
     confirm_runs,
@@ -59,7 +59,7 @@ class ExportOptions:
     exporter: str = EXPORTER
     opset: int = OPSET
     dynamic_batch: bool = True
-    dynamic_dims: tuple = ()  # inspector.inputs.DynamicDim
+    dynamic_dims: tuple = ()  # inspector.usermodel.inputs.DynamicDim
 
     def check(self) -> None:
         if self.graph not in GRAPHS:
@@ -168,7 +168,7 @@ def export_onnx(
 
 
 def dynamic_dims_of(dynamic_dims) -> tuple:
-    from ..inputs import DynamicDim, parse_dynamic_dim
+    from ..usermodel.inputs import DynamicDim, parse_dynamic_dim
 
     return tuple(
         d if isinstance(d, DynamicDim) else parse_dynamic_dim(str(d)) for d in dynamic_dims

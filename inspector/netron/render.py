@@ -20,9 +20,9 @@ from pathlib import Path
 
 from ..defaults import LOOPBACK, RENDER_TIMEOUT
 from ..errors import InspectorError
-from ..files import check_name_length, write_atomically
 from ..onnx.files import check_onnx_file
-from ..text import first_line, xml_safe
+from ..util.files import check_name_length, write_atomically
+from ..util.text import first_line, xml_safe
 from .serve import netron_server, private_copy
 
 FORMATS = (".png", ".svg")

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from ..defaults import LOOPBACK
 from ..errors import InspectorError
-from ..leftovers import owned_folder
 from ..onnx.files import check_onnx_file, external_data_locations
+from ..util.leftovers import owned_folder
 from .guard import serve_guarded
 
 

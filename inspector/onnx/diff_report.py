@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..text import plain_table
+from ..util.text import plain_table
 from .compare import json_float
 from .report import Run
 

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from ..errors import ExitStatus, InspectorError
-from ..files import existing_file
-from ..text import first_line
+from ..util.files import existing_file
+from ..util.text import first_line
 
 # The child imports this very module from the same package folder, and nothing heavier than onnx
 # and onnxruntime (never torch): it costs a Python start-up and those two imports.

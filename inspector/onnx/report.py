@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..defaults import ATOL, RTOL
-from ..files import check_writable_destination, write_atomically
-from ..text import plain_table, printable
+from ..util.files import check_writable_destination, write_atomically
+from ..util.text import plain_table, printable
 from .compare import SMALL, OutputDiff
 
 MAX_FAILURE_LINES = 8  # worst elements listed under the table; the JSON has all of them

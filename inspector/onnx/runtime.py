@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from ..errors import InspectorError
-from ..text import one_line
+from ..util.text import one_line
 
 # onnxruntime prefixes every message with "[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : ".
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*")

@@ -6,7 +6,7 @@ import math
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-from ..text import printable, shape_text
+from ..util.text import printable, shape_text
 from .files import load_onnx
 
 

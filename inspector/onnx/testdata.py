@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InspectorError, raise_if_interrupted
-from ..files import check_name_length, read_regular_file
+from ..util.files import check_name_length, read_regular_file
 
 _SET_NAME = re.compile(r"^test_data_set_(\d+)$")
 _TENSOR_NAME = re.compile(r"^(input|output)_(\d+)\.pb$")

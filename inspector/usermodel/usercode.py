@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .errors import InspectorError, handles_interrupts, was_interrupted
+from ..errors import InspectorError, handles_interrupts, was_interrupted
 from .text import first_line, one_line
 
 

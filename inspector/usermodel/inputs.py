@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from .errors import InspectorError
+from ..errors import InspectorError
 from .text import shape_text
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")

@@ -15,7 +15,7 @@ import sysconfig
 import traceback
 from pathlib import Path
 
-from .errors import InspectorError
+from ..errors import InspectorError
 from .text import first_line
 from .usercode import user_code
 

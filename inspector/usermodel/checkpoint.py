@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import InspectorError
+from ..errors import InspectorError
 from .files import existing_file
 from .text import first_line
 

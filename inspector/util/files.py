@@ -11,7 +11,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from .errors import InspectorError, raise_if_interrupted
+from ..errors import InspectorError, raise_if_interrupted
 
 LFS_MAGIC = b"version https://git-lfs.github.com/spec"
 NAME_MAX = 255  # bytes in one file name, on every file system Linux and macOS use
