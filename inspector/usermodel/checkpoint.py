@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from ..errors import InspectorError
-from .files import existing_file
-from .text import first_line
+from ..util.files import existing_file
+from ..util.text import first_line
 
 # Common wrappers around a state_dict in training scripts' checkpoints.
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")

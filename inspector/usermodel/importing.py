@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import InspectorError
-from .text import first_line
+from ..util.text import first_line
 from .usercode import user_code
 
 

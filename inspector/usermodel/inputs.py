@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from ..errors import InspectorError
-from .text import shape_text
+from ..util.text import shape_text
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 INTEGER_DTYPES = ("int64", "int32", "int8", "uint8")

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import InspectorError, handles_interrupts, was_interrupted
-from .text import first_line, one_line
+from ..util.text import first_line, one_line
 
 
 @contextmanager
