@@ -7,6 +7,9 @@ totals here come from the parameters themselves and from PyTorch's own FLOP coun
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 MULT_ADDS_COUNTER = "torch.utils.flop_counter"  # what `mult_adds` is counted by
@@ -65,7 +68,11 @@ def count_mult_adds(module, inputs) -> MultAdds | None:
     from torch.utils.flop_counter import FlopCounterMode
 
     try:
-        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        with (
+            torch.inference_mode(),
+            _dynamo_left_unloaded(),
+            FlopCounterMode(display=False) as counter,
+        ):
             inputs.call(module)
     except Exception:  # an operator the counter cannot trace: the caller keeps torchinfo's
         return None
@@ -77,3 +84,27 @@ def count_mult_adds(module, inputs) -> MultAdds | None:
         path = "" if key == root else key.removeprefix(root + ".")
         per_module[path] = sum(counts.values()) // FLOPS_PER_MULT_ADD
     return MultAdds(counter.get_total_flops() // FLOPS_PER_MULT_ADD, per_module)
+
+
+_CACHED_WRAPPER = "__dynamo_disable"  # where torch/_compile.py's _disable_dynamo caches its wrapper
+
+
+@contextmanager
+def _dynamo_left_unloaded() -> Iterator[None]:
+    """torch wraps every dispatch mode's handler so that its first call imports torch._dynamo
+    (about 1 s) to keep dynamo from tracing into the handler. Nothing compiles while we count, so
+    while dynamo is not loaded the handler's cached wrapper is set to the handler itself: torch
+    then calls it directly. If torch stops working this way, the lookup finds nothing and the
+    counter imports dynamo as before."""
+    from torch.utils import flop_counter
+
+    mode = getattr(flop_counter, "_FlopCounterMode", None)
+    handler = getattr(vars(mode).get("__torch_dispatch__") if mode else None, "__wrapped__", None)
+    if handler is None or "torch._dynamo" in sys.modules or hasattr(handler, _CACHED_WRAPPER):
+        yield
+        return
+    setattr(handler, _CACHED_WRAPPER, handler)
+    try:
+        yield
+    finally:
+        delattr(handler, _CACHED_WRAPPER)

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 import torch
 from _golden import assert_golden
@@ -129,3 +132,25 @@ def test_summary_uses_random_not_constant_inputs():
     loaded = load_model("relu")
     (x,) = loaded.example_inputs().args
     assert x.std() > 0.1 and torch.equal(x, load_model("relu").example_inputs().args[0])
+
+
+def test_counting_leaves_dynamo_unloaded_and_counts_the_same():
+    """The counter skips torch's import of dynamo (about 1 s of every summary); the counts must be
+    those of a process where dynamo is loaded, and torch's own cache must be left as it was."""
+    code = """
+import sys
+import torch
+from torch.utils import flop_counter
+from inspector.counting import count_mult_adds
+from inspector.loading import load_model
+loaded = load_model("exercise_model")
+first = count_mult_adds(loaded.module, loaded.example_inputs())
+unloaded = "torch._dynamo" not in sys.modules
+handler = vars(flop_counter._FlopCounterMode)["__torch_dispatch__"].__wrapped__
+left = hasattr(handler, "__dynamo_disable")
+import torch._dynamo
+second = count_mult_adds(loaded.module, loaded.example_inputs())
+print(unloaded, left, first == second, first.total > 0, len(first.per_module) > 1)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "False", "True", "True", "True"], done.stderr
