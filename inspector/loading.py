@@ -25,6 +25,7 @@ from .models._registry import BUILD_SEED
 from .usermodel.checkpoint import load_state_dict
 from .usermodel.importing import import_attr
 from .usermodel.inputs import Inputs, InputSpec, parse_input, spec_of
+from .usermodel.outputs import register_output_types
 from .usermodel.usercode import user_code
 
 # Example inputs may take at most this share of the available memory: the model's activations and
@@ -52,6 +53,7 @@ class LoadedModel:
     def __post_init__(self):
         # A bare shape is a float32 positional input, as LoadedModel(spec, module, [(1, 3)]).
         self.inputs = [s if isinstance(s, InputSpec) else InputSpec(tuple(s)) for s in self.inputs]
+        register_output_types(self.module)
 
     @property
     def input_shapes(self) -> list[tuple[int, ...]]:

@@ -43,6 +43,14 @@ def tiny_gpt2():
     return GPT2LMHeadModel(config)
 
 
+def tiny_gpt2_with_cache():
+    """GPT-2 as transformers builds it by default: its output holds a DynamicCache (the keys and
+    values of every layer), a class torch's pytree does not know."""
+    model = tiny_gpt2()
+    model.config.use_cache = True
+    return model
+
+
 def tiny_vit():
     from transformers import ViTConfig, ViTModel
 
@@ -113,6 +121,18 @@ class Branchy(nn.Module):
         if x.sum() > 0:
             return x * 2
         return x - 1
+
+
+class Box:
+    """A container of the user's own that torch's pytree does not know."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class ReturnsABox(nn.Module):
+    def forward(self, x):
+        return x * 2, Box(x + 1)
 
 
 def create_model(model_name: str = "tiny_mlp", width: int = 8):

@@ -404,3 +404,26 @@ def test_strings_and_bools_compare_by_equality():
     assert compare_arrays("w", words, np.array(["a", "x", "c"], dtype=object)).mismatched == 1
     flags = np.array([True, False])
     assert not compare_arrays("f", flags, ~flags)
+
+
+def test_gpt2_with_its_cache_exports_and_verifies_every_cache_tensor(tmp_path):
+    """transformers' Cache objects open into tensors (transformers' own pytree registration), so
+    the keys and values of both layers are outputs of the file, named and compared."""
+    from inspector.export import export_onnx
+
+    loaded = load_model(f"{ANY}:tiny_gpt2_with_cache", inputs=[f"input_ids=2x16:int64:0..{VOCAB}"])
+    result = export_onnx(loaded, tmp_path / "g.onnx", dynamic_dims=["input_ids.1=sequence"])
+    assert result.output_names == ["logits", "cache.0", "cache.1", "cache.2", "cache.3"]
+    report = inspector.verify(loaded, onnx=result.path, seeds=1)
+    assert report, report
+    compared = {row["name"] for run in report.to_dict()["runs"] for row in run["outputs"]}
+    assert compared == set(result.output_names)
+
+
+def test_an_output_type_the_exporter_cannot_open_is_named(cli, tmp_path):
+    out = tmp_path / "box.onnx"
+    result = cli("export", f"{ANY}:ReturnsABox", "--input", "2x3", "-o", out)
+    assert result.code == 2
+    assert "returns a value of type Box," in result.err, result.err
+    assert "register_pytree_node" in result.err and len(result.err.strip().splitlines()) == 1
+    assert not out.exists()

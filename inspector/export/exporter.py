@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import time
 from collections import Counter
@@ -360,6 +361,11 @@ _BAKED_HINT = (
     "or export with --static-batch (and without that --dynamic-dim)"
 )
 _SPECIALIZED = "specialized it to be a constant"
+# torch.export's words, then the TorchScript tracer's, for a class that pytree does not know
+_UNKNOWN_TYPE = re.compile(
+    r"Found <class '([\w.]+)'> in output, which is not a known type"
+    r"|received an input of unsupported type: (\w+)"
+)
 
 
 def _frozen_hint(exporter: str) -> str:
@@ -402,6 +408,14 @@ def _exporter_error(
         return InspectorError(
             f"{loaded.spec}: a dynamic axis (the batch, or a --dynamic-dim) is fixed by the "
             f"model's code; {_BAKED_HINT}"
+        )
+    unknown = _UNKNOWN_TYPE.search(text)
+    if unknown:
+        kind = (unknown.group(1) or unknown.group(2)).rsplit(".", 1)[-1]  # not our module alias
+        return InspectorError(
+            f"{loaded.spec}: forward takes or returns a value of type {kind}, which the exporter "
+            "cannot take apart into tensors: use tensors, tuples, lists and dicts, or register the "
+            "class with torch.utils._pytree.register_pytree_node"
         )
     message = _shortened(exporter_failure(error))
     if options.exporter == "dynamo" and any(mark in text for mark in _DATA_DEPENDENT):

@@ -10,10 +10,13 @@ graph's outputs) and named by where they sit:
     nesting                       joined by '.': past_key_values.0.key, output_1.0
 
 Values that are not tensors (None, a flag) are left out: they are not outputs of the graph.
+A transformers model's cache (its past keys and values) is a nesting too, once
+`register_output_types` has told torch's pytree how to open it: `cache.0`, `cache.1`, ...
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -52,3 +55,22 @@ def _key_text(key) -> str:
         if hasattr(key, attribute):
             return str(getattr(key, attribute))
     return str(key).strip(".[]'\"")
+
+
+def register_output_types(module) -> None:
+    """transformers models return Cache objects that torch's pytree does not know: torch.export
+    refuses them and a flattening would drop their tensors. transformers' own exporter registers
+    every Cache class as a pytree node before it traces; inspector does the same, with the same
+    helper, for each transformers model inside `module`."""
+    if "transformers" not in sys.modules:
+        return  # the model's code never imported it, so it holds no transformers model
+    try:
+        from transformers import PreTrainedModel
+        from transformers.exporters.exporter_dynamo import register_cache_pytrees_for_model
+    except ImportError:  # an older transformers: export names the unknown type and the way out
+        return
+    done = set()
+    for sub in module.modules():
+        if isinstance(sub, PreTrainedModel) and type(sub).__module__ not in done:
+            done.add(type(sub).__module__)
+            register_cache_pytrees_for_model(sub)
