@@ -97,7 +97,7 @@ class LoadedModel:
 
 
 def load_model(
-    spec: str,
+    spec: str | nn.Module,
     *,
     inputs=None,
     input_shapes=None,
@@ -105,7 +105,8 @@ def load_model(
     kwargs=None,
     checkpoint=None,
 ) -> LoadedModel:
-    """Build the model named by `spec`, load its checkpoint, and put it in eval mode.
+    """Build the model named by `spec` (or take the nn.Module given), load its checkpoint, and put
+    it in eval mode.
 
     Inputs, one way at most: `inputs` (SPEC strings such as "input_ids=2x16:int64:0..1000",
     InputSpecs or tensors; a dict for keyword inputs), `input_shapes` (float32 shapes), or
@@ -118,13 +119,7 @@ def load_model(
         raise InspectorError(
             "give the example inputs one way: --input, --input-shape or --inputs, not several"
         )
-    if ":" in spec:
-        module = _build(import_attr(spec), kwargs, spec)
-        default = None
-    else:
-        entry = _registry_entry(spec)
-        module = _build(lambda **kw: models.create_model(spec, **kw), kwargs, spec)
-        default = list(entry.inputs) or [InputSpec(tuple(s)) for s in entry.input_shapes]
+    spec, module, default = _module_and_default_inputs(spec, kwargs)
     if checkpoint is not None:
         load_state_dict(module, checkpoint)
     module.eval()
@@ -347,6 +342,22 @@ def _registry_entry(name: str):
         close = difflib.get_close_matches(name, models.list_models(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see 'inspector list'"
         raise InspectorError(f"unknown model {name!r}{hint}") from error
+
+
+def _module_and_default_inputs(spec, kwargs: dict) -> tuple[str, nn.Module, list | None]:
+    """The spec's name, its module, and a registry model's own example inputs."""
+    if isinstance(spec, nn.Module):
+        name = type(spec).__name__
+        return name, _build(spec, kwargs, name), None
+    if not isinstance(spec, str):
+        raise InspectorError(
+            f"load_model takes a MODEL spec (a string) or an nn.Module; got {type(spec).__name__}"
+        )
+    if ":" in spec:
+        return spec, _build(import_attr(spec), kwargs, spec), None
+    entry = _registry_entry(spec)
+    module = _build(lambda **kw: models.create_model(spec, **kw), kwargs, spec)
+    return spec, module, list(entry.inputs) or [InputSpec(tuple(s)) for s in entry.input_shapes]
 
 
 def _build(factory, kwargs: dict, spec: str) -> nn.Module:

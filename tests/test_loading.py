@@ -53,6 +53,18 @@ def test_package_module_attr():
     assert type(loaded.module).__name__ == "ConvBNReLU"
 
 
+def test_a_module_built_in_python_is_taken_as_it_is():
+    model = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2)).train()
+    loaded = load_model(model, inputs=["3x5:int64:0..10"])
+    assert loaded.module is model and not model.training and loaded.spec == "Sequential"
+    ids = loaded.example_inputs().args[0]
+    assert ids.dtype == torch.int64 and ids.shape == (3, 5)
+    with pytest.raises(InspectorError, match="takes no constructor arguments"):
+        load_model(model, inputs=["3x5:int64"], kwargs={"width": 2})
+    with pytest.raises(InspectorError, match="a MODEL spec .* or an nn.Module; got int"):
+        load_model(42)
+
+
 def test_registry_kwargs_reach_the_builder():
     assert load_model("my_model", kwargs={"arg1": 5, "arg2": "x"}).module.arg1 == 5
 
