@@ -26,8 +26,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # The edit-test loop: no browser, no process of its own, nothing marked slow.
+# The edit-test loop: one worker per core (pytest-xdist), and nothing that starts a process of its own.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow and not browser and not subprocess" \
+	$(BIN)/python -m pytest -q -n auto -m "not slow and not browser and not subprocess" \
 		--hypothesis-profile fast
 
 lint: $(STAMP)

@@ -44,7 +44,9 @@ def _private_export_cache(tmp_path_factory):
 # probe that torch stays unloaded) costs a second or more of imports: `make test-fast` leaves
 # those out. Found from the test's source, so a new such test is marked without anyone
 # remembering to.
-_STARTS_A_PROCESS = re.compile(r"subprocess\.(run|Popen)|\b_start\(|\brun_example\(|\brun_child\(")
+_STARTS_A_PROCESS = re.compile(
+    r"subprocess\.(run|Popen)|runpytest_subprocess|\b(_start|run_example|run_child|run_pytest)\("
+)
 
 
 def pytest_collection_modifyitems(config, items):

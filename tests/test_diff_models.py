@@ -18,6 +18,7 @@ from inspector.export import cached_export
 from inspector.loading import load_model
 
 MODEL = "mobilenet_v3_small"
+pytestmark = pytest.mark.slow  # its exports take seconds; test_diff.py covers small graphs
 CHANGED_WEIGHT = "features.4.block.1.0.weight"  # block 4's depthwise 5x5 convolution
 
 

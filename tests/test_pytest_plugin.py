@@ -106,7 +106,7 @@ def project(pytester, tmp_path, monkeypatch):
     return pytester
 
 
-def _run(project, *args):
+def run_pytest(project, *args):
     return project.runpytest_subprocess("-p", "no:cacheprovider", *args)
 
 
@@ -133,14 +133,14 @@ BAKED_TEST = textwrap.dedent(
 
 def test_onnx_parity_passes_and_exports_through_the_cache(project, tmp_path):
     project.makepyfile(test_parity=PARITY_TESTS)
-    _run(project).assert_outcomes(passed=2)
+    run_pytest(project).assert_outcomes(passed=2)
     assert len(_entries(tmp_path)) == 1  # both tests used one cached export
 
 
 def test_a_tampered_export_fails_with_the_diff_table_and_an_export_error_in_one_line(project):
     project.makepyfile(test_parity=PARITY_TESTS, test_baked=BAKED_TEST)
     project.makeconftest(TAMPERING_CONFTEST)
-    result = _run(project)
+    result = run_pytest(project)
     result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines(
         [
@@ -180,7 +180,7 @@ def _snapshot_tests(**kwargs) -> str:
 
 def test_snapshots_missing_written_kept_and_changed(project):
     project.makepyfile(test_arch=_snapshot_tests())
-    missing = _run(project)
+    missing = run_pytest(project)
     missing.assert_outcomes(failed=3)
     missing.stdout.fnmatch_lines(
         [
@@ -190,7 +190,7 @@ def test_snapshots_missing_written_kept_and_changed(project):
     )
     assert not (project.path / "__snapshots__").exists()
 
-    _run(project, "--inspector-update").assert_outcomes(passed=3)
+    run_pytest(project, "--inspector-update").assert_outcomes(passed=3)
     folder = project.path / "__snapshots__" / "test_arch"
     assert sorted(p.name for p in folder.iterdir()) == [
         "test_net.json",
@@ -210,10 +210,10 @@ def test_snapshots_missing_written_kept_and_changed(project):
         "params": 8208,
     }
     assert layers["conv"]["output_shape"] == [2, 8, 8, 8] and layers["bn"]["params"] == 16
-    _run(project).assert_outcomes(passed=3)
+    run_pytest(project).assert_outcomes(passed=3)
 
     project.makepyfile(test_arch=_snapshot_tests(hidden=32, extra=True))
-    changed = _run(project)
+    changed = run_pytest(project)
     changed.assert_outcomes(passed=2, failed=1)
     changed.stdout.fnmatch_lines(
         [
@@ -227,7 +227,7 @@ def test_snapshots_missing_written_kept_and_changed(project):
             "params 0 -> 1,056",
         ]
     )
-    _run(project, "--inspector-update").assert_outcomes(passed=3)
+    run_pytest(project, "--inspector-update").assert_outcomes(passed=3)
     assert json.loads((folder / "test_net.json").read_text())["total_params"] == 17712
 
 
@@ -253,7 +253,7 @@ XDIST_TESTS = textwrap.dedent(
 @pytest.mark.slow
 def test_two_xdist_workers_share_the_export_cache(project, tmp_path):
     project.makepyfile(test_many=XDIST_TESTS)
-    result = _run(project, "-n", "2", "--inspector-update")
+    result = run_pytest(project, "-n", "2", "--inspector-update")
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["*2 workers*"])
     assert len(_entries(tmp_path)) == 2  # hidden 4 and 16: four parity tests shared one entry
@@ -326,7 +326,7 @@ def test_the_ci_example_passes_against_its_kept_snapshots(pytester, tmp_path, mo
     for name in ("zoo.py", "test_exports.py"):
         shutil.copy(EXAMPLES_CI / name, pytester.path)
     shutil.copytree(EXAMPLES_CI / "__snapshots__", pytester.path / "__snapshots__")
-    _run(pytester).assert_outcomes(passed=4)
+    run_pytest(pytester).assert_outcomes(passed=4)
 
 
 def test_the_ci_workflow_caches_exports_and_uploads_junit_reports():
