@@ -106,7 +106,8 @@ def load_model(
     checkpoint=None,
 ) -> LoadedModel:
     """Build the model named by `spec` (or take the nn.Module given), load its checkpoint, and put
-    it in eval mode.
+    a model it built in eval mode (a module given keeps its training flags: inspector runs it in
+    eval mode and gives every layer its own flag back).
 
     Inputs, one way at most: `inputs` (SPEC strings such as "input_ids=2x16:int64:0..1000",
     InputSpecs or tensors; a dict for keyword inputs), `input_shapes` (float32 shapes), or
@@ -119,10 +120,12 @@ def load_model(
         raise InspectorError(
             "give the example inputs one way: --input, --input-shape or --inputs, not several"
         )
+    built = not isinstance(spec, nn.Module)
     spec, module, default = _module_and_default_inputs(spec, kwargs)
     if checkpoint is not None:
         load_state_dict(module, checkpoint)
-    module.eval()
+    if built:  # ours to set; a caller's module keeps its flags (every run is in eval_mode)
+        module.eval()
     loaded = LoadedModel(spec, module, [], kwargs, checkpoint and str(checkpoint))
     if inputs_factory:
         _use_given(loaded, _call_factory(inputs_factory))

@@ -12,7 +12,7 @@ from ..errors import InspectorError
 from ..usermodel.inputs import onnx_input_names
 from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
-from ..util.modes import modes_restored
+from ..util.modes import eval_mode, modes_restored
 from ..util.text import one_line, shape_text
 from .counting import (
     MULT_ADDS_COUNTER,
@@ -98,7 +98,8 @@ def summarize(loaded: LoadedModel, depth: int = SUMMARY_DEPTH) -> Summary:
     inputs = loaded.first_inputs()
     stats, outputs = _torchinfo(loaded, inputs, depth)
     counts = parameter_counts(model)
-    mult_adds = count_mult_adds(model, inputs)
+    with eval_mode(model):
+        mult_adds = count_mult_adds(model, inputs)
     shared = shared_owners(model)
     paths = {id(module): path for path, module in model.named_modules()}
     _correct_statistics(stats, counts, mult_adds, shared, paths)
