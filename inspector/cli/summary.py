@@ -12,6 +12,7 @@ from .options import (
     is_onnx_path,
     load,
     positive_int,
+    refuse_model_options_for_a_file,
 )
 
 NAME = "summary"
@@ -31,6 +32,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> ExitStatus:
+    refuse_model_options_for_a_file(args)
     if is_onnx_path(args.model):
         from ..onnx.summary import summarize_onnx
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from .. import defaults
 from ..errors import ExitStatus, InspectorError
 from .options import (
+    EXPORT_OPTIONS,
+    MODEL_OPTIONS,
     add_cache_option,
     add_export_options,
     add_format_option,
@@ -16,6 +18,7 @@ from .options import (
     is_onnx_path,
     load,
     positive_int,
+    refuse_options,
     tolerance,
 )
 
@@ -149,6 +152,9 @@ def _verify_data(args):
             raise InspectorError(
                 f"--{flag.replace('_', '-')} needs a PyTorch MODEL; it does not go with --data"
             )
+    runs = (("--seeds", "seeds"), ("--batch-sizes", "batch_sizes"))
+    reason = "applies to a PyTorch MODEL; it does not go with --data"
+    refuse_options(args, MODEL_OPTIONS + EXPORT_OPTIONS + runs, reason)
     from ..onnx.golden import verify_data
 
     return verify_data(args.model, args.data, atol=args.atol, rtol=args.rtol)
