@@ -165,7 +165,7 @@ class BenchReport:
         from rich.console import Group
         from rich.table import Table
 
-        parts = [self.header()]
+        parts: list = [self.header()]
         for title, columns, rows in self.tables():
             table = Table(title=title, title_justify="left")
             for column in columns:
