@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -189,9 +190,9 @@ def default_threads() -> int:
 
 
 def benchmark(
-    model,
+    model: str | LoadedModel,
     *,
-    batch_sizes=defaults.BENCH_BATCH_SIZES,
+    batch_sizes: Sequence[int] = defaults.BENCH_BATCH_SIZES,
     threads: int | None = None,
     runs: int = defaults.BENCH_RUNS,
     warmup: int = defaults.BENCH_WARMUP,
@@ -201,9 +202,19 @@ def benchmark(
 ) -> BenchReport:
     """Time a model in PyTorch eager and in onnxruntime at each batch size.
 
-    `model` is a MODEL spec string (`"exercise_model"`) or a LoadedModel (from `load_model`).
-    `onnx_files` maps "authored"/"optimized" to already exported files; by default both graphs are
-    exported (through the export cache unless `use_cache` is False).
+    Args:
+        model: a MODEL spec string (`"exercise_model"`) or a LoadedModel (from `load_model`).
+        batch_sizes: the batch sizes to time.
+        threads: intra-op threads for both runtimes (default: the physical cores).
+        runs: timed runs per runtime and batch size.
+        warmup: untimed runs before them.
+        onnx_files: "authored"/"optimized" -> an already exported file; by default both graphs
+            are exported (through the export cache unless `use_cache` is False).
+        use_cache: export through the export cache.
+        progress: show a progress display on stderr.
+
+    Returns:
+        A BenchReport: median and p90 latency, throughput and GFLOP/s per runtime and batch size.
     """
     loaded = _as_loaded(model)
     threads = threads or default_threads()

@@ -13,7 +13,9 @@ import inspect
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -99,20 +101,34 @@ class LoadedModel:
 def load_model(
     spec: str | nn.Module,
     *,
-    inputs=None,
-    input_shapes=None,
+    inputs: Sequence[Any] | Mapping[str, Any] | torch.Tensor | None = None,
+    input_shapes: Sequence[Sequence[int]] | None = None,
     inputs_factory: str | None = None,
-    kwargs=None,
-    checkpoint=None,
+    kwargs: Mapping[str, Any] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> LoadedModel:
     """Build the model named by `spec` (or take the nn.Module given), load its checkpoint, and put
     a model it built in eval mode (a module given keeps its training flags: inspector runs it in
     eval mode and gives every layer its own flag back).
 
-    Inputs, one way at most: `inputs` (SPEC strings such as "input_ids=2x16:int64:0..1000",
-    InputSpecs or tensors; a dict for keyword inputs), `input_shapes` (float32 shapes), or
-    `inputs_factory` ("module:fn" returning a tensor, a tuple, a dict or (tuple, dict)).
-    Without any, a registry model's own example inputs.
+    Args:
+        spec: a registry name (`"exercise_model"`), `"package.module:attr"`,
+            `"path/to/file.py:attr"` (a class or a function returning an nn.Module), or an
+            nn.Module built in Python.
+        inputs: the example inputs as SPEC strings (`"input_ids=2x16:int64:0..1000"`,
+            `"1x3x224x224"`), InputSpecs or tensors; a dict for keyword inputs.
+        input_shapes: float32 example input shapes, one per forward argument.
+        inputs_factory: `"module:fn"` or `"file.py:fn"` returning a tensor, a tuple, a dict or
+            (tuple, dict). Give the inputs one way at most; with none, a registry model's own.
+        kwargs: the constructor's (or factory's) keyword arguments.
+        checkpoint: a state_dict file (.pt/.pth, read with weights_only=True, or .safetensors).
+
+    Returns:
+        A LoadedModel: the module, its typed and named example inputs, and where they came from.
+
+    Raises:
+        InspectorError: an unknown model, bad constructor arguments, inputs forward does not
+            take, a checkpoint that does not fit.
     """
     kwargs = dict(kwargs or {})
     given_ways = [w for w in (inputs, input_shapes, inputs_factory) if w]
@@ -126,7 +142,7 @@ def load_model(
         load_state_dict(module, checkpoint)
     if built:  # ours to set; a caller's module keeps its flags (every run is in eval_mode)
         module.eval()
-    loaded = LoadedModel(spec, module, [], kwargs, checkpoint and str(checkpoint))
+    loaded = LoadedModel(spec, module, [], kwargs, str(checkpoint) if checkpoint else None)
     if inputs_factory:
         _use_given(loaded, _call_factory(inputs_factory))
     elif inputs is not None and _holds_tensors(inputs):

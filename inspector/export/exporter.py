@@ -13,7 +13,7 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
 from ..errors import InspectorError, raise_if_interrupted
-from ..usermodel.inputs import Inputs, onnx_input_names
+from ..usermodel.inputs import DynamicDim, Inputs, onnx_input_names
 from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
 from ..util.files import check_name_length
@@ -107,19 +107,34 @@ class ExportResult:
 
 def export_onnx(
     loaded: LoadedModel,
-    output,
+    output: str | os.PathLike[str],
     *,
     opset: int = OPSET,
     graph: str = GRAPH,
     exporter: str = EXPORTER,
     dynamic_batch: bool = True,
-    dynamic_dims=(),
+    dynamic_dims: Iterable[DynamicDim | str] = (),
     verbose: bool = False,
 ) -> ExportResult:
     """Export `loaded` (a LoadedModel) to the ONNX file `output`, check it, and describe it.
 
-    `dynamic_dims` (DynamicDim, or "NAME.AXIS=LABEL" strings) makes more axes than the batch
-    dynamic; every dynamic axis is confirmed by running the written file at other sizes.
+    Args:
+        loaded: the model and its example inputs, from `load_model`.
+        output: the .onnx file to write (atomically: an existing file is replaced only by a
+            checked one).
+        opset: the ONNX opset.
+        graph: "authored" (one node per layer as written) or "optimized" (the exporter's fusions).
+        exporter: "dynamo" or "torchscript".
+        dynamic_batch: make axis 0 of every input dynamic.
+        dynamic_dims: more dynamic axes, as DynamicDim or "NAME.AXIS=LABEL" strings; every
+            dynamic axis is confirmed by running the written file at other sizes.
+        verbose: show the exporter's own messages.
+
+    Returns:
+        An ExportResult: the path, the input and output names, the dynamic axes and the op counts.
+
+    Raises:
+        InspectorError: the model does not export, or the file does not run as declared.
     """
     options = ExportOptions(graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims))
     options.check()

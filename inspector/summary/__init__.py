@@ -93,7 +93,15 @@ class Summary:
 
 def summarize(loaded: LoadedModel, depth: int = SUMMARY_DEPTH) -> Summary:
     """Run torchinfo on a LoadedModel's example inputs (seeded random, on the CPU, in eval mode),
-    with the totals counted right: a tied weight once, mult-adds by PyTorch's FLOP counter."""
+    with the totals counted right: a tied weight once, mult-adds by PyTorch's FLOP counter.
+
+    Args:
+        loaded: the model and its example inputs, from `load_model`.
+        depth: how deep nested layers are listed.
+
+    Returns:
+        A Summary: prints torchinfo's table; `to_dict()` gives the JSON document.
+    """
     model = loaded.module
     inputs = loaded.first_inputs()
     stats, outputs = _torchinfo(loaded, inputs, depth)
