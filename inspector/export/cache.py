@@ -94,15 +94,7 @@ def _temporary_folder() -> Path:
 
 
 def _export(loaded: LoadedModel, path: Path, options: ExportOptions) -> Path:
-    return export_onnx(
-        loaded,
-        path,
-        graph=options.graph,
-        exporter=options.exporter,
-        opset=options.opset,
-        dynamic_batch=options.dynamic_batch,
-        dynamic_dims=options.dynamic_dims,
-    ).path
+    return export_onnx(loaded, path, options=options).path
 
 
 def cached_export(

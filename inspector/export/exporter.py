@@ -54,13 +54,17 @@ TORCHSCRIPT_MIN_OPSET = 9
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """Everything that shapes the exported file (and so the export cache's key)."""
+    """Everything that shapes the exported file (and so the export cache's key), checked once,
+    when it is made: the commands and the cache pass this object down, not its fields."""
 
     graph: str = GRAPH
     exporter: str = EXPORTER
     opset: int = OPSET
     dynamic_batch: bool = True
     dynamic_dims: tuple = ()  # inspector.usermodel.inputs.DynamicDim
+
+    def __post_init__(self) -> None:
+        self.check()
 
     def check(self) -> None:
         if self.graph not in GRAPHS:
@@ -115,6 +119,7 @@ def export_onnx(
     dynamic_batch: bool = True,
     dynamic_dims: Iterable[DynamicDim | str] = (),
     verbose: bool = False,
+    options: ExportOptions | None = None,
 ) -> ExportResult:
     """Export `loaded` (a LoadedModel) to the ONNX file `output`, check it, and describe it.
 
@@ -129,6 +134,8 @@ def export_onnx(
         dynamic_dims: more dynamic axes, as DynamicDim or "NAME.AXIS=LABEL" strings; every
             dynamic axis is confirmed by running the written file at other sizes.
         verbose: show the exporter's own messages.
+        options: all of opset, graph, exporter, dynamic_batch and dynamic_dims at once (what the
+            CLI and the export cache pass); the five keywords are then not read.
 
     Returns:
         An ExportResult: the path, the input and output names, the dynamic axes and the op counts.
@@ -136,8 +143,11 @@ def export_onnx(
     Raises:
         InspectorError: the model does not export, or the file does not run as declared.
     """
-    options = ExportOptions(graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims))
-    options.check()
+    if options is None:
+        dims = dynamic_dims_of(dynamic_dims)
+        options = ExportOptions(graph, exporter, opset, dynamic_batch, dims)
+    graph, exporter, opset = options.graph, options.exporter, options.opset
+    dynamic_batch = options.dynamic_batch
     destination = _destination(Path(output))
     axes = plan_axes(loaded, dynamic_batch, options.dynamic_dims)
     start = time.perf_counter()

@@ -95,11 +95,10 @@ def verify(
     from ..export.exporter import ExportOptions
 
     loaded = _as_loaded(model, args, kwargs)
-    _check_tolerances(atol, rtol, seeds)
+    tolerances = _check_tolerances(atol, rtol, seeds)
     check_repro_request(repro, localize)
     checks: dict[str, Any] = dict(
-        atol=atol,
-        rtol=rtol,
+        atol=tolerances,  # parsed once: verify_onnx takes the Tolerances as they are
         seeds=seeds,
         batch_sizes=batch_sizes,
         save_data=save_data,
@@ -112,7 +111,6 @@ def verify(
     from ..export.exporter import dynamic_dims_of
 
     options = ExportOptions(graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims))
-    options.check()
     with (
         eval_mode(loaded.module),
         exported_model(loaded, options=options, use_cache=use_cache) as path,
@@ -127,8 +125,8 @@ def verify_onnx(
     loaded: LoadedModel,
     onnx_path,
     *,
-    atol: float = ATOL,
-    rtol: float = RTOL,
+    atol: float | Mapping[str, float] | Tolerances = ATOL,
+    rtol: float | Mapping[str, float] = RTOL,
     seeds: int = SEEDS,
     batch_sizes=None,
     save_data=None,
@@ -334,7 +332,8 @@ def _as_loaded(model, args: tuple, kwargs: dict):
     return loaded_from_module(model, args, kwargs)
 
 
-def _check_tolerances(atol, rtol, seeds: int) -> None:
-    Tolerances.of(atol, rtol)  # raises on a negative or NaN tolerance
+def _check_tolerances(atol, rtol, seeds: int) -> Tolerances:
+    tolerances = Tolerances.of(atol, rtol)  # raises on a negative or NaN tolerance
     if seeds < 0:
         raise InspectorError(f"seeds must be >= 0 (got {seeds})")
+    return tolerances
