@@ -16,6 +16,7 @@ from _export_helpers import assert_matches_torch, give_batchnorm_statistics
 from _params import registered_models
 from onnx import numpy_helper
 
+import inspector
 from inspector.errors import InspectorError
 from inspector.export import ExportResult, export_onnx
 from inspector.export import exporter as export_module
@@ -474,3 +475,30 @@ def test_native_exporter_output_is_hidden_too(tmp_path, capfd):
     out, err = capfd.readouterr()
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("inspector: error: relu: export failed")
+
+
+@pytest.mark.parametrize(
+    ("options", "python", "flag"),
+    [
+        ({"opset": 999}, "opset=999", "--opset 999"),
+        ({"opset": 8, "exporter": "torchscript"}, "opset=8", "--opset 8"),
+        ({"dynamic_dims": ["nothing.1=sequence"]}, "dynamic_dims='nothing.1=sequence'", None),
+    ],
+)
+def test_an_error_names_the_parameter_from_python_and_the_flag_from_the_cli(
+    cli, tmp_path, options, python, flag
+):
+    with pytest.raises(InspectorError) as raised:
+        export_onnx(load_model("relu"), tmp_path / "relu.onnx", **options)
+    assert str(raised.value).startswith(python) and "--" not in str(raised.value)
+    if flag:
+        argv = [f"--{k}={v}" for k, v in options.items()]
+        result = cli("export", "relu", "-o", tmp_path / "relu.onnx", *argv)
+        assert result.code == 2 and result.err.startswith(f"inspector: error: {flag}:")
+
+
+def test_repro_without_localize_names_the_parameters_from_python(tmp_path):
+    torch.manual_seed(0)
+    with pytest.raises(InspectorError, match=r"^repro needs localize=True") as raised:
+        inspector.verify(torch.nn.Linear(3, 2), torch.randn(2, 3), repro=tmp_path / "repro")
+    assert "--" not in str(raised.value)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
-from ..errors import InspectorError, raise_if_interrupted
+from ..errors import InspectorError, option, raise_if_interrupted
 from ..usermodel.inputs import DynamicDim, Inputs, onnx_input_names
 from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
@@ -68,10 +68,12 @@ class ExportOptions:
 
     def check(self) -> None:
         if self.graph not in GRAPHS:
-            raise InspectorError(f"--graph {self.graph!r}: choose one of {', '.join(GRAPHS)}")
+            where = option("--graph", "graph", self.graph)
+            raise InspectorError(f"{where}: choose one of {', '.join(GRAPHS)}")
         if self.exporter not in EXPORTERS:
             raise InspectorError(
-                f"--exporter {self.exporter!r}: choose one of {', '.join(EXPORTERS)}"
+                f"{option('--exporter', 'exporter', self.exporter)}: choose one of "
+                f"{', '.join(EXPORTERS)}"
             )
         _check_opset(self.opset, self.exporter)
 
@@ -216,12 +218,16 @@ def _check_opset(opset: int, exporter: str = EXPORTER) -> None:
 
     newest = onnx.defs.onnx_opset_version()
     if not 7 <= opset <= newest:
-        raise InspectorError(f"--opset {opset}: onnx {onnx.__version__} knows opsets 7 to {newest}")
+        raise InspectorError(
+            f"{option('--opset', 'opset', opset)}: onnx {onnx.__version__} knows opsets 7 to "
+            f"{newest}"
+        )
     if exporter == "torchscript" and opset < TORCHSCRIPT_MIN_OPSET:
         raise InspectorError(
-            f"--opset {opset}: below opset {TORCHSCRIPT_MIN_OPSET} the torchscript exporter "
-            "lists every weight as a graph input too (ONNX IR 3), so the file would take the "
-            f"weights as inputs; use --opset {TORCHSCRIPT_MIN_OPSET} or later"
+            f"{option('--opset', 'opset', opset)}: below opset {TORCHSCRIPT_MIN_OPSET} the "
+            "torchscript exporter lists every weight as a graph input too (ONNX IR 3), so the "
+            f"file would take the weights as inputs; use "
+            f"{option('--opset', 'opset', TORCHSCRIPT_MIN_OPSET)} or later"
         )
 
 
