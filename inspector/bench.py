@@ -216,7 +216,9 @@ def benchmark(
     Returns:
         A BenchReport: median and p90 latency, throughput and GFLOP/s per runtime and batch size.
     """
-    loaded = _as_loaded(model)
+    from .loading import as_loaded
+
+    loaded = as_loaded(model, caller="benchmark")
     threads = threads or default_threads()
     _check_arguments(batch_sizes, threads, runs, warmup)
     for batch_size in batch_sizes:  # refuse before anything big is allocated or exported
@@ -234,19 +236,6 @@ def benchmark(
             timings = _time_batch(loaded, sessions, batch_size, threads, runs, warmup, bar, report)
             report.results.append(BenchResult(batch_size, threads, timings, 2 * mult_adds))
     return report
-
-
-def _as_loaded(model):
-    from .loading import LoadedModel, load_model
-
-    if isinstance(model, LoadedModel):
-        return model
-    if isinstance(model, str):
-        return load_model(model)
-    raise InspectorError(
-        f"benchmark() takes a MODEL spec or a LoadedModel (inspector.load_model(...)), "
-        f"not {type(model).__name__}"
-    )
 
 
 def _check_arguments(batch_sizes, threads, runs, warmup) -> None:

@@ -98,7 +98,9 @@ def _onnx_file(side: Side, use_cache: bool) -> Iterator[Path]:
     if side.is_file:
         yield Path(side.source)
         return
-    loaded = _loaded(side.source)
+    from .loading import as_loaded
+
+    loaded = as_loaded(side.source, caller="diff")
     if side.exporter == EXPORTER:
         from .export import exported_model
 
@@ -115,12 +117,6 @@ def _onnx_file(side: Side, use_cache: bool) -> Iterator[Path]:
         export_onnx(loaded, path, graph=side.graph, exporter=side.exporter)
         vouch_for(path)  # checked as it was written
         yield path
-
-
-def _loaded(source):
-    from .loading import LoadedModel, load_model
-
-    return source if isinstance(source, LoadedModel) else load_model(str(source))
 
 
 def _pair(value) -> tuple:

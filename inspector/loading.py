@@ -282,6 +282,39 @@ def _use_given(loaded: LoadedModel, given: Inputs) -> None:
     loaded.constants = {k: v for k, v in given.kwargs.items() if not isinstance(v, torch.Tensor)}
 
 
+def as_loaded(
+    model: LoadedModel | str | nn.Module,
+    args: tuple = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    caller: str,
+) -> LoadedModel:
+    """What every function that takes a MODEL does with it (verify, benchmark, diff): a
+    LoadedModel as it is, a MODEL spec loaded, an nn.Module with its example inputs (`args`,
+    `kwargs`) wrapped, or with none loaded as load_model(module) loads it."""
+    if isinstance(model, LoadedModel):
+        if args or kwargs:
+            raise InspectorError(
+                f"{caller}(LoadedModel) takes no example inputs: give them to "
+                "load_model(..., inputs=[...]) instead"
+            )
+        return model
+    if isinstance(model, str):
+        if args or kwargs:
+            raise InspectorError(
+                f"{caller}(MODEL spec) takes no example inputs: give them to "
+                "load_model(..., inputs=[...]) instead"
+            )
+        return load_model(model)
+    if isinstance(model, nn.Module):
+        if args or kwargs:
+            return loaded_from_module(model, tuple(args), dict(kwargs or {}))
+        return load_model(model)
+    raise InspectorError(
+        f"{caller}() takes an nn.Module, a LoadedModel or a MODEL spec, not {type(model).__name__}"
+    )
+
+
 def loaded_from_module(module: nn.Module, args: tuple, kwargs: dict) -> LoadedModel:
     """The Python API's `verify(module, *args, **kwargs)`: a LoadedModel around given inputs."""
     if not args and not kwargs:

@@ -183,3 +183,22 @@ def test_the_callers_module_leaves_inspector_as_it_came_in(tmp_path):
     assert after[:2] == before[:2]
     assert after[2].keys() == before[2].keys()
     assert all(torch.equal(after[2][k], before[2][k]) for k in before[2])
+
+
+@pytest.mark.parametrize(
+    ("name", "call"),
+    [
+        ("verify", lambda inspector: inspector.verify(42)),
+        ("benchmark", lambda inspector: inspector.benchmark(42)),
+        ("diff", lambda inspector: inspector.diff(42, "relu", run=False)),
+    ],
+)
+def test_every_function_that_takes_a_model_reads_it_the_same_way(name, call):
+    """One function (loading.as_loaded) turns a MODEL argument into a LoadedModel for all."""
+    import inspector
+
+    with pytest.raises(InspectorError) as raised:
+        call(inspector)
+    assert str(raised.value) == (
+        f"{name}() takes an nn.Module, a LoadedModel or a MODEL spec, not int"
+    )

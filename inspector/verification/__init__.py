@@ -93,8 +93,9 @@ def verify(
         InspectorError: the model does not load, export or run, or an argument is wrong.
     """
     from ..export.exporter import ExportOptions
+    from ..loading import as_loaded
 
-    loaded = _as_loaded(model, args, kwargs)
+    loaded = as_loaded(model, args, kwargs, caller="verify")
     tolerances = _check_tolerances(atol, rtol, seeds)
     check_repro_request(repro, localize)
     checks: dict[str, Any] = dict(
@@ -310,26 +311,6 @@ def _module_inputs(cases: list[Case], runs: list[Run]) -> tuple[Inputs, str]:
     seeded = [(case, run) for case, run in pairs if case.seed is not None]
     case, run = (failing or seeded or pairs)[0]
     return case.inputs, run.label
-
-
-def _as_loaded(model, args: tuple, kwargs: dict):
-    import torch
-
-    from ..loading import LoadedModel, load_model, loaded_from_module
-
-    if isinstance(model, (LoadedModel, str)):
-        if args or kwargs:
-            raise InspectorError(
-                "verify(LoadedModel or MODEL spec) takes no example inputs: give them to "
-                "load_model(..., inputs=[...]) instead"
-            )
-        return model if isinstance(model, LoadedModel) else load_model(model)
-    if not isinstance(model, torch.nn.Module):
-        raise InspectorError(
-            f"verify() takes an nn.Module, a LoadedModel or a MODEL spec, "
-            f"not {type(model).__name__}"
-        )
-    return loaded_from_module(model, args, kwargs)
 
 
 def _check_tolerances(atol, rtol, seeds: int) -> Tolerances:
