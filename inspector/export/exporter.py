@@ -8,6 +8,7 @@ moved into place, so a failure or Ctrl-C never leaves half a file and never touc
 from __future__ import annotations
 
 import functools
+import io
 import os
 import re
 import shutil
@@ -19,9 +20,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# The backends load with this module: it is the export. The CLI imports inspector.export only
+# inside the commands that export, so `--help` and the ONNX-only commands never load them.
+import onnx
+import torch
+from onnxscript import ir
+from torch.export import graph_signature as signature
+from torch.utils import _pytree
+
 from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
 from ..errors import InspectorError, option, raise_if_interrupted
-from ..usermodel.inputs import DynamicDim, Inputs, onnx_input_names
+from ..usermodel.inputs import DynamicDim, Inputs, onnx_input_names, parse_dynamic_dim
 from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
 from ..util.files import check_name_length
@@ -39,6 +48,8 @@ from .axes import (
 )
 from .naming import add_metadata, name_inputs_and_outputs
 from .noise import exporter_failure, quiet
+from .passes import authored_graph
+from .writer import weights_detached, write_model
 
 if TYPE_CHECKING:
     from ..loading import LoadedModel
@@ -196,8 +207,6 @@ def export_onnx(
 
 
 def dynamic_dims_of(dynamic_dims) -> tuple:
-    from ..usermodel.inputs import DynamicDim, parse_dynamic_dim
-
     return tuple(
         d if isinstance(d, DynamicDim) else parse_dynamic_dim(str(d)) for d in dynamic_dims
     )
@@ -214,8 +223,6 @@ def file_stem(loaded: LoadedModel) -> str:
 
 
 def _check_opset(opset: int, exporter: str = EXPORTER) -> None:
-    import onnx
-
     newest = onnx.defs.onnx_opset_version()
     if not 7 <= opset <= newest:
         raise InspectorError(
@@ -307,8 +314,6 @@ def _trace_inputs(loaded: LoadedModel, traced: dict) -> Inputs:
 def _forward_output_names(loaded: LoadedModel, inputs: Inputs) -> list[str]:
     """Run forward once on the trace inputs: its result's structure names the outputs, and its
     failure is named in the model's own terms."""
-    import torch
-
     try:
         running = user_code(loaded.spec, "its forward", failure=f"{loaded.spec} failed")
         with torch.inference_mode(), eval_mode(loaded.module), running:
@@ -321,10 +326,6 @@ def _forward_output_names(loaded: LoadedModel, inputs: Inputs) -> list[str]:
 def _program_output_names(program) -> list[str] | None:
     """The output names from torch.export's record of forward's result (no extra forward run):
     its tree of outputs, with the leaves that are no tensors (a None) left out."""
-    import torch
-    from torch.export import graph_signature as signature
-    from torch.utils import _pytree
-
     try:
         exported = program.exported_program
         spec = exported.call_spec.out_spec
@@ -376,8 +377,6 @@ def _reason(loaded: LoadedModel, error: InspectorError) -> str:
 
 
 def _run_error(loaded: LoadedModel, inputs: Inputs) -> InspectorError | None:
-    import torch
-
     try:
         running = user_code(loaded.spec, "its forward", failure=f"{loaded.spec} failed")
         with torch.inference_mode(), eval_mode(loaded.module), running:
@@ -410,8 +409,6 @@ MAX_REASON = 300  # characters of an exporter's reason in the one-line error
 
 def _run_exporter(loaded: LoadedModel, inputs: Inputs, options: ExportOptions, axes, verbose: bool):
     """torch.onnx.export -> an onnx_ir Model, with the passes that make the requested graph."""
-    import torch
-
     names = None
     try:
         if options.exporter == "dynamo":
@@ -425,8 +422,6 @@ def _run_exporter(loaded: LoadedModel, inputs: Inputs, options: ExportOptions, a
     except NotImplementedError as error:
         raise _exporter_error(loaded, options, error) from error
     if options.graph == "authored":
-        from .passes import authored_graph
-
         authored_graph(model, parameters=set(loaded.module.state_dict()))
     return model, names
 
@@ -505,11 +500,6 @@ def _reusable_exporter(opset: int):
 def _torchscript_export(
     torch, loaded: LoadedModel, inputs: Inputs, options: ExportOptions, axes, verbose
 ):
-    import io
-
-    import onnx
-    from onnxscript import ir
-
     names = onnx_input_names(loaded.inputs)
     buffer = io.BytesIO()
     # The legacy exporter takes keyword inputs as a trailing dict of its args.
@@ -547,10 +537,6 @@ def _write_and_check(model, path: Path, light=None):
     hold them twice more. Past the single-file limit protobuf cannot hold the model at all, so
     the weights go to a .onnx.data file and the checks through the file.
     """
-    from onnxscript import ir
-
-    from .writer import weights_detached, write_model
-
     if _initializer_bytes(model) > SINGLE_FILE_LIMIT:
         return _write_and_check_by_path(model, path)
     with _checker_errors():
@@ -569,9 +555,6 @@ def _write_and_check(model, path: Path, light=None):
 
 
 def _write_and_check_by_path(model, path: Path):
-    import onnx
-    from onnxscript import ir
-
     try:
         ir.save(model, path, external_data=path.name + ".data")
         with _checker_errors():
@@ -584,8 +567,6 @@ def _write_and_check_by_path(model, path: Path):
 
 def _checked_and_inferred(proto):
     """The checker's structural check, then strict shape inference (what `full_check` adds)."""
-    import onnx
-
     onnx.checker.check_model(proto)
     return onnx.shape_inference.infer_shapes(
         proto, check_type=True, strict_mode=True, data_prop=True
@@ -594,8 +575,6 @@ def _checked_and_inferred(proto):
 
 @contextmanager
 def _checker_errors() -> Iterator[None]:
-    import onnx
-
     try:
         yield
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
@@ -610,8 +589,6 @@ def _weightless_proto(model):
     Small initializers stay: shape inference reads their values (a Reshape's target shape).
     The IR model is left as it was.
     """
-    from onnxscript import ir
-
     graph = model.graph
     initializers = list(graph.initializers.values())
     inputs_before = len(graph.inputs)
