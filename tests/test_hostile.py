@@ -20,6 +20,7 @@ from pathlib import Path
 
 import _hostile_files as bad
 import pytest
+from conftest import split_steps
 
 from inspector.cli import main
 
@@ -127,7 +128,7 @@ def run(capfd):
             _python_default_warning_filters()
             code = main([str(a) for a in argv])
         out, err = capfd.readouterr()
-        return Outcome(code, out, err, [str(w.message) for w in caught])
+        return Outcome(code, out, split_steps(err)[0], [str(w.message) for w in caught])
 
     return go
 

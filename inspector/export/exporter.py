@@ -27,6 +27,7 @@ from ..usermodel.usercode import forward_hint, user_code
 from ..util.files import check_name_length
 from ..util.leftovers import owned_folder
 from ..util.modes import eval_mode
+from ..util.progress import step
 from ..util.text import first_line, one_line
 from .axes import (
     confirm_declared,
@@ -132,6 +133,7 @@ def export_onnx(
         traced = trace_sizes(loaded, axes)
         inputs = _trace_inputs(loaded, traced)
         with (
+            step(f"exporting {loaded.spec} to ONNX ({graph} graph, {exporter}, opset {opset})"),
             user_code(loaded.spec, "its forward"),
             quiet(verbose),
             eval_mode(loaded.module),
@@ -145,7 +147,8 @@ def export_onnx(
         name_symbols(model, axes)
         add_metadata(model, loaded, inputs, graph, exporter)
         light = _weightless_proto(model)
-        proto = _write_and_check(model, staged, light)
+        with step("writing and checking the ONNX file"):
+            proto = _write_and_check(model, staged, light)
         weights = _large_weights(model)  # views of the model's own tensors, no copies
         del model
         _confirm_opset(proto, loaded, exporter, opset)

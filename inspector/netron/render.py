@@ -22,6 +22,7 @@ from ..defaults import LOOPBACK, RENDER_TIMEOUT
 from ..errors import InspectorError
 from ..onnx.files import check_onnx_file
 from ..util.files import check_name_length, write_atomically
+from ..util.progress import step
 from ..util.text import first_line, xml_safe
 from .serve import netron_server, private_copy
 
@@ -117,7 +118,11 @@ def render(
     output = check_output(output)
     model_path = check_onnx_file(model_path)
     chromium = find_chromium()
-    with private_copy(model_path, name) as served, netron_server(served, LOOPBACK, 0) as url:
+    with (
+        private_copy(model_path, name) as served,
+        netron_server(served, LOOPBACK, 0) as url,
+        step("drawing the graph with Netron in headless Chromium"),
+    ):
         image, nodes = _draw(chromium, url, output.suffix.lower(), timeout, decorate)
     write_atomically(output, image)
     if output.suffix.lower() == ".png":
