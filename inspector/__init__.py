@@ -43,6 +43,8 @@ _API = {
     "RenderResult": "netron.render",
     "render": "netron.render",
     "view": "netron.serve",
+    "show": "drawing",
+    "Drawing": "drawing",
     "conv_output_size": "convshape",
     "solve_conv": "convshape",
 }
@@ -52,5 +54,9 @@ __all__ = ["__version__", *_API]
 
 def __getattr__(name):
     if name in _API:
-        return getattr(import_module(f".{_API[name]}", __name__), name)
+        value = getattr(import_module(f".{_API[name]}", __name__), name)
+        # Kept here: importing inspector.diff (the module) set `diff` to the module, which would
+        # shadow the function from the second use on (a notebook cell run twice).
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'inspector' has no attribute {name!r}")

@@ -21,6 +21,8 @@ from .onnx.files import check_onnx_file
 from .onnx.runtime import feeds as paired_feeds
 from .onnx.runtime import open_session
 from .usermodel.usercode import user_code
+from .util import html
+from .util.html import short_repr
 from .util.modes import eval_mode
 from .util.progress import progress_bar, step
 
@@ -160,6 +162,21 @@ class BenchReport:
                 "  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in rows
             ]
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        speedups = ", ".join(
+            f"batch {r.batch_size} {r.speedup():.2f}x"
+            for r in self.results
+            if "onnxruntime" in r.timings
+        )
+        return short_repr("BenchReport", f"{self.model}: onnxruntime vs PyTorch eager {speedups}")
+
+    def _repr_html_(self) -> str:
+        tables = [
+            html.table(columns, rows, title=title, right=columns)
+            for title, columns, rows in self.tables()
+        ]
+        return html.block(self.header(), *tables)
 
     def __rich__(self):
         from rich.console import Group

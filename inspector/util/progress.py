@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO
 
 from .text import printable
 
@@ -24,7 +24,7 @@ class _Steps:
     def __init__(self, stream: TextIO):
         self.stream = stream
         self.texts: list[str] = []
-        self.live = None  # the spinner, while a step runs on a terminal
+        self.live: Any = None  # the spinner (a rich Live), while a step runs on a terminal
         self.muted = 0  # > 0 while a progress bar draws: it describes the work itself
 
     def enter(self, text: str) -> None:
