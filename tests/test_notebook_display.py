@@ -101,6 +101,21 @@ def test_a_model_diff_is_one_line_not_a_dataclass_dump():
     assert "initializers that differ" in _assert_escaped_table(result)
 
 
+def test_an_onnx_summary_is_one_line_and_a_table(tmp_path):
+    node = helper.make_node("Relu", [EVIL], ["y"])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info(EVIL, TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+    )
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    summary = inspector.summarize_onnx(path)
+    _assert_short_repr(summary, "OnnxSummary", "m.onnx", "opset 18", "1 node", "0 params")
+    assert "Relu" in _assert_escaped_table(summary)
+
+
 def test_a_bench_report_is_one_line_and_its_two_tables():
     timings = {"torch": Timing((2.0, 2.2, 2.4)), "onnxruntime": Timing((1.0, 1.1, 1.2))}
     report = BenchReport(EVIL, 3, 1, 10, [BenchResult(4, 2, timings, 20)], ["CPUExecutionProvider"])
