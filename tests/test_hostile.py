@@ -752,7 +752,7 @@ def test_refusals_in_a_real_process(tmp_path, argv_for):
         env=bad.cli_env(TMPDIR=inputs),
     )
     assert done.returncode == 2, done.stderr
-    lines = done.stderr.splitlines()
+    lines = split_steps(done.stderr)[0].splitlines()
     assert len(lines) == 1 and lines[0].startswith("inspector: error: "), done.stderr
     assert bad.snapshot(tmp_path) == before
 
