@@ -104,6 +104,7 @@ def load_model(
     inputs_factory: str | None = None,
     kwargs=None,
     checkpoint=None,
+    inputs_required: bool = True,
 ) -> LoadedModel:
     """Build the model named by `spec` (or take the nn.Module given), load its checkpoint, and put
     it in eval mode.
@@ -111,7 +112,8 @@ def load_model(
     Inputs, one way at most: `inputs` (SPEC strings such as "input_ids=2x16:int64:0..1000",
     InputSpecs or tensors; a dict for keyword inputs), `input_shapes` (float32 shapes), or
     `inputs_factory` ("module:fn" returning a tensor, a tuple, a dict or (tuple, dict)).
-    Without any, a registry model's own example inputs.
+    Without any, a registry model's own example inputs; with `inputs_required=False` a model
+    without any (a summary lists its parameters then).
     """
     kwargs = dict(kwargs or {})
     given_ways = [w for w in (inputs, input_shapes, inputs_factory) if w]
@@ -131,7 +133,7 @@ def load_model(
     elif inputs or input_shapes or default:
         specs = _specs(inputs) if inputs else [InputSpec(tuple(s)) for s in input_shapes or []]
         loaded.inputs = _in_forward_order(module, specs or _specs(default), spec)
-    if not loaded.inputs:
+    if not loaded.inputs and loaded.given is None and inputs_required:
         raise InspectorError(
             f"{spec}: no example input is known; pass --input (e.g. --input 1x3x224x224, or "
             "--input input_ids=2x16:int64:0..1000 per keyword input) or --input-shape"

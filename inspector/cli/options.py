@@ -195,7 +195,7 @@ def add_format_option(parser, *choices: str) -> None:
 # --- running ------------------------------------------------------------------------------------
 
 
-def load(args):
+def load(args, inputs_required: bool = True):
     """The MODEL and its options -> a LoadedModel (imports torch)."""
     from ..loading import load_model, parse_kwargs
 
@@ -206,6 +206,7 @@ def load(args):
         inputs_factory=args.inputs,
         kwargs=parse_kwargs(args.kwargs, args.kwarg),
         checkpoint=args.checkpoint,
+        inputs_required=inputs_required,
     )
 
 

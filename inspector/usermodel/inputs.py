@@ -177,6 +177,16 @@ class Inputs:
     def call(self, module):
         return module(*self.args, **self.kwargs)
 
+    def to(self, device) -> Inputs:
+        """The same inputs on `device` (tensors nested in dicts, lists and tuples too)."""
+        import torch
+        from torch.utils._pytree import tree_map
+
+        def move(value):
+            return value.to(device) if isinstance(value, torch.Tensor) else value
+
+        return Inputs(tree_map(move, self.args), tree_map(move, self.kwargs))
+
     def describe(self) -> str:
         """The shapes and dtypes, as an error message names them."""
         import torch
