@@ -243,38 +243,75 @@ def _torchinfo(loaded: LoadedModel, inputs, depth: int, columns: tuple, rows: tu
 
 @contextmanager
 def _torchinfo_fixes() -> Iterator[None]:
-    """Two bugs of torchinfo 1.8.0 that its main branch fixed but no release carries: a module
-    whose kernel_size is a 0-d tensor (TypeError: iteration over a 0-d tensor) and a forward
-    that returns a torch.distributions object (TypeError: unsupported output type). While
-    torchinfo runs, its LayerInfo reads both as the fixed version does."""
-    import torch
+    """Bugs of torchinfo 1.8.0 that its main branch fixed but no release carries, fixed the same
+    way while torchinfo runs: a module whose kernel_size is a 0-d tensor (TypeError: iteration
+    over a 0-d tensor), a forward that returns a torch.distributions object (unsupported output
+    type), and a dict input holding a str or None beside tensors (int + str). A torchinfo laid
+    out differently is left as it is."""
+    from unittest import mock
+
+    import torchinfo.torchinfo as core
     from torchinfo.layer_info import LayerInfo
 
     kernel_size = vars(LayerInfo).get("get_kernel_size")
     calculate_size = vars(LayerInfo).get("calculate_size")
-    if not isinstance(kernel_size, staticmethod) or not isinstance(calculate_size, staticmethod):
-        yield  # a torchinfo laid out differently: nothing to fix
+    memory = getattr(core, "get_total_memory_used", None)
+    traverse = getattr(core, "traverse_input_data", None)
+    if not (
+        isinstance(kernel_size, staticmethod)
+        and isinstance(calculate_size, staticmethod)
+        and callable(memory)
+        and callable(traverse)
+    ):
+        yield
         return
-    old_kernel, old_size = kernel_size.__func__, calculate_size.__func__
+    fixes = (
+        mock.patch.object(LayerInfo, "get_kernel_size", _kernel_size_fix(kernel_size.__func__)),
+        mock.patch.object(LayerInfo, "calculate_size", _size_fix(calculate_size.__func__)),
+        mock.patch.object(core, "get_total_memory_used", _memory_fix(traverse)),
+    )
+    with fixes[0], fixes[1], fixes[2]:
+        yield
+
+
+def _kernel_size_fix(original):
+    import torch
 
     def get_kernel_size(module):
         k = getattr(module, "kernel_size", None)
         if isinstance(k, torch.Tensor) and k.ndim == 0:
             return int(k)
-        return old_kernel(module)
+        return original(module)
 
-    def size_of(inputs, *args, **kwargs):
+    return staticmethod(get_kernel_size)
+
+
+def _size_fix(original):
+    import torch
+
+    def calculate_size(inputs, *args, **kwargs):
         if isinstance(inputs, torch.distributions.Distribution):
             return list(inputs.batch_shape + inputs.event_shape), 0
-        return old_size(inputs, *args, **kwargs)
+        return original(inputs, *args, **kwargs)
 
-    LayerInfo.get_kernel_size = staticmethod(get_kernel_size)  # type: ignore[method-assign]
-    LayerInfo.calculate_size = staticmethod(size_of)  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        LayerInfo.get_kernel_size = kernel_size  # type: ignore[method-assign]
-        LayerInfo.calculate_size = calculate_size  # type: ignore[method-assign]
+    return staticmethod(calculate_size)
+
+
+def _memory_fix(traverse):
+    import sys
+    from collections.abc import Mapping
+
+    def total(values) -> int:
+        return sum(v for v in values if isinstance(v, int))
+
+    def get_total_memory_used(data) -> int:
+        return traverse(
+            data,
+            action_fn=lambda tensor: sys.getsizeof(tensor.untyped_storage()),
+            aggregate_fn=lambda d: (lambda m: total(m.values())) if isinstance(d, Mapping) else total,
+        )
+
+    return get_total_memory_used
 
 
 def _device_of(model):

@@ -190,8 +190,11 @@ class Inputs:
     def describe(self) -> str:
         """The shapes and dtypes, as an error message names them."""
         import torch
+        from torch.utils._pytree import tree_leaves
 
-        named = [(None, value) for value in self.args] + list(self.kwargs.items())
+        # Tensors inside a dict or tuple input are named by the argument that holds them.
+        named = [(None, value) for value in tree_leaves(self.args)]
+        named += [(key, leaf) for key, value in self.kwargs.items() for leaf in tree_leaves(value)]
         texts = [
             str(spec_of(value, name)).split(":")[0] + _dtype_suffix(value)
             for name, value in named
