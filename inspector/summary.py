@@ -131,7 +131,7 @@ def summarize(
     if inputs is None:
         columns = tuple(c for c in columns if c not in _NEED_INPUT) or ("num_params",)
     with _in_mode(model, mode):
-        stats, outputs = _torchinfo(loaded, inputs, depth, columns, rows)
+        stats, outputs = _torchinfo(loaded, inputs, depth, columns, rows, mode)
         mult_adds = count_mult_adds(model, inputs) if inputs is not None else None
     counts = parameter_counts(model)
     shared = shared_owners(model)
@@ -203,7 +203,7 @@ def _inputs_text(loaded: LoadedModel) -> str:
     return ", ".join(map(str, loaded.inputs)) or "none given"
 
 
-def _torchinfo(loaded: LoadedModel, inputs, depth: int, columns: tuple, rows: tuple):
+def _torchinfo(loaded: LoadedModel, inputs, depth: int, columns: tuple, rows: tuple, mode: str):
     """torchinfo's statistics and the model's own outputs, every layer's mode restored."""
     import torch
     import torchinfo
@@ -230,7 +230,7 @@ def _torchinfo(loaded: LoadedModel, inputs, depth: int, columns: tuple, rows: tu
                 input_data=data,
                 depth=depth,
                 device=device,
-                mode=None,  # _in_mode has set it; torchinfo would flatten every layer's flag
+                mode=mode,
                 verbose=0,
                 row_settings=rows,
                 col_names=columns,
