@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -114,7 +114,7 @@ def _missing_formulas() -> dict:
     import torch
 
     aten = torch.ops.aten
-    formulas = {
+    formulas: dict[str, Callable[..., int]] = {
         "mkldnn_rnn_layer": _rnn_layer_flops,
         "_scaled_dot_product_flash_attention_for_cpu": _attention_flops,
     }

@@ -183,9 +183,10 @@ def check_forward_takes(loaded: LoadedModel) -> None:
     positional: list = [spec for spec in loaded.inputs if spec.name is None]
     keywords: dict = {spec.name: spec for spec in loaded.inputs if spec.name is not None}
     if loaded.given is not None:  # the very values, dicts and tuples as they are
-        positional, keywords = list(loaded.given.args), {
-            k: v for k, v in loaded.given.kwargs.items() if k not in loaded.constants
-        }
+        positional, keywords = (
+            list(loaded.given.args),
+            {k: v for k, v in loaded.given.kwargs.items() if k not in loaded.constants},
+        )
     taken = ", ".join(signature.parameters) or "nothing"
     try:
         signature.bind(*positional, **keywords, **loaded.constants)
@@ -295,9 +296,7 @@ def _use_given(loaded: LoadedModel, given: Inputs) -> None:
     loaded.given = given
     # Tensors inside a dict or tuple input are listed one by one (the summary's input shapes).
     loaded.inputs = [spec_of(t) for t in tree_leaves(given.args) if isinstance(t, torch.Tensor)]
-    loaded.inputs += [
-        spec_of(v, k) for k, v in given.kwargs.items() if isinstance(v, torch.Tensor)
-    ]
+    loaded.inputs += [spec_of(v, k) for k, v in given.kwargs.items() if isinstance(v, torch.Tensor)]
     loaded.constants = {k: v for k, v in given.kwargs.items() if not isinstance(v, torch.Tensor)}
 
 

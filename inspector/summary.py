@@ -308,7 +308,9 @@ def _memory_fix(traverse):
         return traverse(
             data,
             action_fn=lambda tensor: sys.getsizeof(tensor.untyped_storage()),
-            aggregate_fn=lambda d: (lambda m: total(m.values())) if isinstance(d, Mapping) else total,
+            aggregate_fn=lambda d: (
+                (lambda m: total(m.values())) if isinstance(d, Mapping) else total
+            ),
         )
 
     return get_total_memory_used
@@ -494,8 +496,7 @@ def _forward_error(loaded: LoadedModel, inputs, error: BaseException, tracker) -
     where = f" in layer {layer}" if layer else ""
     given = inputs.describe() if inputs is not None else "none"
     return InspectorError(
-        f"{loaded.spec}: forward failed on inputs {given}{where}: {message}"
-        f"{forward_hint(message)}"
+        f"{loaded.spec}: forward failed on inputs {given}{where}: {message}{forward_hint(message)}"
     )
 
 
