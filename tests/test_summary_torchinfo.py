@@ -20,6 +20,7 @@ from _torchinfo_cases import (
     ReturnsParameter,
     SingleInputNet,
     TakesNamedTuple,
+    TakesNothing,
     TensorKernelSize,
     module_list,
     namedtuple_inputs,
@@ -244,9 +245,10 @@ def test_a_whole_scripted_model_counts_its_mult_adds():
     assert summary.mult_adds == 64 * (16 * 16 + 16 * 16 + 16)
 
 
-def test_the_forward_that_takes_nothing_is_counted():
-    summary = summarize(load_model(module_list()[1], inputs=[_randn(2, 8)]))
-    assert summary.mult_adds == 2 * 8 * 8
+def test_a_forward_that_takes_nothing_is_run_and_counted():
+    summary = summarize(load_model(TakesNothing(), inputs=((), {})))
+    assert summary.output_shapes == [[2, 3]]
+    assert summary.mult_adds == 2 * 6 * 3
 
 
 def test_a_dict_input_with_a_label_beside_the_tensor():
