@@ -28,9 +28,8 @@ from _torchinfo_cases import (
 from torch import nn
 from torch.nn.utils import prune
 
-from inspector import counting
 from inspector.loading import load_model
-from inspector.summary import summarize
+from inspector.summary import counting, summarize
 
 CASES = "tests/_torchinfo_cases.py"
 

@@ -9,13 +9,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-from .counting import (
-    MULT_ADDS_COUNTER,
-    count_mult_adds,
-    parameter_counts,
-    shared_owners,
-)
-from .defaults import (
+from ..defaults import (
     SUMMARY_COLUMNS,
     SUMMARY_DEFAULT_COLUMNS,
     SUMMARY_DEFAULT_ROW_SETTINGS,
@@ -23,16 +17,22 @@ from .defaults import (
     SUMMARY_MODES,
     SUMMARY_ROW_SETTINGS,
 )
-from .errors import InspectorError, LibraryError
-from .usermodel.inputs import onnx_input_names
-from .usermodel.outputs import named_outputs
-from .usermodel.usercode import forward_hint, user_code
-from .util.modes import modes_restored
-from .util.text import one_line, shape_text
-from .util.units import bytes_with_unit, count_with_unit, labelled
+from ..errors import InspectorError, LibraryError
+from ..usermodel.inputs import onnx_input_names
+from ..usermodel.outputs import named_outputs
+from ..usermodel.usercode import forward_hint, user_code
+from ..util.modes import modes_restored
+from ..util.text import one_line, shape_text
+from .counting import (
+    MULT_ADDS_COUNTER,
+    count_mult_adds,
+    parameter_counts,
+    shared_owners,
+)
+from .units import bytes_with_unit, count_with_unit, labelled
 
 if TYPE_CHECKING:
-    from .loading import LoadedModel
+    from ..loading import LoadedModel
 
 
 @dataclass(frozen=True)
