@@ -83,6 +83,7 @@ def test_without_input_the_parameter_table_agrees_with_torchinfo(build):
     assert summary.total_params == torchinfo.summary(model, verbose=0).total_params
     assert summary.mult_adds is None and summary.mult_adds_counter == "none"
     assert "need an example input" in str(summary)
+    assert "- output shapes: --" in summary.to_markdown()
 
 
 def test_single_input_net_mult_adds_by_hand():
@@ -242,6 +243,7 @@ def test_a_whole_scripted_model_counts_its_mult_adds():
     model = torch.jit.script(LinearModel())
     summary = summarize(load_model(model, inputs=[_randn(64, 16)]))
     assert summary.mult_adds == 64 * (16 * 16 + 16 * 16 + 16)
+    assert summary.output_shapes == [[64, 1]]
 
 
 def test_a_forward_that_takes_nothing_is_run_and_counted():

@@ -112,7 +112,8 @@ def add_model_options(parser) -> None:
         "--inputs",
         metavar="MODULE:FN",
         help="a function (package.module:fn or file.py:fn) returning example inputs: a tensor, "
-        "a tuple (positional), a dict (keyword) or (tuple, dict)",
+        "a tuple (positional), a dict (keyword) or (tuple, dict); an input may itself be a "
+        "dict, list or namedtuple, and () calls a forward that takes nothing",
     )
     opts.add_argument(
         "--kwargs",

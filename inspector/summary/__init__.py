@@ -84,21 +84,28 @@ class Summary:
             "| layer | type | output shape | params |",
             "|---|---|---|---:|",
         ]
+        ran = self.mult_adds is not None  # None: no input, nothing ran
         for layer in self.layers:
             indent = "&nbsp;&nbsp;" * max(layer.depth - 1, 0)
             shared = f" (shared with {layer.shared_with})" if layer.shared_with else ""
+            shape = shape_text(layer.output_shape) if ran else "--"
             rows.append(
-                f"| {indent}{layer.name} | {layer.type} | {shape_text(layer.output_shape)} "
-                f"| {layer.params:,}{shared} |"
+                f"| {indent}{layer.name} | {layer.type} | {shape} | {layer.params:,}{shared} |"
             )
+        outputs = ", ".join(map(shape_text, self.output_shapes)) if ran else "--"
+        counted = (
+            f"- mult-adds: {self.mult_adds:,} (counted by {self.mult_adds_counter})"
+            if self.mult_adds is not None
+            else f"- {NO_INPUT_NOTE.lower()}"
+        )
         rows += [
             "",
             f"- inputs: {self.inputs_text or ', '.join(map(shape_text, self.input_shapes))}",
-            f"- output shapes: {', '.join(map(shape_text, self.output_shapes))}",
+            f"- output shapes: {outputs}",
             f"- total params: {self.total_params:,} (a shared parameter counted once)",
             f"- trainable params: {self.trainable_params:,}",
             f"- non-trainable params: {self.non_trainable_params:,}",
-            f"- mult-adds: {_or_none(self.mult_adds)} (counted by {self.mult_adds_counter})",
+            counted,
         ]
         return "\n".join(rows)
 
@@ -238,7 +245,10 @@ def _torchinfo(loaded: LoadedModel, inputs, depth: int, columns: tuple, rows: tu
             )
         except Exception as error:
             raise _forward_error(loaded, inputs, error, tracker) from error
-    return stats, tracker.outputs
+        outputs = tracker.outputs
+        if outputs is None and inputs is not None and isinstance(model, torch.jit.ScriptModule):
+            outputs = inputs.call(model)  # a scripted model takes no hooks: one more forward
+    return stats, outputs
 
 
 @contextmanager
@@ -441,10 +451,6 @@ def _notes(summary: Summary, shared: dict, ran: bool) -> str:
     if shared:
         notes.append("(shared): parameters tied to an earlier layer, counted once in the totals")
     return "".join(f"\n{note}" for note in notes)
-
-
-def _or_none(count: int | None) -> str:
-    return "none (no input)" if count is None else f"{count:,}"
 
 
 class _LayerTracker:
