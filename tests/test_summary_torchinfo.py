@@ -293,3 +293,18 @@ def test_a_cuda_model_is_counted_on_its_device():
     summary = summarize(load_model(model, inputs=[_randn(2, 1, 28, 28).cuda()]))
     assert summary.mult_adds_counter == counting.MULT_ADDS_COUNTER
     assert next(model.parameters()).is_cuda
+
+
+def test_a_scripted_part_is_listed_under_the_model(cli):
+    """torchinfo 1.8.0 lists a scripted submodule above the model's own row, which then claims
+    the scripted layer's parameters."""
+    result = cli("summary", f"{CASES}:PartlyScripted", "--input", "2x1x8x8")
+    rows = result.out.splitlines()[4:9]
+    assert rows[0].startswith("PartlyScripted (PartlyScripted)") and "725" not in rows[0]
+    assert [row.split(":")[0].strip("├─│└ ") for row in rows[1:]] == [
+        "Conv2d (conv)",
+        "Sequential (head)",
+        "Flatten (0)",
+        "Linear (1)",
+    ]
+    assert "Total params: 765" in result.out

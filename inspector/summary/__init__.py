@@ -245,10 +245,24 @@ def _torchinfo(loaded: LoadedModel, inputs, depth: int, columns: tuple, rows: tu
             )
         except Exception as error:
             raise _forward_error(loaded, inputs, error, tracker) from error
+        _scripted_rows_last(stats, model)
         outputs = tracker.outputs
         if outputs is None and inputs is not None and isinstance(model, torch.jit.ScriptModule):
             outputs = inputs.call(model)  # a scripted model takes no hooks: one more forward
     return stats, outputs
+
+
+def _scripted_rows_last(stats, model) -> None:
+    """torchinfo lists a scripted submodule (it takes no hooks) before it runs anything, so its
+    rows come above the model's own and the model's row claims their parameters. Listed after the
+    rows of the layers that ran, and numbered again, they sit under the model."""
+    from torchinfo.torchinfo import set_children_layers
+
+    rows = stats.summary_list
+    root = next((i for i, info in enumerate(rows) if info.module is model), 0)
+    if root:
+        rows[:] = rows[root:] + rows[:root]
+        set_children_layers(rows)
 
 
 @contextmanager
