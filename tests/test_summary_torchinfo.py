@@ -134,6 +134,8 @@ def test_a_layer_the_counter_cannot_see_is_named_not_zero(monkeypatch):
     summary = summarize(load_model(LSTMNet(), inputs=[_ids(10, 1, high=20)]))
     assert summary.uncounted_layers == ["encoder"]
     assert summary.mult_adds > 10 * 4 * 512 * (300 + 512)
+    encoder = next(layer for layer in summary.layers if layer.name == "encoder")
+    assert encoder.mult_adds and summary.mult_adds >= encoder.mult_adds
     assert "saw no mult-adds in encoder" in str(summary)
 
 

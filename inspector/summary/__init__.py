@@ -147,6 +147,7 @@ def summarize(
     total = _total_mult_adds(stats, mult_adds, unseen) if inputs is not None else None
     _mark_rows(stats, mult_adds, unseen, shared, paths)
     counter = _counter_name(inputs, mult_adds)
+    per_module = {**(mult_adds.per_module if mult_adds else {}), **unseen}
     named = named_outputs(outputs) if inputs is not None else []
     summary = Summary(
         model=loaded.spec,
@@ -157,7 +158,7 @@ def summarize(
         non_trainable_params=counts.non_trainable,
         mult_adds=total,
         layers=[
-            _layer(info, paths, shared, mult_adds)
+            _layer(info, paths, shared, per_module)
             for info in stats.summary_list
             if info.depth <= depth
         ],
@@ -520,9 +521,8 @@ def _forward_error(loaded: LoadedModel, inputs, error: BaseException, tracker) -
     )
 
 
-def _layer(info, paths: dict, shared: dict, mult_adds) -> Layer:
+def _layer(info, paths: dict, shared: dict, per_module: dict) -> Layer:
     path = paths.get(id(info.module))
-    per_module = mult_adds.per_module if mult_adds else {}
     return Layer(
         name=info.var_name or info.class_name,
         type=info.class_name,
