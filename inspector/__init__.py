@@ -35,9 +35,9 @@ _API = {
     "VerifyReport": "onnx.report",
     "verify": "verification",
     "verify_data": "onnx.golden",
-    "diff": "diff",
+    "diff": "diffing",
     "diff_models": "onnx.diff",
-    "ModelDiff": "onnx.diff_report",
+    "ModelDiff": "onnx.diff.diff_report",
     "BenchReport": "bench",
     "benchmark": "bench",
     "RenderResult": "netron.render",
@@ -54,9 +54,5 @@ __all__ = ["__version__", *_API]
 
 def __getattr__(name):
     if name in _API:
-        value = getattr(import_module(f".{_API[name]}", __name__), name)
-        # Kept here: importing inspector.diff (the module) set `diff` to the module, which would
-        # shadow the function from the second use on (a notebook cell run twice).
-        globals()[name] = value
-        return value
+        return getattr(import_module(f".{_API[name]}", __name__), name)
     raise AttributeError(f"module 'inspector' has no attribute {name!r}")

@@ -7,11 +7,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..util import html
-from ..util.html import short_repr
-from ..util.text import plain_table
-from .compare import json_float
-from .report import Run
+from ...util import html
+from ...util.html import short_repr
+from ...util.text import plain_table
+from ..compare import json_float
+from ..report import Run
 
 # Node colours of a drawn diff, strongest first: a node of B shows the first that applies.
 NODE_STATES = ("added", "removed-neighbour", "changed", "unchanged")
