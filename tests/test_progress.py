@@ -36,7 +36,7 @@ def test_verify_prints_its_steps_in_order_and_stdout_stays_json(cli):
 
 def test_a_real_process_keeps_stdout_one_document_and_prints_plain_steps_on_stderr():
     done = subprocess.run(
-        [sys.executable, "-m", "inspector", "verify", "relu", "--format", "json"],
+        [sys.executable, "-m", "inspector", "verify", "relu", "--no-cache", "--format", "json"],
         capture_output=True,
         text=True,
         timeout=300,
