@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..defaults import ATOL, RTOL
 from .compare import compare_outputs, constant_reason
-from .files import check_onnx_file
+from .files import run_checked
 from .report import Run, VerifyReport, nonfinite_warnings
 from .runtime import feeds, open_session, output_names, run_session
 from .testdata import read_test_data
@@ -18,9 +20,22 @@ def verify_data(onnx_path, data_dir, *, atol=ATOL, rtol=RTOL) -> VerifyReport:
 
     `atol`/`rtol` as verify() takes them: numbers, or {output name: number} dicts.
     """
-    tolerances = Tolerances.of(atol, rtol)
+    Tolerances.of(atol, rtol)  # a bad tolerance is refused before any process starts
     checker_warnings: list[str] = []
-    path = check_onnx_file(onnx_path, warnings=checker_warnings)
+    # The checks, the session and the runs in one child process (files.run_checked): a crafted
+    # file that crashes onnxruntime mid-run ends in one line too, and the command costs one
+    # interpreter with onnx and onnxruntime imported, not two.
+    report = run_checked(
+        onnx_path, f"{__name__}:_verify_checked", (data_dir, atol, rtol), warnings=checker_warnings
+    )
+    report.warnings[:0] = checker_warnings
+    return report
+
+
+def _verify_checked(onnx_path: str, data_dir, atol, rtol) -> VerifyReport:
+    """verify_data's work, in the child, on a file that passed the checker."""
+    tolerances = Tolerances.of(atol, rtol)
+    path = Path(onnx_path)
     session = open_session(path, path.name)
     data_sets = read_test_data(
         data_dir,
@@ -37,7 +52,6 @@ def verify_data(onnx_path, data_dir, *, atol=ATOL, rtol=RTOL) -> VerifyReport:
         reference="the test data",
         tolerances=tolerances if tolerances.to_dict() else None,
     )
-    report.warnings += checker_warnings
     constant: dict = {}
     for data_set in data_sets:
         actual = run_session(session, feeds(session, data_set.inputs, path.name), path.name)
