@@ -34,6 +34,13 @@ class InspectorError(Exception):
         return " ".join(super().__str__().split())
 
 
+class LibraryError(InspectorError):
+    """A library failed on input it should take: one line naming the library, exit 3 (a bug,
+    though not the user's)."""
+
+    exit_code = ExitStatus.INTERNAL
+
+
 # A message names an option as its caller wrote it: `--opset 99` on the command line, `opset=99`
 # from Python. The CLI sets this while a command runs.
 _on_command_line: ContextVar[bool] = ContextVar("inspector_on_command_line", default=False)
