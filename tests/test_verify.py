@@ -381,3 +381,9 @@ def test_one_verify_parses_its_tolerances_and_checks_its_export_options_once(mon
     assert inspector.verify(model, torch.randn(2, 4), atol={"output": 1e-4}, seeds=1)
     assert sorted(parsed) == ["atol", "rtol"]
     assert len(checked) == 1
+    parsed.clear(), checked.clear()
+    from inspector.cli import main
+
+    assert main(["verify", "linear", "--seeds", "1", "--atol", "1e-4", "--no-cache"]) == 0
+    assert sorted(parsed) == ["atol", "rtol"]
+    assert len(checked) == 1  # built once by the command line, passed down as it is

@@ -110,15 +110,11 @@ def run(args) -> ExitStatus:
     else:
         from ..verification import verify
 
-        options = export_options(args)
+        options = export_options(args)  # checked here, before the model loads
         report = verify(
             load(args),
             onnx=args.onnx,
-            graph=options.graph,
-            exporter=options.exporter,
-            opset=options.opset,
-            dynamic_batch=options.dynamic_batch,
-            dynamic_dims=options.dynamic_dims,
+            export_options=options,
             atol=args.atol,
             rtol=args.rtol,
             seeds=args.seeds,

@@ -34,6 +34,7 @@ from ..util.progress import step
 if TYPE_CHECKING:
     from torch import nn
 
+    from ..export.exporter import ExportOptions
     from ..loading import LoadedModel
     from ..usermodel.inputs import DynamicDim
 
@@ -55,6 +56,7 @@ def verify(
     repro: str | os.PathLike[str] | None = None,
     save_data: str | os.PathLike[str] | None = None,
     use_cache: bool = False,
+    export_options: ExportOptions | None = None,
     **kwargs: Any,
 ) -> VerifyReport:
     """Export `model` (or take `onnx=`) and compare onnxruntime with PyTorch: truthy when it passed.
@@ -85,6 +87,8 @@ def verify(
         repro: with `localize`, a folder for the diverging module's subgraph and test data.
         save_data: a folder for the inputs and PyTorch's outputs as model-zoo test data.
         use_cache: export through the export cache.
+        export_options: graph, exporter, opset, dynamic_batch and dynamic_dims at once (what
+            the CLI passes); the five keywords are then not read.
         **kwargs: the module's keyword example inputs.
 
     Returns:
@@ -112,14 +116,16 @@ def verify(
     from ..export.cache import exported_model
     from ..export.exporter import dynamic_dims_of
 
-    options = ExportOptions(graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims))
+    options = export_options or ExportOptions(
+        graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims)
+    )
     with (
         eval_mode(loaded.module),
         exported_model(loaded, options=options, use_cache=use_cache) as path,
     ):
         report = verify_onnx(loaded, path, **checks)
     if not path.exists():  # a temporary export, gone now: say what it was instead
-        report.onnx_file = f"temporary export, {graph} graph"
+        report.onnx_file = f"temporary export, {options.graph} graph"
     return report
 
 
