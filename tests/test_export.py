@@ -506,3 +506,13 @@ def test_repro_without_localize_names_the_parameters_from_python(tmp_path):
     with pytest.raises(InspectorError, match=r"^repro needs localize=True") as raised:
         inspector.verify(torch.nn.Linear(3, 2), torch.randn(2, 3), repro=tmp_path / "repro")
     assert "--" not in str(raised.value)
+
+
+def test_a_used_save_data_folder_names_the_parameter_from_python(tmp_path):
+    used = tmp_path / "data"
+    used.mkdir()
+    (used / "keep.txt").write_text("mine")
+    torch.manual_seed(0)
+    with pytest.raises(InspectorError, match=r"^save_data='.*data' already exists"):
+        inspector.verify(torch.nn.Linear(3, 2), torch.randn(2, 3), save_data=used)
+    assert (used / "keep.txt").read_text() == "mine"
