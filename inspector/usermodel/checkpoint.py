@@ -29,7 +29,10 @@ def load_state_dict(module: nn.Module, path) -> None:
     state = read_state_dict(path)
     state = _strip_prefix(state, "module.")  # saved from DataParallel / DistributedDataParallel
     _check_sizes(module, state, path)
-    result = module.load_state_dict(state, strict=False)
+    with warnings.catch_warnings():
+        # A model built on the meta device keeps no values: loading only checks names and shapes.
+        warnings.filterwarnings("ignore", message=".*meta parameter.*no-op")
+        result = module.load_state_dict(state, strict=False)
     problems = []
     if result.missing_keys:
         problems.append(_listing("missing", result.missing_keys))
