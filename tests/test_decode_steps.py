@@ -37,6 +37,9 @@ def test_decode_steps_pass_and_report_every_step(cli, model):
         assert logits["max_abs_diff"] < 1e-4
     # the cache returned has every length it was fed plus the new tokens
     assert steps[-1]["outputs"][1]["shape"][2] == 8
+    # every step of the work says so on stderr (plain lines off a terminal)
+    assert any("decode step" in line for line in result.steps)
+    assert any("greedy step 3 of 3" in line for line in result.steps)
 
 
 def test_a_wrong_cache_from_onnxruntime_fails_the_check(monkeypatch):

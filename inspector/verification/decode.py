@@ -20,6 +20,7 @@ from ..defaults import ATOL, OPSET, RTOL
 from ..errors import InspectorError
 from ..onnx.compare import OutputDiff, compare_outputs
 from ..onnx.tolerances import Tolerances
+from ..util.progress import step as progress_step
 from ..util.text import first_line
 
 if TYPE_CHECKING:
@@ -133,8 +134,10 @@ def verify_decode(
     tolerances.check_names(_output_names(len(empty)), "the decode step")
     report = DecodeReport(loaded.spec, tolerances)
     with tempfile.TemporaryDirectory(prefix="inspector-decode-") as folder:
-        path = _export(step, prompt, mask, empty, Path(folder) / "decode_step.onnx", opset)
-        session = _session(path)
+        with progress_step(f"exporting {loaded.spec}'s decode step (its cache in and out)"):
+            path = _export(step, prompt, mask, empty, Path(folder) / "decode_step.onnx", opset)
+        with progress_step("checking the decode step and opening it in onnxruntime"):
+            session = _session(path)
         _run_loop(step, session, prompt, mask, empty, steps, report)
         del session
     return report
@@ -313,10 +316,12 @@ def _run_loop(step: _CacheStep, session, prompt, mask, empty, steps: int, report
     for index in range(steps + 1):
         past_length = torch_past[0].shape[-2]
         mask = torch.ones(ids.shape[0], past_length + ids.shape[1], dtype=torch.int64)
-        expected = step(ids, mask, torch_past)
-        feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
-        feeds.update({f"past.{k}": array for k, array in enumerate(ort_past)})
-        actual = run_session(session, feeds, "the decode step")
+        label = "the prompt" if index == 0 else f"greedy step {index} of {steps}"
+        with progress_step(f"running {label} in PyTorch and onnxruntime"):
+            expected = step(ids, mask, torch_past)
+            feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+            feeds.update({f"past.{k}": array for k, array in enumerate(ort_past)})
+            actual = run_session(session, feeds, "the decode step")
         diffs, notes = compare_outputs(
             names, [t.numpy() for t in expected], actual, tolerances=report.tolerances
         )
