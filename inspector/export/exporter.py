@@ -463,12 +463,32 @@ def _reusable_exporter(opset: int):
     try:
         from torch.onnx._internal.exporter import _constants, _core, _registration
 
+        if not _takes_keywords(_core.export, _CORE_KEYWORDS):
+            return None  # torch 2.10's takes no opset_version: the public API does the work
         registry = _registration.ONNXRegistry.from_torchlib(
             opset_version=max(opset, _constants.TORCHLIB_OPSET)
         )
         return _core.export, registry
     except (ImportError, AttributeError, TypeError):
         return None
+
+
+# What _dynamo_export hands torch.onnx's core export besides the module and its arguments.
+_CORE_KEYWORDS = ("registry", "kwargs", "opset_version", "optimize", "dynamic_shapes", "verbose")
+
+
+def _takes_keywords(function, names) -> bool:
+    """Whether a private function still takes these keywords: a mismatch found here falls back to
+    the public API, where the same mismatch found at the call would fail the export."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return True
+    return all(name in parameters for name in names)
 
 
 def _torchscript_export(
