@@ -1,0 +1,35 @@
+"""What differs between the releases pyproject.toml admits: each rule is checked here on the
+installed stack, and `make test-matrix` runs the suite on the floors and the newest releases."""
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from inspector.errors import InspectorError
+from inspector.onnx.runtime import open_session
+
+
+def _relu_model(ir_version: int) -> bytes:
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = ir_version
+    return model.SerializeToString()
+
+
+def test_a_file_newer_than_onnxruntime_reads_names_both_versions_and_the_fix():
+    # onnx 1.23.1 writes IR 14 where onnxruntime 1.30 reads up to 13: the same, one step further.
+    with pytest.raises(InspectorError) as caught:
+        open_session(_relu_model(onnx.IR_VERSION + 50), "new.onnx")
+    message = str(caught.value)
+    assert f"IR version {onnx.IR_VERSION + 50}" in message and "reads up to IR version" in message
+    assert "upgrade onnxruntime" in message and ".cc" not in message and ".h:" not in message
+    assert "\n" not in message
+
+
+def test_a_file_at_ir_8_opens():
+    assert open_session(_relu_model(8), "old.onnx").get_outputs()[0].name == "y"
