@@ -33,3 +33,27 @@ def test_a_file_newer_than_onnxruntime_reads_names_both_versions_and_the_fix():
 
 def test_a_file_at_ir_8_opens():
     assert open_session(_relu_model(8), "old.onnx").get_outputs()[0].name == "y"
+
+
+def test_outputs_of_a_type_registered_without_key_functions_are_named_by_their_keys():
+    # transformers 5.0 registers its ModelOutput classes so: key paths cannot be asked for.
+    import torch
+    from torch.utils import _pytree
+
+    from inspector.usermodel.outputs import named_outputs
+
+    class Output(dict):
+        pass
+
+    _pytree.register_pytree_node(
+        Output,
+        lambda d: (list(d.values()), list(d.keys())),
+        lambda v, k: Output(zip(k, v, strict=True)),
+    )
+    generator = torch.Generator().manual_seed(0)
+    logits, key, value = (torch.randn(2, 3, generator=generator) for _ in range(3))
+    named = named_outputs(Output(logits=logits, past=((key, value),), flag=True))
+    assert [name for name, _ in named] == ["logits", "past.0.0", "past.0.1"]
+    assert [
+        tensor is want for (_, tensor), want in zip(named, (logits, key, value), strict=True)
+    ] == [True] * 3

@@ -26,13 +26,42 @@ if TYPE_CHECKING:
 def named_outputs(outputs) -> list[tuple[str, torch.Tensor]]:
     """(name, tensor) for every tensor of forward's result, in pytree order."""
     import torch
-    from torch.utils import _pytree
 
-    leaves, _ = _pytree.tree_flatten_with_path(outputs)
-    tensors = [(path, leaf) for path, leaf in leaves if isinstance(leaf, torch.Tensor)]
+    tensors = [(path, leaf) for path, leaf in _leaves(outputs) if isinstance(leaf, torch.Tensor)]
     if len(tensors) == 1 and all(_is_index(key) for key in tensors[0][0]):
         return [("output", tensors[0][1])]  # a tensor, or one in a tuple: as it always was
     return [(_name(path), tensor) for path, tensor in tensors]
+
+
+def _leaves(outputs) -> list:
+    """(key path, leaf) in pytree order."""
+    from torch.utils import _pytree
+
+    try:
+        return _pytree.tree_flatten_with_path(outputs)[0]
+    except ValueError:  # a type registered without key functions (transformers 5.0's outputs)
+        return list(_walk(outputs, ()))
+
+
+def _walk(value, path):
+    """The same leaves and order as the pytree flattening, with keys read from the containers."""
+    from collections.abc import Mapping
+
+    from torch.utils import _pytree
+
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _walk(item, (*path, _pytree.MappingKey(key)))
+    elif isinstance(value, (tuple, list)):
+        for index, item in enumerate(value):
+            yield from _walk(item, (*path, _pytree.SequenceKey(index)))
+    else:
+        leaves = _pytree.tree_leaves(value)
+        if len(leaves) == 1 and leaves[0] is value:
+            yield path, value
+        else:  # a registered node of its own (a cache): its leaves in its order
+            for index, leaf in enumerate(leaves):
+                yield (*path, _pytree.SequenceKey(index)), leaf
 
 
 def _name(path) -> str:
