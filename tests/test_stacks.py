@@ -57,3 +57,28 @@ def test_outputs_of_a_type_registered_without_key_functions_are_named_by_their_k
     assert [
         tensor is want for (_, tensor), want in zip(named, (logits, key, value), strict=True)
     ] == [True] * 3
+
+
+def test_a_transformers_cache_is_named_cache_whatever_the_release_calls_its_field():
+    # transformers up to 5.23 calls the field past_key_values, 5.24 on calls it cache.
+    from dataclasses import dataclass
+
+    import torch
+    from transformers.utils import ModelOutput
+
+    from inspector.usermodel.outputs import named_outputs
+
+    @dataclass
+    class OldOutput(ModelOutput):
+        logits: torch.Tensor | None = None
+        past_key_values: tuple | None = None
+
+    generator = torch.Generator().manual_seed(1)
+    key, value, logits = (torch.randn(2, 4, generator=generator) for _ in range(3))
+    names = [name for name, _ in named_outputs(OldOutput(logits, (key, value)))]
+    assert names == ["logits", "cache.0", "cache.1"]
+    # a model's own dict keeps its key
+    assert [n for n, _ in named_outputs({"past_key_values": (key, value)})] == [
+        "past_key_values.0",
+        "past_key_values.1",
+    ]
