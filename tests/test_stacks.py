@@ -82,3 +82,23 @@ def test_a_transformers_cache_is_named_cache_whatever_the_release_calls_its_fiel
         "past_key_values.0",
         "past_key_values.1",
     ]
+
+
+def test_float_token_ids_refused_by_the_checker_get_the_int64_advice():
+    # torch 2.11 with transformers 5.17-5.25 exports float ids; the checker's Gather refuses them.
+    import re
+
+    from inspector.export import exporter
+
+    reason = (
+        "[ShapeInferenceError] (op_type:Gather, node name: node_embedding): indices typestr: "
+        "Tind, has unsupported type: tensor(float)"
+    )
+    with pytest.raises(InspectorError) as caught, exporter._checker_errors():
+        raise onnx.shape_inference.InferenceError(reason)
+    assert re.search(
+        r"fails the ONNX checker: .*Gather.*--input NAME=SHAPE:int64", str(caught.value)
+    )
+    with pytest.raises(InspectorError) as caught, exporter._checker_errors():
+        raise onnx.checker.ValidationError("Field 'type' of 'value_info' is required")
+    assert "int64" not in str(caught.value)

@@ -23,7 +23,7 @@ from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
 from ..errors import InspectorError, raise_if_interrupted
 from ..usermodel.inputs import Inputs, onnx_input_names
 from ..usermodel.outputs import named_outputs
-from ..usermodel.usercode import forward_hint, user_code
+from ..usermodel.usercode import TOKEN_IDS_HINT, forward_hint, user_code
 from ..util.files import check_name_length
 from ..util.leftovers import owned_folder
 from ..util.modes import eval_mode
@@ -588,9 +588,18 @@ def _checker_errors() -> Iterator[None]:
     try:
         yield
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        reason = first_line(error)
         raise InspectorError(
-            f"the exported file fails the ONNX checker: {first_line(error)}"
+            f"the exported file fails the ONNX checker: {reason}{_float_indices_hint(reason)}"
         ) from error
+
+
+def _float_indices_hint(reason: str) -> str:
+    """Where torch lets float token ids through (torch 2.11 with some transformers releases), the
+    checker is the first to refuse them, as a Gather whose indices are floats."""
+    if "Gather" in reason and re.search(r"tensor\((float|double|bfloat16|float16)\)", reason):
+        return TOKEN_IDS_HINT
+    return ""
 
 
 def _weightless_proto(model):
