@@ -27,6 +27,7 @@ from .models._registry import BUILD_SEED
 from .usermodel.checkpoint import load_state_dict
 from .usermodel.importing import import_attr
 from .usermodel.inputs import Inputs, InputSpec, parse_input, spec_of
+from .usermodel.meta import build_on_meta, fits_in_memory, weight_bytes
 from .usermodel.outputs import register_output_types
 from .usermodel.usercode import user_code
 from .util.progress import step
@@ -109,6 +110,7 @@ def load_model(
     kwargs: Mapping[str, Any] | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     inputs_required: bool = True,
+    meta: bool | None = False,
 ) -> LoadedModel:
     """Build the model named by `spec` (or take the nn.Module given), load its checkpoint, and put
     a model it built in eval mode (a module given keeps its training flags: inspector runs it in
@@ -127,6 +129,8 @@ def load_model(
         checkpoint: a state_dict file (.pt/.pth, read with weights_only=True, or .safetensors).
         inputs_required: False lets a model without example inputs load (a summary then lists
             its parameters).
+        meta: True builds the model on PyTorch's meta device (shapes without storage: enough
+            for a summary); None does so only when its weights would not fit in memory.
 
     Returns:
         A LoadedModel: the module, its typed and named example inputs, and where they came from.
@@ -144,7 +148,7 @@ def load_model(
     built = not isinstance(spec, nn.Module)
     label = spec if isinstance(spec, str) else type(spec).__name__
     with step(f"loading {label}"):
-        spec, module, default = _module_and_default_inputs(spec, kwargs)
+        spec, module, default = _module_and_default_inputs(spec, kwargs, meta)
         if checkpoint is not None:
             load_state_dict(module, checkpoint)
     if built:  # ours to set; a caller's module keeps its flags (every run is in eval_mode)
@@ -437,7 +441,9 @@ def _registry_entry(name: str):
         raise InspectorError(f"unknown model {name!r}{hint}") from error
 
 
-def _module_and_default_inputs(spec, kwargs: dict) -> tuple[str, nn.Module, list | None]:
+def _module_and_default_inputs(
+    spec, kwargs: dict, meta: bool | None = False
+) -> tuple[str, nn.Module, list | None]:
     """The spec's name, its module, and a registry model's own example inputs."""
     if isinstance(spec, nn.Module):
         name = type(spec).__name__
@@ -447,10 +453,23 @@ def _module_and_default_inputs(spec, kwargs: dict) -> tuple[str, nn.Module, list
             f"load_model takes a MODEL spec (a string) or an nn.Module; got {type(spec).__name__}"
         )
     if ":" in spec:
-        return spec, _build(import_attr(spec), kwargs, spec), None
+        return spec, _build_maybe_on_meta(import_attr(spec), kwargs, spec, meta), None
     entry = _registry_entry(spec)
-    module = _build(lambda **kw: models.create_model(spec, **kw), kwargs, spec)
+    module = _build_maybe_on_meta(lambda **kw: models.create_model(spec, **kw), kwargs, spec, meta)
     return spec, module, list(entry.inputs) or [InputSpec(tuple(s)) for s in entry.input_shapes]
+
+
+def _build_maybe_on_meta(factory, kwargs: dict, spec: str, meta: bool | None) -> nn.Module:
+    """Built on the meta device when asked (meta=True), or when asked to decide (None) and the
+    weights, measured on a meta build first, would not fit in memory; else built as usual."""
+    if meta is False or isinstance(factory, nn.Module):
+        return _build(factory, kwargs, spec)
+    probe, why = build_on_meta(lambda: _build(factory, kwargs, spec))
+    if probe is None and meta:
+        raise InspectorError(f"{spec} cannot be built on the meta device: {why}")
+    if probe is not None and (meta or not fits_in_memory(weight_bytes(probe), available_memory())):
+        return probe
+    return _build(factory, kwargs, spec)
 
 
 def _build(factory, kwargs: dict, spec: str) -> nn.Module:
