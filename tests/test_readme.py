@@ -80,7 +80,9 @@ def parse_readme(text: str) -> list[Block]:
             marker, reason = _marker_above(lines, index)
             body = lines[index + 1 : end]
             split = _console_commands if language == "console" else _script_commands
-            blocks.append(Block(language, index + 1, section, marker, reason, split(body, index + 2)))
+            blocks.append(
+                Block(language, index + 1, section, marker, reason, split(body, index + 2))
+            )
         index = end + 1
     return blocks
 
@@ -133,7 +135,9 @@ def _console_commands(body: list[str], first_line: int) -> list[Command]:
         elif commands:
             commands[-1].shown.append(line)
         elif line.strip():
-            raise AssertionError(f"README line {first_line + index - 1}: output before any `$ ` line")
+            raise AssertionError(
+                f"README line {first_line + index - 1}: output before any `$ ` line"
+            )
     return commands
 
 
@@ -199,7 +203,11 @@ def run_command(command: Command, block: Block, folder: Path, env: dict[str, str
     printed = done.stdout + done.stderr
     if done.returncode != command.expected_exit:
         tail = "\n      ".join(printed.strip().splitlines()[-15:])
-        expectation = "" if command.expected_exit else " (a command that should fail needs `# exit N` on its line)"
+        expectation = (
+            ""
+            if command.expected_exit
+            else " (a command that should fail needs `# exit N` on its line)"
+        )
         return f"{where}  exited {done.returncode}, the README says {command.expected_exit}{expectation}; it printed:\n      {tail}"
     why = sample_mismatch(command.shown, printed) if command.shown else None
     if why:
@@ -298,10 +306,16 @@ output: 6
 
 
 def test_a_sample_output_must_be_what_was_printed():
-    printed = "exported m -> m.onnx in 4.27 s\n  inputs: input\n  ops: Conv 1\nPASSED | ab12cd34" + "0" * 30 + "\n"
+    printed = (
+        "exported m -> m.onnx in 4.27 s\n  inputs: input\n  ops: Conv 1\nPASSED | ab12cd34"
+        + "0" * 30
+        + "\n"
+    )
     assert sample_mismatch(["exported m -> m.onnx in 0.5 s", "  inputs: input"], printed) is None
     assert sample_mismatch(["...", "  ops: Conv 1", "PASSED | ..."], printed) is None
     assert sample_mismatch(["exported m -> m.onnx in 1 s", "...", "  ops: Conv 1"], printed) is None
-    assert sample_mismatch(["exported m -> m.onnx in 1 s", "  ops: Conv 1"], printed)  # not adjacent
+    assert sample_mismatch(
+        ["exported m -> m.onnx in 1 s", "  ops: Conv 1"], printed
+    )  # not adjacent
     assert sample_mismatch(["  ops: Conv 2"], printed)
     assert sample_mismatch(["  ops: Conv 1", "  inputs: input"], printed)  # out of order
