@@ -141,7 +141,7 @@ def test_counting_leaves_dynamo_unloaded_and_counts_the_same():
 import sys
 import torch
 from torch.utils import flop_counter
-from inspector.counting import count_mult_adds
+from inspector.summary.counting import count_mult_adds
 from inspector.loading import load_model
 loaded = load_model("exercise_model")
 first = count_mult_adds(loaded.module, loaded.example_inputs())

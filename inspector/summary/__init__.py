@@ -7,22 +7,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from ..defaults import SUMMARY_DEPTH
+from ..errors import InspectorError
+from ..usermodel.inputs import onnx_input_names
+from ..usermodel.outputs import named_outputs
+from ..usermodel.usercode import forward_hint, user_code
+from ..util.modes import modes_restored
+from ..util.text import one_line, shape_text
 from .counting import (
     MULT_ADDS_COUNTER,
     count_mult_adds,
     parameter_counts,
     shared_owners,
 )
-from .defaults import SUMMARY_DEPTH
-from .errors import InspectorError
-from .usermodel.inputs import onnx_input_names
-from .usermodel.outputs import named_outputs
-from .usermodel.usercode import forward_hint, user_code
-from .util.modes import modes_restored
-from .util.text import one_line, shape_text
 
 if TYPE_CHECKING:
-    from .loading import LoadedModel
+    from ..loading import LoadedModel
 
 
 @dataclass(frozen=True)
