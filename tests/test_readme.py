@@ -26,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -238,7 +239,10 @@ def walkthrough(tmp_path_factory) -> dict[str, list[str]]:
         if block.marker == "not run" or (block.marker == "browser" and not browser):
             continue
         for command in block.commands:
+            started = time.monotonic()
             failure = run_command(command, block, folder, env)
+            # Shown with -s (and in a failure's captured output): what makes the walkthrough slow.
+            print(f"{time.monotonic() - started:6.1f} s  README line {command.line}")
             if failure:
                 failures[block.marker].append(failure)
     return failures
