@@ -24,6 +24,8 @@ SUMMARY_KEYS = {
     "input_dtypes",
     "output_names",
     "mult_adds_counter",
+    "dense_params",  # total_params before pruning
+    "uncounted_layers",  # layers the FLOP counter saw nothing in (torchinfo's figure used)
 }
 LAYER_KEYS = {
     "name",
