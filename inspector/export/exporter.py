@@ -23,7 +23,7 @@ from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
 from ..errors import InspectorError, raise_if_interrupted
 from ..usermodel.inputs import Inputs, onnx_input_names
 from ..usermodel.outputs import named_outputs
-from ..usermodel.usercode import forward_hint, user_code
+from ..usermodel.usercode import TOKEN_IDS_HINT, forward_hint, user_code
 from ..util import html
 from ..util.files import check_name_length
 from ..util.html import short_repr
@@ -491,12 +491,32 @@ def _reusable_exporter(opset: int):
     try:
         from torch.onnx._internal.exporter import _constants, _core, _registration
 
+        if not _takes_keywords(_core.export, _CORE_KEYWORDS):
+            return None  # torch 2.10's takes no opset_version: the public API does the work
         registry = _registration.ONNXRegistry.from_torchlib(
             opset_version=max(opset, _constants.TORCHLIB_OPSET)
         )
         return _core.export, registry
     except (ImportError, AttributeError, TypeError):
         return None
+
+
+# What _dynamo_export hands torch.onnx's core export besides the module and its arguments.
+_CORE_KEYWORDS = ("registry", "kwargs", "opset_version", "optimize", "dynamic_shapes", "verbose")
+
+
+def _takes_keywords(function, names) -> bool:
+    """Whether a private function still takes these keywords: a mismatch found here falls back to
+    the public API, where the same mismatch found at the call would fail the export."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return True
+    return all(name in parameters for name in names)
 
 
 def _torchscript_export(
@@ -596,9 +616,18 @@ def _checker_errors() -> Iterator[None]:
     try:
         yield
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        reason = first_line(error)
         raise InspectorError(
-            f"the exported file fails the ONNX checker: {first_line(error)}"
+            f"the exported file fails the ONNX checker: {reason}{_float_indices_hint(reason)}"
         ) from error
+
+
+def _float_indices_hint(reason: str) -> str:
+    """Where torch lets float token ids through (torch 2.11 with some transformers releases), the
+    checker is the first to refuse them, as a Gather whose indices are floats."""
+    if "Gather" in reason and re.search(r"tensor\((float|double|bfloat16|float16)\)", reason):
+        return TOKEN_IDS_HINT
+    return ""
 
 
 def _weightless_proto(model):

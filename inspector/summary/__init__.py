@@ -69,6 +69,7 @@ class Summary:
     inputs_text: str = field(default="", repr=False)
     dense_params: int = 0  # total_params before pruning (torch.nn.utils.prune keeps both)
     uncounted_layers: list = field(default_factory=list)  # the counter saw nothing in these
+    meta: bool = False  # built on the meta device: shapes and counts, no values
 
     def __str__(self) -> str:
         inputs = self.inputs_text or ", ".join(map(shape_text, self.input_shapes))
@@ -150,6 +151,10 @@ class Summary:
 
 COLUMNS, ROW_SETTINGS, MODES = SUMMARY_COLUMNS, SUMMARY_ROW_SETTINGS, SUMMARY_MODES
 _NEED_INPUT = {"input_size", "output_size", "mult_adds"}  # columns a forward fills
+META_NOTE = (
+    "Built on the meta device (weights without storage): shapes, parameters and mult-adds are "
+    "exact, no value was computed"
+)
 NO_INPUT_NOTE = "Shapes and mult-adds need an example input: pass --input (or input data)"
 
 
@@ -207,6 +212,7 @@ def summarize(
         inputs_text=_inputs_text(loaded),
         dense_params=counts.dense,
         uncounted_layers=sorted(unseen),
+        meta=_device_of(model).type == "meta",
     )
     summary.table = _table(stats, summary, counts, inputs is not None) + _notes(
         summary, shared, inputs is not None
@@ -501,6 +507,8 @@ def _notes(summary: Summary, shared: dict, ran: bool) -> str:
             f"{', '.join(summary.uncounted_layers)}: torchinfo's figure is used for "
             f"{'it' if len(summary.uncounted_layers) == 1 else 'them'}"
         )
+    if summary.meta:
+        notes.append(META_NOTE)
     if shared:
         notes.append("(shared): parameters tied to an earlier layer, counted once in the totals")
     return "".join(f"\n{note}" for note in notes)
