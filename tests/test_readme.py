@@ -34,7 +34,7 @@ import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
-_FENCE = re.compile(r"^```(\w*)\s*$")
+_FENCE = re.compile(r"^(\s*)```(\w*)\s*$")  # a list item's block is indented
 _MARKER = re.compile(r"^<!--\s*(not run|browser)\b:?\s*(.*?)\s*-->$")
 _EXIT = re.compile(r"#.*\bexit (\d+)\b")
 _HEREDOC = re.compile(r"<<-?\s*'?\"?(\w+)'?\"?")
@@ -74,12 +74,12 @@ def parse_readme(text: str) -> list[Block]:
             index += 1
             continue
         end = index + 1
-        while end < len(lines) and not lines[end].startswith("```"):
+        while end < len(lines) and not lines[end].lstrip().startswith("```"):
             end += 1
-        language = fence.group(1)
+        indent, language = fence.groups()
         if language in _SHELL:
             marker, reason = _marker_above(lines, index)
-            body = lines[index + 1 : end]
+            body = [line.removeprefix(indent) for line in lines[index + 1 : end]]
             split = _console_commands if language == "console" else _script_commands
             blocks.append(
                 Block(language, index + 1, section, marker, reason, split(body, index + 2))
@@ -296,7 +296,9 @@ output: 6
 ...
 ```
 """
-    first, second, third = parse_readme(text)
+    first, second, third, fourth = parse_readme(
+        text + "- a list item:\n\n  ```sh\n  inspector list\n  ```\n"
+    )
     assert [c.text.splitlines()[0] for c in first.commands] == [
         "inspector list   # the models",
         "cat > a.py <<'EOF'",
@@ -307,6 +309,7 @@ output: 6
     assert (second.marker, second.reason) == ("not run", "installs from the package index")
     [console] = third.commands
     assert console.shown == ["output: 6", "..."] and console.line == 16 and first.section == "Title"
+    assert [c.text for c in fourth.commands] == ["inspector list"]
 
 
 def test_a_sample_output_must_be_what_was_printed():
