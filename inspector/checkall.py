@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from .errors import InspectorError, was_interrupted
 from .util.progress import progress_bar
-from .util.text import one_line, plain_table
+from .util.text import one_line, plain_table, printable
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -88,7 +88,9 @@ class CheckAllReport:
         where = f" (shard {self.shard[0]}/{self.shard[1]})" if self.shard else ""
         if not self.checks:
             return f"PASSED | no models to check{where}"
-        failed = [check.model for check in self.checks if not check.passed]
+        # Names and messages come from a user's zoo and its models: escaped, so none can forge a
+        # line (or hold a lone surrogate that no terminal encoding can print).
+        failed = [printable(check.model) for check in self.checks if not check.passed]
         total = len(self.checks)
         headline = (
             f"PASSED | all {total} model(s) export and verify{where}"
@@ -97,7 +99,7 @@ class CheckAllReport:
         )
         notes = [f"  {check.model}: {check.error}" for check in self.checks if check.error]
         notes += [f"  {check.model}: warning: {w}" for check in self.checks for w in check.warnings]
-        return "\n".join([_table(self.checks), headline, *notes])
+        return "\n".join([_table(self.checks), headline, *map(printable, notes)])
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -188,7 +190,7 @@ def check_all(
             report.checks = _check_in_workers(check, names, jobs, zoo, bar)
         else:
             for name in names:
-                bar.describe(f"exporting and verifying {name}")
+                bar.describe(printable(f"exporting and verifying {name}"))
                 report.checks.append(check(name))
                 bar.advance()
                 if was_interrupted():  # a library swallowed the KeyboardInterrupt; stop anyway
@@ -204,12 +206,12 @@ def _check_in_workers(check, names: list[str], jobs: int, zoo: str | None, bar) 
 
     def started(name: str) -> None:
         running.append(name)
-        bar.describe(f"exporting and verifying {', '.join(running)}")
+        bar.describe(printable(f"exporting and verifying {', '.join(running)}"))
 
     def finished(name: str, _check) -> None:
         running.remove(name)
         bar.advance()
-        bar.describe(f"exporting and verifying {', '.join(running)}")
+        bar.describe(printable(f"exporting and verifying {', '.join(running)}"))
 
     threads = max(1, _usable_cores() // jobs)
     return run_in_workers(

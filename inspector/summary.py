@@ -19,7 +19,7 @@ from .usermodel.inputs import onnx_input_names
 from .usermodel.outputs import named_outputs
 from .usermodel.usercode import forward_hint, user_code
 from .util.modes import modes_restored
-from .util.text import one_line, shape_text
+from .util.text import markdown_cell, one_line, printable, shape_text
 
 if TYPE_CHECKING:
     from .loading import LoadedModel
@@ -67,7 +67,7 @@ class Summary:
 
     def to_markdown(self) -> str:
         rows = [
-            f"## {self.model}",
+            f"## {printable(self.model)}",
             "",
             "| layer | type | output shape | params |",
             "|---|---|---|---:|",
@@ -75,13 +75,14 @@ class Summary:
         for layer in self.layers:
             indent = "&nbsp;&nbsp;" * max(layer.depth - 1, 0)
             shared = f" (shared with {layer.shared_with})" if layer.shared_with else ""
-            rows.append(
-                f"| {indent}{layer.name} | {layer.type} | {shape_text(layer.output_shape)} "
-                f"| {layer.params:,}{shared} |"
-            )
+            cells = [layer.name, layer.type, shape_text(layer.output_shape)]
+            name, kind, shape = (markdown_cell(str(cell)) for cell in cells)
+            shared = markdown_cell(shared)
+            rows.append(f"| {indent}{name} | {kind} | {shape} | {layer.params:,}{shared} |")
+        inputs = self.inputs_text or ", ".join(map(shape_text, self.input_shapes))
         rows += [
             "",
-            f"- inputs: {self.inputs_text or ', '.join(map(shape_text, self.input_shapes))}",
+            f"- inputs: {printable(inputs)}",
             f"- output shapes: {', '.join(map(shape_text, self.output_shapes))}",
             f"- total params: {self.total_params:,} (a shared parameter counted once)",
             f"- trainable params: {self.trainable_params:,}",

@@ -157,8 +157,41 @@ def _json_stdout_kept_clean(args):
     if getattr(args, "format", "text") != "json":
         yield
         return
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(sys.stderr), _descriptor_1_to_stderr(args):
         yield
+
+
+@contextlib.contextmanager
+def _descriptor_1_to_stderr(args):
+    """Point file descriptor 1 at stderr too: model code that writes to sys.__stdout__, to
+    os.write(1, ...) or from C must not land in the JSON document either. The document goes to
+    a copy of the original descriptor."""
+    for stream in (sys.stdout, sys.__stdout__, args.stdout):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no descriptor 1 or 2 (a daemon): sys.stdout's redirection is all we have
+        yield
+        return
+    original = args.stdout
+    try:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if original.fileno() == 1:  # it writes to the descriptor we just moved
+                args.stdout = open(  # noqa: SIM115 (closed below, after the command)
+                    saved, "w", encoding=original.encoding, errors="backslashreplace", closefd=False
+                )
+        yield
+    finally:
+        if args.stdout is not original:
+            with contextlib.suppress(OSError, ValueError):
+                args.stdout.close()
+            args.stdout = original
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.__stdout__.flush()  # what the model wrote, before descriptor 1 moves back
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _run_command(args) -> int:

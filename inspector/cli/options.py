@@ -240,6 +240,10 @@ def emit(result, args) -> None:
         text = result.to_markdown()
     else:
         text = str(result)
+    if fmt != "json":  # the last guard: nothing unprintable from a file or a model gets through
+        from ..util.text import printable
+
+        text = "\n".join(map(printable, text.split("\n")))
     print(text, file=stream, flush=True)
 
 

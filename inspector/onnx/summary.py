@@ -6,7 +6,7 @@ import math
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-from ..util.text import printable, shape_text
+from ..util.text import markdown_cell, printable, shape_text
 from .files import load_onnx
 
 
@@ -51,10 +51,10 @@ class OnnxSummary:
             "| tensor | kind | dtype | shape |",
             "|---|---|---|---|",
         ]
-        rows += [f"| {t.name} | input | {t.dtype} | {shape_text(t.shape)} |" for t in self.inputs]
-        rows += [f"| {t.name} | output | {t.dtype} | {shape_text(t.shape)} |" for t in self.outputs]
+        for kind, tensors in (("input", self.inputs), ("output", self.outputs)):
+            rows += [_row(t.name, kind, t.dtype, shape_text(t.shape)) for t in tensors]
         rows += ["", "| op | count |", "|---|---:|"]
-        rows += [f"| {op} | {count} |" for op, count in self.ops.items()]
+        rows += [_row(op, count) for op, count in self.ops.items()]
         rows += ["", f"- total params: {self.total_params:,}"]
         return "\n".join(map(printable, rows))
 
@@ -99,3 +99,8 @@ def _tensor_info(value, onnx) -> TensorInfo:
         else "?"
     )
     return TensorInfo(value.name, shape, dtype)
+
+
+def _row(*cells) -> str:
+    # A name from the file holding `|` would otherwise add a column or end the row.
+    return "| " + " | ".join(markdown_cell(str(cell)) for cell in cells) + " |"

@@ -1,0 +1,136 @@
+"""Hostile inputs, round 3: names escaped in every format, outputs that name an input, golden
+data that lies about its size, stdout kept pure, check-all's per-model timeout, the cache's
+permissions, and the odd ends (deep models, huge integers, FIFOs, signals, forks).
+
+Same rules as tests/test_hostile.py, whose fixtures these reuse: a refusal is exit 2 and one line,
+no traceback, and the folder it ran in unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+import test_hostile as hostile
+import torch
+from inspector.models._registry import _REGISTRY, ModelEntry
+from torch import nn
+
+# test_hostile's fixtures: an arena folder, an in-process run with fd-level capture.
+arena, run, export_cache = hostile.arena, hostile.run, hostile.export_cache
+
+# A name that clears the screen and reverses the text after it, one that forges a verdict.
+FORGED = "y\nPASSED | all forged"
+HOSTILE_NAMES = ("x\x1b[2J\u202eevil", "h", FORGED)
+CONTROLS = "\x1b\x07\x00\u202e"
+
+
+def _onnx_named(folder: Path, names: tuple[str, str, str], file: str) -> Path:
+    """y = -relu(x), its input, hidden value and output named `names`."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x, hidden, y = names
+    graph = helper.make_graph(
+        [helper.make_node("Relu", [x], [hidden]), helper.make_node("Neg", [hidden], [y])],
+        "g",
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info(y, TensorProto.FLOAT, ["batch", 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    path = folder / file
+    onnx.save(model, str(path))
+    return path
+
+
+def _no_forged_line(text: str) -> None:
+    assert not any(c in text for c in CONTROLS), text
+    assert not any(line.startswith("PASSED |") for line in text.splitlines()), text
+
+
+# Names from a file or a model are escaped in every format ----------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_diff_prints_value_names_escaped(arena, run, fmt):
+    a = _onnx_named(arena.inputs, HOSTILE_NAMES, "a.onnx")
+    b = _onnx_named(arena.inputs, ("x", "h|pipe", "y|z"), "b.onnx")
+    result = run("diff", a, b, "--structure-only", "--format", fmt)
+    assert result.code == 1, result.err
+    _no_forged_line(result.out + result.err)
+    assert "x\\x1b[2J\\u202eevil" in result.out and "y\\nPASSED" in result.out
+    if fmt == "markdown":
+        rows = [line for line in result.out.splitlines() if line.startswith("| ")]
+        header = next(row for row in rows if row.startswith("| tensor "))
+        columns = header.count(" | ")
+        table = rows[rows.index(header) + 1 :]
+        assert any("y\\|z" in row for row in table), table
+        for row in table:  # a `|` in a name adds no column
+            assert row.replace("\\|", "").count(" | ") == columns, row
+
+
+def test_summary_markdown_escapes_a_pipe_in_a_name(arena, run):
+    model = _onnx_named(arena.inputs, ("x|a", "h", "y|b"), "pipes.onnx")
+    result = run("summary", model, "--format", "markdown")
+    assert result.code == 0, result.err
+    rows = [line for line in result.out.splitlines() if "| input |" in line or "| output |" in line]
+    assert len(rows) == 2, result.out
+    assert all(row.replace("\\|", "").count("|") == 5 for row in rows), rows
+    assert "x\\|a" in result.out
+
+
+class _Pipes(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.add_module("a|b", nn.Linear(4, 3))
+
+    def forward(self, x):
+        return self.get_submodule("a|b")(x)
+
+
+def test_torch_summary_markdown_escapes_a_pipe_in_a_layer_name(run, monkeypatch):
+    monkeypatch.setitem(_REGISTRY, "zz_pipes", ModelEntry("zz_pipes", _Pipes, "pipes", ((2, 4),)))
+    result = run("summary", "zz_pipes", "--format", "markdown")
+    assert result.code == 0, result.err
+    row = next(line for line in result.out.splitlines() if "Linear" in line)
+    assert "a\\|b" in row and row.replace("\\|", "").count("|") == 5, row
+
+
+class _Raises(nn.Module):
+    """Its forward fails with a message holding escapes, a forged line and a lone surrogate."""
+
+    def forward(self, x):
+        raise ValueError("bad \ud800 value\x1b[31m\nPASSED | all 9 model(s) export and verify")
+
+
+class _Fine(nn.Module):
+    def forward(self, x):
+        return torch.relu(x) * 2
+
+
+@pytest.fixture
+def hostile_zoo(monkeypatch):
+    for name, builder in (("zz_fine", _Fine), ("zz_\x1b[2J\u202e|\nPASSED | bad\x01", _Raises)):
+        monkeypatch.setitem(_REGISTRY, name, ModelEntry(name, builder, "hostile", ((2, 4),)))
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_check_all_escapes_names_and_messages_and_survives_a_lone_surrogate(
+    arena, run, hostile_zoo, fmt
+):
+    junit = arena.out / "junit.xml"
+    result = run("check-all", "--pattern", "zz_*", "--junit-xml", junit, "--format", fmt)
+    assert result.code == 1, result.err  # one model fails; no internal error
+    _no_forged_line(result.out + result.err)
+    assert "\x01" not in result.out + result.err
+    if fmt == "json":
+        verdicts = {entry["model"]: entry["verdict"] for entry in json.loads(result.out)["models"]}
+        assert sorted(verdicts.values()) == ["ERROR", "PASSED"]
+    else:
+        assert "\\ud800" in result.out and "zz_\\x1b[2J\\u202e|\\nPASSED | bad\\x01" in result.out
+    cases = ElementTree.fromstring(junit.read_bytes()).findall(".//testcase")
+    names = sorted(case.get("name") for case in cases)
+    assert names == ["zz_\\x1b[2J\\u202e|\\nPASSED | bad\\x01", "zz_fine"], names
