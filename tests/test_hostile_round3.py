@@ -9,9 +9,12 @@ no traceback, and the folder it ran in unchanged.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import _hostile_files as bad
 import pytest
 import test_hostile as hostile
 import torch
@@ -134,3 +137,56 @@ def test_check_all_escapes_names_and_messages_and_survives_a_lone_surrogate(
     cases = ElementTree.fromstring(junit.read_bytes()).findall(".//testcase")
     names = sorted(case.get("name") for case in cases)
     assert names == ["zz_\\x1b[2J\\u202e|\\nPASSED | bad\\x01", "zz_fine"], names
+
+
+# --format json: stdout holds the document only, whatever the model writes to descriptor 1 --------
+
+
+class _WritesToDescriptor1(nn.Module):
+    def forward(self, x):
+        import os
+        import sys
+
+        os.write(1, b"written to fd 1\n")
+        print("written to sys.__stdout__", file=sys.__stdout__)  # buffered: flushed later
+        return x * 2
+
+
+@pytest.mark.parametrize("command", ["summary", "verify"])
+def test_json_stdout_is_pure_when_the_model_writes_to_descriptor_1(
+    arena, run, monkeypatch, command
+):
+    entry = ModelEntry("zz_fd1", _WritesToDescriptor1, "writes to fd 1", ((2, 4),))
+    monkeypatch.setitem(_REGISTRY, "zz_fd1", entry)
+    result = run(command, "zz_fd1", "--format", "json")
+    assert result.code == 0, result.err
+    json.loads(result.out)  # nothing else on stdout
+    assert "written to fd 1" in result.err
+
+
+FD1_MODEL = """
+import os, sys
+import torch
+
+class Net(torch.nn.Module):
+    def forward(self, x):
+        os.write(1, b"written to fd 1\\n")
+        print("written to sys.__stdout__", file=sys.__stdout__)
+        return x * 2
+"""
+
+
+def test_json_stdout_is_pure_in_a_real_process(tmp_path):
+    (tmp_path / "net.py").write_text(FD1_MODEL)
+    argv = ["summary", "net.py:Net", "--input-shape", "2,4", "--format", "json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "inspector", *argv],
+        cwd=tmp_path,
+        env=bad.cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=hostile.STARTUP_LIMIT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["total_params"] == 0
+    assert "written to fd 1" in done.stderr and "written to sys.__stdout__" in done.stderr
