@@ -9,6 +9,7 @@ no traceback, and the folder it ran in unchanged.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -23,6 +24,7 @@ from torch import nn
 
 # test_hostile's fixtures: an arena folder, an in-process run with fd-level capture.
 arena, run, export_cache = hostile.arena, hostile.run, hostile.export_cache
+assert_refused = hostile.assert_refused
 
 # A name that clears the screen and reverses the text after it, one that forges a verdict.
 FORGED = "y\nPASSED | all forged"
@@ -190,3 +192,112 @@ def test_json_stdout_is_pure_in_a_real_process(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["total_params"] == 0
     assert "written to fd 1" in done.stderr and "written to sys.__stdout__" in done.stderr
+
+
+# An output that names an input, or another output, is refused before any work -------------------
+
+BUILT: list[str] = []
+
+
+class _Counted(nn.Module):
+    """Records that it was built: a refusal must come before the model is even made."""
+
+    def __init__(self):
+        super().__init__()
+        BUILT.append("built")
+        self.linear = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    BUILT.clear()
+    monkeypatch.setitem(_REGISTRY, "zz_counted", ModelEntry("zz_counted", _Counted, "c", ((2, 4),)))
+    return "zz_counted"
+
+
+def _golden(arena) -> tuple[Path, Path]:
+    model = bad.valid_onnx(arena.inputs, "v.onnx")
+    return model, bad.golden_data(arena.inputs / "gold")
+
+
+SELF_NAMING = {
+    "report-is-the-model": lambda m, g, out: ["verify", m, "--data", g, "--report", m],
+    "report-is-golden-pb": lambda m, g, out: [
+        "verify",
+        m,
+        "--data",
+        g,
+        "--report",
+        g / "test_data_set_0" / "output_0.pb",
+    ],
+    "report-is-onnx": lambda m, g, out: ["verify", "zz_counted", "--onnx", m, "--report", m],
+    "report-in-save-data": lambda m, g, out: [
+        "verify",
+        "zz_counted",
+        "--save-data",
+        out / "both",
+        "--report",
+        out / "both",
+    ],
+    "save-data-is-onnx": lambda m, g, out: ["verify", "zz_counted", "--onnx", m, "--save-data", m],
+}
+
+
+@pytest.mark.parametrize("case", list(SELF_NAMING))
+def test_an_output_that_names_an_input_is_refused_before_the_work(arena, run, counted, case):
+    model, golden = _golden(arena)
+    before = arena.snapshot()
+    result = run(*SELF_NAMING[case](model, golden, arena.out))
+    assert_refused(result, "--")
+    assert arena.snapshot() == before
+    assert not BUILT
+
+
+def test_export_refuses_to_write_over_its_own_model_file(arena, run):
+    source = arena.inputs / "net.py"
+    source.write_text("import torch\n\nclass Net(torch.nn.Linear):\n    pass\n")
+    before = arena.snapshot()
+    result = run(
+        "export",
+        f"{source}:Net",
+        "-k",
+        "in_features=4",
+        "-k",
+        "out_features=2",
+        "--input-shape",
+        "2,4",
+        "-o",
+        source,
+    )
+    assert_refused(result, "names the input")
+    assert arena.snapshot() == before
+
+
+@pytest.mark.parametrize("option", ["--report", "--save-data"])
+def test_a_read_only_destination_is_refused_before_the_work(arena, run, counted, option):
+    folder = arena.out / "read-only"
+    folder.mkdir()
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i is not available here: {done.stderr.strip()}")
+    try:
+        result = run("verify", "zz_counted", option, folder / "result")
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    assert_refused(result, "cannot write", str(folder))
+    assert not BUILT
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_save_data_folders_follow_the_umask(arena, run, umask):
+    previous = os.umask(umask)
+    try:
+        result = run("verify", "relu", "--save-data", arena.out / "data")
+    finally:
+        os.umask(previous)
+    assert result.code == 0, result.err
+    for folder in (arena.out / "data", arena.out / "data" / "test_data_set_0"):
+        assert folder.stat().st_mode & 0o777 == 0o777 & ~umask, folder

@@ -30,6 +30,11 @@ def add_arguments(parser) -> None:
 def run(args) -> ExitStatus:
     from ..export import default_output, export_onnx
 
+    if args.output:
+        from ..util.files import check_outputs_apart, model_file
+
+        inputs = {"MODEL": model_file(args.model), "--checkpoint": args.checkpoint}
+        check_outputs_apart({"-o": args.output}, inputs | {"--inputs": model_file(args.inputs)})
     loaded = load(args)
     result = export_onnx(
         loaded,

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InspectorError, raise_if_interrupted
-from ..util.files import check_name_length, read_regular_file
+from ..util.files import (
+    check_folder_writable,
+    check_name_length,
+    current_umask,
+    read_regular_file,
+)
 
 _SET_NAME = re.compile(r"^test_data_set_(\d+)$")
 _TENSOR_NAME = re.compile(r"^(input|output)_(\d+)\.pb$")
@@ -41,6 +46,9 @@ def write_test_data(folder, data_sets: list[DataSet]) -> Path:
             f"--save-data {folder}: cannot write in {folder.parent}: {error.strerror or error}"
         ) from error
     try:
+        # mkdtemp makes it 0700; the finished folder is an ordinary one: the umask's mode, or
+        # that of the empty folder it replaces.
+        staging.chmod(_folder_mode(folder))
         for index, data_set in enumerate(data_sets):
             _write_set(staging / f"test_data_set_{index}", data_set)
         raise_if_interrupted()  # a Ctrl-C a library swallowed: nothing appears
@@ -56,6 +64,13 @@ def write_test_data(folder, data_sets: list[DataSet]) -> Path:
     return folder
 
 
+def _folder_mode(folder: Path) -> int:
+    try:
+        return folder.stat().st_mode & 0o777
+    except OSError:
+        return 0o777 & ~current_umask()
+
+
 def check_save_destination(folder) -> Path:
     """Refuse a data folder we must not write, before any slow work starts."""
     folder = check_name_length(folder, "--save-data")
@@ -66,6 +81,7 @@ def check_save_destination(folder) -> Path:
             f"--save-data {folder} already exists and is not an empty folder; "
             "remove it or choose another"
         )
+    check_folder_writable(folder.parent, f"--save-data {folder}")
     return folder
 
 
