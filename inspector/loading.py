@@ -12,7 +12,6 @@ import difflib
 import inspect
 import json
 import math
-import os
 from dataclasses import dataclass, field
 
 import torch
@@ -27,6 +26,7 @@ from .usermodel.importing import import_attr
 from .usermodel.inputs import Inputs, InputSpec, parse_input, spec_of
 from .usermodel.outputs import register_output_types
 from .usermodel.usercode import user_code
+from .util.memory import available_memory
 
 # Example inputs may take at most this share of the available memory: the model's activations and
 # the exporter need the rest, and an allocation that does not fit ends in the kernel's OOM killer.
@@ -318,21 +318,6 @@ def check_inputs_fit_in_memory(specs, spec: str, fix: str = "pass a smaller --in
 
 def _itemsize(dtype: str) -> int:
     return getattr(torch, dtype).itemsize
-
-
-def available_memory() -> int | None:
-    """Bytes the system can still give us (MemAvailable), or None where it cannot tell."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def _registry_entry(name: str):

@@ -301,3 +301,60 @@ def test_save_data_folders_follow_the_umask(arena, run, umask):
     assert result.code == 0, result.err
     for folder in (arena.out / "data", arena.out / "data" / "test_data_set_0"):
         assert folder.stat().st_mode & 0o777 == 0o777 & ~umask, folder
+
+
+# Golden data: an unknown element type, and a file larger than the model's tensors can be ---------
+
+
+def _golden_with(arena, name: str, data: bytes | None = None, size: int | None = None) -> Path:
+    golden = bad.golden_data(arena.inputs / "gold")
+    path = golden / "test_data_set_0" / name
+    if data is not None:
+        path.write_bytes(data)
+    if size is not None:
+        with path.open("r+b") as handle:
+            handle.truncate(size)  # sparse: claims `size` bytes, stores none of them
+    return golden
+
+
+def test_golden_tensor_with_an_unknown_element_type_is_refused(arena, run):
+    from onnx import TensorProto
+
+    tensor = TensorProto(name="x", dims=[2, 4], data_type=999, raw_data=b"\x01" * 32)
+    golden = _golden_with(arena, "input_0.pb", tensor.SerializeToString())
+    model = bad.valid_onnx(arena.inputs)
+    result = run("verify", model, "--data", golden)
+    assert_refused(result, "input_0.pb", "999")
+
+
+def _fixed_shape_onnx(folder: Path) -> Path:
+    """y = relu(x), x and y declared [2, 4]."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "fixed",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    path = folder / "fixed.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_golden_file_larger_than_the_declared_shape_is_refused_unread(arena, run):
+    golden = _golden_with(arena, "output_0.pb", size=64 * 2**20)
+    result = run("verify", _fixed_shape_onnx(arena.inputs), "--data", golden)
+    assert_refused(result, "output_0.pb", "67,108,864 bytes", "refusing to read it", "[2, 4]")
+
+
+def test_golden_file_larger_than_memory_allows_is_refused_unread(arena, run, monkeypatch):
+    from inspector.onnx import golden as golden_module
+
+    monkeypatch.setattr(golden_module, "available_memory", lambda: 64 * 2**20)
+    golden = _golden_with(arena, "input_0.pb", size=64 * 2**20)  # the model's batch is symbolic
+    result = run("verify", bad.valid_onnx(arena.inputs), "--data", golden)
+    assert_refused(result, "input_0.pb", "half the memory available", "refusing to read it")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,12 +86,17 @@ def check_save_destination(folder) -> Path:
     return folder
 
 
-def read_test_data(folder) -> list[DataSet]:
+# (kind, index) -> the most bytes input_K.pb / output_K.pb may hold, and why; None: no limit.
+SizeLimit = Callable[[str, int], "tuple[int, str] | None"]
+
+
+def read_test_data(folder, limit: SizeLimit | None = None) -> list[DataSet]:
     """Every test_data_set_N under `folder`, in N order, or an InspectorError saying what is wrong.
 
     The folder may come from someone else's repository: only the files that exist are read, their
     indices must run 0..N-1 without gaps, and each must be a regular file inside the folder that
     holds its values itself (no external data, which would be read from wherever it points).
+    `limit` caps each file's size before it is read (the model's declared shapes).
     """
     folder = check_name_length(folder, "--data")
     if not folder.is_dir():
@@ -105,7 +111,8 @@ def read_test_data(folder) -> list[DataSet]:
     for path in sets.values():
         if not path.is_dir():
             raise InspectorError(f"--data {folder}: {path.name} is not a folder")
-    return [_read_set(path, root) for path in _in_order(sets, folder, "test_data_set_{}")]
+    ordered = _in_order(sets, folder, "test_data_set_{}")
+    return [_read_set(path, root, limit) for path in ordered]
 
 
 def _numbered(folder: Path, pattern: re.Pattern, root: Path, kind: str | None = None) -> dict:
@@ -160,30 +167,32 @@ def _write_set(folder: Path, data_set: DataSet) -> None:
             (folder / f"{kind}_{index}.pb").write_bytes(tensor.SerializeToString())
 
 
-def _read_set(folder: Path, root: Path) -> DataSet:
+def _read_set(folder: Path, root: Path, limit: SizeLimit | None) -> DataSet:
     data_set = DataSet(folder.name)
     for kind in ("input", "output"):
         found = _numbered(folder, _TENSOR_NAME, root, kind)
         if not found:
             raise InspectorError(f"--data {folder} has no {kind}_0.pb")
-        for path in _in_order(found, folder, kind + "_{}.pb"):
-            name, array = _read_tensor(path)
+        for index, path in enumerate(_in_order(found, folder, kind + "_{}.pb")):
+            name, array = _read_tensor(path, limit(kind, index) if limit else None)
             getattr(data_set, f"{kind}s").append(array)
             getattr(data_set, f"{kind}_names").append(name)
     return data_set
 
 
-def _read_tensor(path: Path):
+def _read_tensor(path: Path, limit: tuple[int, str] | None = None):
     import onnx
     from google.protobuf.message import DecodeError
     from onnx import numpy_helper
 
     tensor = onnx.TensorProto()
-    data = read_regular_file(path, "--data")
+    data = read_regular_file(path, "--data", limit)
     try:
         tensor.ParseFromString(data)
         if tensor.data_type == onnx.TensorProto.UNDEFINED:
             raise ValueError("no element type")
+        if tensor.data_type not in onnx.TensorProto.DataType.values():
+            raise ValueError(f"unknown element type (data_type {tensor.data_type})")
     except (DecodeError, ValueError, TypeError) as error:
         reason = " ".join(str(error).split()) or type(error).__name__
         raise InspectorError(f"{path} is not a serialized ONNX TensorProto: {reason}") from error
@@ -195,6 +204,6 @@ def _read_tensor(path: Path):
         )
     try:
         return tensor.name, numpy_helper.to_array(tensor)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, KeyError) as error:  # KeyError: a type numpy cannot hold
         reason = " ".join(str(error).split()) or type(error).__name__
         raise InspectorError(f"{path} is not a serialized ONNX TensorProto: {reason}") from error

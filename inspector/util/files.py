@@ -48,9 +48,13 @@ def existing_file(path, what: str) -> Path:
     return path
 
 
-def read_regular_file(path, what: str) -> bytes:
+def read_regular_file(path, what: str, limit: tuple[int, str] | None = None) -> bytes:
     """The bytes of `path` if it is a regular file; a folder, FIFO, device or socket is refused
-    (reading one would fail, block forever or never end) before it is opened."""
+    (reading one would fail, block forever or never end) before it is opened.
+
+    `limit`, (bytes, why), refuses a larger file before reading any of it: a sparse file can
+    claim 64 GiB on a disk that holds none of it.
+    """
     path = Path(path)
     try:
         kind = _kind(os.stat(path).st_mode)
@@ -59,12 +63,21 @@ def read_regular_file(path, what: str) -> bytes:
             # not wait for a writer, and fstat below refuses it.
             descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
             with os.fdopen(descriptor, "rb") as stream:
-                kind = _kind(os.fstat(descriptor).st_mode)
+                status = os.fstat(descriptor)
+                kind = _kind(status.st_mode)
                 if kind is None:
+                    _check_size(path, status.st_size, limit)
                     return stream.read()
     except OSError as error:
         raise InspectorError(f"{what} {path}: {error.strerror or error}") from error
     raise InspectorError(f"{what} {path} is {kind}, not a regular file")
+
+
+def _check_size(path: Path, size: int, limit: tuple[int, str] | None) -> None:
+    if limit is not None and size > limit[0]:
+        raise InspectorError(
+            f"{path} is {size:,} bytes, more than {limit[0]:,} ({limit[1]}); refusing to read it"
+        )
 
 
 def _kind(mode: int) -> str | None:
