@@ -358,3 +358,63 @@ def test_golden_file_larger_than_memory_allows_is_refused_unread(arena, run, mon
     golden = _golden_with(arena, "input_0.pb", size=64 * 2**20)  # the model's batch is symbolic
     result = run("verify", bad.valid_onnx(arena.inputs), "--data", golden)
     assert_refused(result, "input_0.pb", "half the memory available", "refusing to read it")
+
+
+# check-all --timeout: a model that hangs or is killed fails alone ---------------------------------
+
+
+class _Hangs(nn.Module):
+    def forward(self, x):
+        import time
+
+        time.sleep(3600)
+        return x
+
+
+class _KillsItself(nn.Module):
+    """What the kernel's OOM killer does to a process that allocates too much."""
+
+    def forward(self, x):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+        return x
+
+
+@pytest.fixture
+def zoo_with(monkeypatch):
+    def register(**builders):
+        for name, builder in builders.items():
+            entry = ModelEntry(name, builder, "round 3", ((2, 4),))
+            monkeypatch.setitem(_REGISTRY, name, entry)
+
+    return register
+
+
+@pytest.mark.parametrize("jobs", ["1", pytest.param("2", marks=pytest.mark.slow)])
+def test_check_all_timeout_fails_a_hanging_model_and_goes_on(arena, run, zoo_with, jobs):
+    zoo_with(zz_fine=_Fine, zz_hangs=_Hangs)
+    # The clock starts once the worker has imported torch: 15 s is ample for a tiny model.
+    argv = ["check-all", "--pattern", "zz_*", "--timeout", "15", "--jobs", jobs]
+    result = run(*argv, "--format", "json")
+    assert result.code == 1, result.err
+    entries = {entry["model"]: entry for entry in json.loads(result.out)["models"]}
+    assert entries["zz_fine"]["verdict"] == "PASSED", entries["zz_fine"]["error"]
+    assert entries["zz_hangs"]["verdict"] == "ERROR"
+    assert "timed out" in entries["zz_hangs"]["error"] and "15 s" in entries["zz_hangs"]["error"]
+
+
+def test_check_all_goes_on_when_the_system_kills_a_model_with_jobs_1(arena, run, zoo_with):
+    zoo_with(zz_fine=_Fine, zz_killed=_KillsItself)
+    result = run("check-all", "--pattern", "zz_*", "--format", "json")
+    assert result.code == 1, result.err
+    entries = {entry["model"]: entry for entry in json.loads(result.out)["models"]}
+    assert entries["zz_fine"]["verdict"] == "PASSED", entries["zz_fine"]["error"]
+    assert "killed by SIGKILL" in entries["zz_killed"]["error"]
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "soon"])
+def test_check_all_refuses_a_timeout_that_is_not_seconds(run, value):
+    result = run("check-all", "--timeout", value)
+    assert_refused(result, "--timeout")
