@@ -418,3 +418,29 @@ def test_check_all_goes_on_when_the_system_kills_a_model_with_jobs_1(arena, run,
 def test_check_all_refuses_a_timeout_that_is_not_seconds(run, value):
     result = run("check-all", "--timeout", value)
     assert_refused(result, "--timeout")
+
+
+# The export cache is its owner's: a world-writable folder or entry is not trusted ----------------
+
+
+def test_a_world_writable_cache_folder_is_not_used(arena, run, monkeypatch):
+    cache = arena.root / "shared-cache"
+    cache.mkdir()
+    cache.chmod(0o777)
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(cache))
+    result = run("verify", "relu")
+    assert result.code == 0, result.err
+    assert "writable by every user" in result.err and str(cache) in result.err
+    assert not list(cache.iterdir())  # nothing read from it, nothing written to it
+
+
+def test_a_world_writable_cache_entry_is_made_again(arena, run, monkeypatch):
+    cache = arena.root / "cache"
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(cache))
+    assert run("verify", "relu").code == 0
+    (entry,) = cache.glob("*.onnx")
+    entry.chmod(0o666)
+    result = run("verify", "relu")
+    assert result.code == 0, result.err
+    (again,) = cache.glob("*.onnx")
+    assert not again.stat().st_mode & 0o002  # exported afresh (a file used as it was keeps 0666)
