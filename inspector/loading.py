@@ -26,6 +26,7 @@ from .usermodel.importing import import_attr
 from .usermodel.inputs import Inputs, InputSpec, parse_input, spec_of
 from .usermodel.outputs import register_output_types
 from .usermodel.usercode import user_code
+from .util.files import file_kind
 from .util.memory import available_memory
 
 # Example inputs may take at most this share of the available memory: the model's activations and
@@ -326,6 +327,9 @@ def _registry_entry(name: str):
     except KeyError as error:
         close = difflib.get_close_matches(name, models.list_models(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see 'inspector list'"
+        kind = file_kind(name)
+        if kind is not None:  # /dev/zero, a FIFO: say what it is, not that no model has its name
+            hint = f": {name} is {kind}; MODEL is a registry name, FILE.py:attr or FILE.onnx"
         raise InspectorError(f"unknown model {name!r}{hint}") from error
 
 

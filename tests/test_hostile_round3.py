@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -18,6 +19,7 @@ from pathlib import Path
 import _hostile_files as bad
 import pytest
 import test_hostile as hostile
+import test_interrupts as interrupts
 import torch
 from inspector.models._registry import _REGISTRY, ModelEntry
 from torch import nn
@@ -25,6 +27,7 @@ from torch import nn
 # test_hostile's fixtures: an arena folder, an in-process run with fd-level capture.
 arena, run, export_cache = hostile.arena, hostile.run, hostile.export_cache
 assert_refused = hostile.assert_refused
+held_in_the_checker = interrupts.held_in_the_checker
 
 # A name that clears the screen and reverses the text after it, one that forges a verdict.
 FORGED = "y\nPASSED | all forged"
@@ -444,3 +447,140 @@ def test_a_world_writable_cache_entry_is_made_again(arena, run, monkeypatch):
     assert result.code == 0, result.err
     (again,) = cache.glob("*.onnx")
     assert not again.stat().st_mode & 0o002  # exported afresh (a file used as it was keeps 0666)
+
+
+# The odd ends: deep models, huge integers, FIFOs and devices, SIGQUIT, finalizers, forks ---------
+
+DEEP_MODEL = """
+import torch
+
+class Wrap(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x)
+
+def deep():
+    module = torch.nn.Linear(4, 4)
+    for _ in range(2000):
+        module = Wrap(module)
+    return module
+"""
+
+
+@pytest.mark.parametrize("command", ["summary", "export"])
+def test_a_model_nested_2000_deep_is_one_line(arena, run, command):
+    (arena.inputs / "deep.py").write_text(DEEP_MODEL)
+    before = arena.snapshot()
+    result = run(command, arena.inputs / "deep.py:deep", "--input-shape", "2,4")
+    assert_refused(result, "nested too deeply")
+    assert arena.snapshot() == before
+
+
+def test_an_integer_too_large_for_torch_is_one_short_line(arena, run):
+    result = run("summary", "linear", "-k", f"out_features={2**63}")
+    assert_refused(result, "Overflow")
+    assert "frame #" not in result.err and len(result.err) < 400, result.err
+
+
+def test_a_fifo_model_file_is_named_for_what_it_is(arena, run):
+    fifo = arena.inputs / "net.py"
+    os.mkfifo(fifo)
+    assert_refused(run("summary", f"{fifo}:Net"), "FIFO")
+
+
+def test_a_device_given_as_model_is_named_for_what_it_is(arena, run):
+    assert_refused(run("summary", "/dev/zero"), "/dev/zero is a device")
+
+
+def _inspector(tmp_path: Path, *argv, timeout: float = hostile.STARTUP_LIMIT):
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", *map(str, argv)],
+        cwd=tmp_path,
+        env=bad.cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+FINALIZER_MODEL = """
+import sys
+import torch
+
+class Net(torch.nn.Linear):
+    def __init__(self):
+        super().__init__(4, 3)
+
+    def __del__(self):
+        sys.exit(7)
+"""
+
+
+def test_a_finalizer_calling_sys_exit_prints_nothing(tmp_path):
+    (tmp_path / "net.py").write_text(FINALIZER_MODEL)
+    done = _inspector(tmp_path, "summary", "net.py:Net", "--input-shape", "2,4")
+    assert done.returncode == 0, done.stderr
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+FORKING_MODEL = """
+import os
+import torch
+
+class Net(torch.nn.Linear):
+    def __init__(self):
+        super().__init__(4, 3)
+
+    def forward(self, x):
+        os.fork()  # the child comes back into inspector: it must go no further
+        return super().forward(x)
+"""
+
+
+def test_a_fork_in_forward_does_not_run_inspector_twice(tmp_path):
+    (tmp_path / "net.py").write_text(FORKING_MODEL)
+    done = _inspector(tmp_path, "summary", "net.py:Net", "--input-shape", "2,4", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["total_params"] == 15  # one document: the child printed none
+
+
+def test_sigquit_mid_export_leaves_no_staging_folder(tmp_path, held_in_the_checker):
+    root, out, tmpdir, existing = _interrupt_folders(tmp_path)
+    held, marker = held_in_the_checker
+    before = bad.snapshot(root)
+    process = interrupts._start(
+        ["export", "conv_bn_relu", "--input-shape", "1,3,8,8", "-o", existing],
+        cwd=root,
+        TMPDIR=tmpdir,
+        INSPECTOR_CACHE_DIR=root / "cache",
+        **held,
+    )
+    interrupts._wait_for(lambda: any(out.glob(".inspector-export-*")), process, "staging")
+    interrupts._wait_for(lambda: marker.exists() and marker.read_text(), process, "the checker")
+    code, _, err = interrupts._interrupt(process, signum=signal.SIGQUIT)
+    assert (code, err.strip()) == (131, "inspector: interrupted by SIGQUIT"), err
+    assert bad.snapshot(root) == before
+
+
+def test_sigquit_stops_view_and_removes_its_private_copy(tmp_path):
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    model = bad.valid_onnx(tmp_path)
+    before = bad.snapshot(tmp_path)
+    process = interrupts._start(["view", model, "--no-browser"], cwd=tmp_path, TMPDIR=tmpdir)
+    assert "Netron is serving tiny.onnx" in process.stdout.readline()
+    code, _, err = interrupts._interrupt(process, signum=signal.SIGQUIT)
+    assert (code, err.strip()) == (131, "inspector: interrupted by SIGQUIT"), err
+    assert bad.snapshot(tmp_path) == before  # TMPDIR empty again
+
+
+def _interrupt_folders(tmp_path: Path):
+    out, tmpdir = tmp_path / "out", tmp_path / "tmp"
+    out.mkdir()
+    tmpdir.mkdir()
+    existing = out / "model.onnx"
+    existing.write_bytes(b"the previous export, which must survive\n")
+    return tmp_path, out, tmpdir, existing

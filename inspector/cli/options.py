@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 
 from .. import defaults
@@ -232,6 +233,8 @@ def emit(result, args) -> None:
     While a JSON command runs, `main` points sys.stdout at stderr so that a model's own prints
     cannot corrupt the document; `args.stdout` is the real one.
     """
+    if getattr(args, "pid", None) not in (None, os.getpid()):
+        os._exit(0)  # a process the model's code forked: only the command's own one prints
     stream = getattr(args, "stdout", None) or sys.stdout
     fmt = getattr(args, "format", "text")
     if fmt == "json":

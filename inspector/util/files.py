@@ -80,6 +80,15 @@ def _check_size(path: Path, size: int, limit: tuple[int, str] | None) -> None:
         )
 
 
+def file_kind(path) -> str | None:
+    """What `path` is when it is there but not a regular file ("a FIFO (named pipe)", "a
+    device", ...); None for a regular file or nothing at all."""
+    try:
+        return _kind(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return None
+
+
 def _kind(mode: int) -> str | None:
     """What a non-regular file is, in words; None for a regular file."""
     if stat.S_ISREG(mode):

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import re
 
+# Where torch's C++ errors start their native stack (frame #0: c10::Error::Error ...: a
+# kilobyte and a half of addresses that say nothing to the user).
+_NATIVE_STACK = re.compile(r"\s*Exception raised from .*", re.DOTALL)
+
+
+def _message(error: BaseException | str) -> str:
+    return _NATIVE_STACK.sub("", str(error))
+
 
 def first_line(error: BaseException | str, default: str = "") -> str:
     """The first non-empty line of an error's message (its type's name when it has none)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line.strip() for line in _message(error).splitlines() if line.strip()]
     if lines:
         return lines[0]
     return default or (type(error).__name__ if isinstance(error, BaseException) else "")
@@ -15,7 +23,7 @@ def first_line(error: BaseException | str, default: str = "") -> str:
 
 def one_line(error: BaseException | str) -> str:
     """The whole message with its whitespace collapsed (its type's name when it has none)."""
-    text = " ".join(str(error).split())
+    text = " ".join(_message(error).split())
     return text or (type(error).__name__ if isinstance(error, BaseException) else "")
 
 
