@@ -584,3 +584,55 @@ def _interrupt_folders(tmp_path: Path):
     existing = out / "model.onnx"
     existing.write_bytes(b"the previous export, which must survive\n")
     return tmp_path, out, tmpdir, existing
+
+
+# Netron's guard: a second host named another way ------------------------------------------------
+
+
+def _ask(port: int, target: str, *hosts: str) -> tuple[int, bytes]:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=hostile.STARTUP_LIMIT)
+    try:
+        connection.putrequest("GET", target, skip_host=True, skip_accept_encoding=True)
+        for host in hosts:
+            connection.putheader("Host", host)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_netron_guard_refuses_a_foreign_absolute_target_and_duplicate_hosts(tmp_path):
+    from inspector.netron.guard import serve_guarded
+
+    model = bad.valid_onnx(tmp_path)
+    server = serve_guarded(model, "127.0.0.1", 0, remote=False)
+    try:
+        port = server.address[1]
+        ours, theirs = f"127.0.0.1:{port}", "rebind.attacker.example"
+        data = f"/data/{model.name}"
+        answers = {
+            "ours": _ask(port, data, ours),
+            "absolute-ours": _ask(port, f"http://{ours}{data}", ours),
+            "absolute-theirs": _ask(port, f"http://{theirs}{data}", ours),
+            "absolute-theirs-port": _ask(port, f"http://{theirs}:{port}{data}", ours),
+            "two-hosts-ours-first": _ask(port, data, ours, theirs),
+            "two-hosts-theirs-first": _ask(port, data, theirs, ours),
+            "two-hosts-both-ours": _ask(port, data, ours, ours),
+        }
+    finally:
+        server.stop()
+    statuses = {name: status for name, (status, _) in answers.items()}
+    assert statuses == {
+        "ours": 200,
+        "absolute-ours": 200,
+        "absolute-theirs": 400,
+        "absolute-theirs-port": 400,
+        "two-hosts-ours-first": 400,
+        "two-hosts-theirs-first": 400,
+        "two-hosts-both-ours": 400,
+    }
+    assert answers["ours"][1] == model.read_bytes()
+    assert all(model.read_bytes() not in body for status, body in answers.values() if status != 200)
