@@ -354,13 +354,23 @@ def test_golden_file_larger_than_the_declared_shape_is_refused_unread(arena, run
     assert_refused(result, "output_0.pb", "67,108,864 bytes", "refusing to read it", "[2, 4]")
 
 
-def test_golden_file_larger_than_memory_allows_is_refused_unread(arena, run, monkeypatch):
+def test_golden_file_larger_than_memory_allows_is_refused_unread(arena, monkeypatch):
+    """Where the model's batch is symbolic, half the available memory is the cap. (verify runs
+    this in a child process: the cap is tested here, in-process, with the memory faked.)"""
+    from types import SimpleNamespace
+
+    from inspector.errors import InspectorError
     from inspector.onnx import golden as golden_module
+    from inspector.onnx.testdata import read_test_data
 
     monkeypatch.setattr(golden_module, "available_memory", lambda: 64 * 2**20)
-    golden = _golden_with(arena, "input_0.pb", size=64 * 2**20)  # the model's batch is symbolic
-    result = run("verify", bad.valid_onnx(arena.inputs), "--data", golden)
-    assert_refused(result, "input_0.pb", "half the memory available", "refusing to read it")
+    spec = SimpleNamespace(name="x", type="tensor(float)", shape=["batch", 4])
+    session = SimpleNamespace(get_inputs=lambda: [spec], get_outputs=lambda: [spec])
+    limit = golden_module.size_limit(session)
+    assert limit("input", 0) == (32 * 2**20, "half the memory available")
+    golden = _golden_with(arena, "input_0.pb", size=64 * 2**20)
+    with pytest.raises(InspectorError, match="half the memory available.*refusing to read it"):
+        read_test_data(golden, limit=limit)
 
 
 # check-all --timeout: a model that hangs or is killed fails alone ---------------------------------

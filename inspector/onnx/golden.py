@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..defaults import ATOL, RTOL
 from ..util.memory import available_memory
 from ..util.text import printable
 from .compare import compare_outputs, constant_reason
-from .files import check_onnx_file
+from .files import run_checked
 from .report import Run, VerifyReport, nonfinite_warnings
 from .runtime import feeds, open_session, output_names, run_session
 from .testdata import SizeLimit, read_test_data
@@ -20,10 +22,29 @@ def verify_data(onnx_path, data_dir, *, atol=ATOL, rtol=RTOL) -> VerifyReport:
 
     `atol`/`rtol` as verify() takes them: numbers, or {output name: number} dicts.
     """
+    Tolerances.of(atol, rtol)  # a bad tolerance is refused before any process starts
+    checker_warnings: list[str] = []
+    # The checks, the session and the runs in one child process (files.run_checked): a crafted
+    # file that crashes onnxruntime mid-run ends in one line too, and the command costs one
+    # interpreter with onnx and onnxruntime imported, not two.
+    report = run_checked(
+        onnx_path, f"{__name__}:_verify_checked", (data_dir, atol, rtol), warnings=checker_warnings
+    )
+    report.warnings[:0] = checker_warnings
+    return report
+
+
+def _verify_checked(onnx_path: str, data_dir, atol, rtol) -> VerifyReport:
+    """verify_data's work, in the child, on a file that passed the checker."""
     tolerances = Tolerances.of(atol, rtol)
-    path = check_onnx_file(onnx_path)
+    path = Path(onnx_path)
     session = open_session(path, path.name)
-    data_sets = read_test_data(data_dir, size_limit(session))
+    data_sets = read_test_data(
+        data_dir,
+        [spec.type for spec in session.get_inputs()],
+        [spec.type for spec in session.get_outputs()],
+        size_limit(session),
+    )
     names = output_names(session)
     tolerances.check_names(names, path.name)
     report = VerifyReport(
@@ -37,12 +58,19 @@ def verify_data(onnx_path, data_dir, *, atol=ATOL, rtol=RTOL) -> VerifyReport:
     constant: dict = {}
     for data_set in data_sets:
         actual = run_session(session, feeds(session, data_set.inputs, path.name), path.name)
+        expected_flat, actual_flat, shape_notes = _flatten_outputs(names, data_set.outputs, actual)
+        flat_names = [name for name, _ in expected_flat]
         diffs, notes = compare_outputs(
-            names, data_set.outputs, actual, tolerances=tolerances, sides=_SIDES
+            flat_names,
+            [value for _, value in expected_flat],
+            [value for _, value in actual_flat],
+            tolerances=tolerances,
+            sides=_SIDES,
         )
         batch = batch_of(data_set.inputs)
+        notes = tuple(shape_notes) + notes
         report.runs.append(Run(None, batch, diffs, data_set=data_set.name, notes=notes))
-        for name, array in zip(names, data_set.outputs, strict=False):
+        for name, array in expected_flat:
             constant.setdefault(name, []).append(constant_reason(array))
     report.warnings += nonfinite_warnings(report.runs, "the test data")
     report.warnings += [
@@ -61,7 +89,7 @@ _SLACK = 1 << 16  # the tensor's name, dims and field tags
 
 def size_limit(session) -> SizeLimit:
     """How large each input_K.pb / output_K.pb may be: what the model's declared shape can hold,
-    or, where a dimension is symbolic (or the type has no fixed width), half the memory
+    or, where a dimension is symbolic (or it is no tensor of a fixed width), half the memory
     available, so a sparse 64 GiB file is refused before it is read."""
     import math
 
@@ -74,7 +102,8 @@ def size_limit(session) -> SizeLimit:
         shape = getattr(spec, "shape", None)
         shape = [None] if shape is None else list(shape)  # unknown rank: no bound
         fixed = all(isinstance(d, int) and d >= 0 for d in shape)
-        if spec is not None and fixed and "string" not in spec.type:
+        plain = spec is not None and spec.type.startswith("tensor(") and "string" not in spec.type
+        if spec is not None and plain and fixed:
             most = math.prod(shape) * _MOST_BYTES_PER_ELEMENT + _SLACK
             return most, f"what the model's {kind} {printable(spec.name)} {shape} can hold"
         if memory is None:
@@ -86,4 +115,56 @@ def size_limit(session) -> SizeLimit:
 
 def batch_of(arrays) -> int | None:
     first = arrays[0] if arrays else None
-    return int(first.shape[0]) if first is not None and first.ndim else None
+    ndim = getattr(first, "ndim", 0)  # a sequence or an optional has no batch
+    return int(first.shape[0]) if first is not None and ndim else None
+
+
+def _flatten_outputs(names: list[str], expected: list, actual: list):
+    """Sequences, optionals and maps compared element by element: ([(name, array)] of each side,
+    notes). An element is named after its output: `out[0]`, `out['key']`. Where the structures
+    differ (lengths, an empty optional against a value), that output's arrays are left out of
+    both sides and a note says how they differ, which fails the run."""
+    expected_flat: list = []
+    actual_flat: list = []
+    notes: list[str] = []
+    for index in range(max(len(expected), len(actual))):
+        name = names[index] if index < len(names) else f"output_{index}"
+        if index >= len(expected) or index >= len(actual):  # compare_outputs names the side
+            if index < len(expected):
+                expected_flat += _leaves(name, expected[index])
+            else:
+                actual_flat += _leaves(name, actual[index])
+            continue
+        want, got = list(_leaves(name, expected[index])), list(_leaves(name, actual[index]))
+        if [n for n, _ in want] != [n for n, _ in got]:
+            notes.append(
+                f"{name}: {_SIDES[0]} gives {_structure(expected[index])}, "
+                f"{_SIDES[1]} {_structure(actual[index])}"
+            )
+            continue
+        expected_flat += want
+        actual_flat += got
+    return expected_flat, actual_flat, notes
+
+
+def _leaves(name: str, value):
+    if value is None:  # an empty optional: nothing to compare
+        return
+    if isinstance(value, dict):
+        for key in sorted(value):
+            yield from _leaves(f"{name}[{key!r}]", value[key])
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _leaves(f"{name}[{index}]", item)
+    else:
+        yield name, value
+
+
+def _structure(value) -> str:
+    if value is None:
+        return "an empty optional"
+    if isinstance(value, dict):
+        return f"a map of {len(value)} entries"
+    if isinstance(value, (list, tuple)):
+        return f"a sequence of {len(value)}"
+    return "a tensor"

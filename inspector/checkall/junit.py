@@ -12,7 +12,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 from typing import Any
 
-from .util.text import printable, xml_safe
+from ..util.text import printable, xml_safe
 
 CLASSNAME = "inspector.check-all"
 
