@@ -24,10 +24,12 @@ from .models._registry import BUILD_SEED
 from .usermodel.checkpoint import load_state_dict
 from .usermodel.importing import import_attr
 from .usermodel.inputs import Inputs, InputSpec, parse_input, spec_of
+from .usermodel.meta import build_on_meta, fits_in_memory, weight_bytes
 from .usermodel.outputs import register_output_types
 from .usermodel.usercode import user_code
 from .util.files import file_kind
 from .util.memory import available_memory
+from .util.progress import step
 from .util.text import shape_text
 
 # Example inputs may take at most this share of the available memory: the model's activations and
@@ -107,6 +109,7 @@ def load_model(
     kwargs=None,
     checkpoint=None,
     inputs_required: bool = True,
+    meta: bool | None = False,
 ) -> LoadedModel:
     """Build the model named by `spec` (or take the nn.Module given), load its checkpoint, and put
     it in eval mode.
@@ -116,6 +119,9 @@ def load_model(
     `inputs_factory` ("module:fn" returning a tensor, a tuple, a dict or (tuple, dict)).
     Without any, a registry model's own example inputs; with `inputs_required=False` a model
     without any (a summary lists its parameters then).
+
+    `meta=True` builds the model on PyTorch's meta device (shapes without storage: enough for a
+    summary); `meta=None` does so only when its weights would not fit in memory.
     """
     kwargs = dict(kwargs or {})
     given_ways = [w for w in (inputs, input_shapes, inputs_factory) if w]
@@ -123,9 +129,11 @@ def load_model(
         raise InspectorError(
             "give the example inputs one way: --input, --input-shape or --inputs, not several"
         )
-    spec, module, default = _module_and_default_inputs(spec, kwargs)
-    if checkpoint is not None:
-        load_state_dict(module, checkpoint)
+    label = spec if isinstance(spec, str) else type(spec).__name__
+    with step(f"loading {label}"):
+        spec, module, default = _module_and_default_inputs(spec, kwargs, meta)
+        if checkpoint is not None:
+            load_state_dict(module, checkpoint)
     module.eval()
     loaded = LoadedModel(spec, module, [], kwargs, checkpoint and str(checkpoint))
     if inputs_factory:
@@ -370,7 +378,9 @@ def _registry_entry(name: str):
         raise InspectorError(f"unknown model {name!r}{hint}") from error
 
 
-def _module_and_default_inputs(spec, kwargs: dict) -> tuple[str, nn.Module, list | None]:
+def _module_and_default_inputs(
+    spec, kwargs: dict, meta: bool | None = False
+) -> tuple[str, nn.Module, list | None]:
     """The spec's name, its module, and a registry model's own example inputs."""
     if isinstance(spec, nn.Module):
         name = type(spec).__name__
@@ -380,10 +390,23 @@ def _module_and_default_inputs(spec, kwargs: dict) -> tuple[str, nn.Module, list
             f"load_model takes a MODEL spec (a string) or an nn.Module; got {type(spec).__name__}"
         )
     if ":" in spec:
-        return spec, _build(import_attr(spec), kwargs, spec), None
+        return spec, _build_maybe_on_meta(import_attr(spec), kwargs, spec, meta), None
     entry = _registry_entry(spec)
-    module = _build(lambda **kw: models.create_model(spec, **kw), kwargs, spec)
+    module = _build_maybe_on_meta(lambda **kw: models.create_model(spec, **kw), kwargs, spec, meta)
     return spec, module, list(entry.inputs) or [InputSpec(tuple(s)) for s in entry.input_shapes]
+
+
+def _build_maybe_on_meta(factory, kwargs: dict, spec: str, meta: bool | None) -> nn.Module:
+    """Built on the meta device when asked (meta=True), or when asked to decide (None) and the
+    weights, measured on a meta build first, would not fit in memory; else built as usual."""
+    if meta is False or isinstance(factory, nn.Module):
+        return _build(factory, kwargs, spec)
+    probe, why = build_on_meta(lambda: _build(factory, kwargs, spec))
+    if probe is None and meta:
+        raise InspectorError(f"{spec} cannot be built on the meta device: {why}")
+    if probe is not None and (meta or not fits_in_memory(weight_bytes(probe), available_memory())):
+        return probe
+    return _build(factory, kwargs, spec)
 
 
 def _build(factory, kwargs: dict, spec: str) -> nn.Module:

@@ -28,7 +28,7 @@ def _scale_shift_model(path, scale, shift):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
         [numpy_helper.from_array(scale, "scale"), numpy_helper.from_array(shift, "shift")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
     onnx.save(model, str(path))
     return path
 

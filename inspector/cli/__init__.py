@@ -25,6 +25,7 @@ from ..errors import (
     note_interrupt,
     was_interrupted,
 )
+from ..util.progress import steps_shown
 from ..util.text import first_line, printable
 
 # In the order `inspector --help` lists them; each is a module of this package.
@@ -117,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else ExitStatus.USAGE
     args.stdout = sys.stdout
     args.pid = os.getpid()  # a child the model's code forked must not print or exit as us
-    with _interrupts_remembered(), _json_stdout_kept_clean(args), _exits_in_finalizers_quiet():
+    with (
+        _interrupts_remembered(),
+        _json_stdout_kept_clean(args),
+        steps_shown(sys.stderr),
+        _exits_in_finalizers_quiet(),
+    ):
         code = _run_command(args)
     leave_if_forked(args)
     # A failure after Ctrl-C is the interrupt's doing; a command that ends on Ctrl-C by design

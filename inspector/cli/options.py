@@ -197,7 +197,7 @@ def add_format_option(parser, *choices: str) -> None:
 # --- running ------------------------------------------------------------------------------------
 
 
-def load(args, inputs_required: bool = True):
+def load(args, inputs_required: bool = True, meta: bool | None = False):
     """The MODEL and its options -> a LoadedModel (imports torch)."""
     from ..loading import load_model, parse_kwargs
 
@@ -209,6 +209,7 @@ def load(args, inputs_required: bool = True):
         kwargs=parse_kwargs(args.kwargs, args.kwarg),
         checkpoint=args.checkpoint,
         inputs_required=inputs_required,
+        meta=meta,
     )
 
 

@@ -55,6 +55,13 @@ def add_arguments(parser) -> None:
         help="run forward in eval (default) or train mode; the model's flags and BatchNorm's "
         "running statistics come back as they were",
     )
+    parser.add_argument(
+        "--meta",
+        action="store_true",
+        help="build the model on PyTorch's meta device (shapes without storage): parameters, "
+        "shapes and mult-adds of a model too large to allocate; done without asking when its "
+        "weights would take over half the available memory",
+    )
     add_format_option(parser, "text", "json", "markdown")
 
 
@@ -81,7 +88,7 @@ def run(args) -> ExitStatus:
         from ..summary import summarize
 
         summary = summarize(
-            load(args, inputs_required=False),
+            load(args, inputs_required=False, meta=True if args.meta else None),
             depth=args.depth,
             col_names=args.columns,
             row_settings=args.row_settings,

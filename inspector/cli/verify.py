@@ -84,6 +84,14 @@ def add_arguments(parser) -> None:
         "PyTorch's values as DIR/test_data_set_0, so 'inspector verify DIR/model.onnx --data DIR' "
         "reproduces the mismatch without PyTorch",
     )
+    parser.add_argument(
+        "--decode-steps",
+        type=positive_int,
+        metavar="N",
+        help="a causal LM (transformers): export it with its cache as inputs and outputs, run the "
+        "prompt and N greedy steps in PyTorch and onnxruntime, each fed its own cache, and "
+        "compare every step's logits and cache and its greedy tokens",
+    )
     add_export_options(parser)
     add_cache_option(parser)
     add_format_option(parser)
@@ -103,7 +111,9 @@ def run(args) -> ExitStatus:
         from ..onnx.repro import check_repro_request
 
         check_repro_request(args.repro, args.localize)
-    if args.data is not None or is_onnx_path(args.model):
+    if args.decode_steps is not None:
+        report = _verify_decode(args)
+    elif args.data is not None or is_onnx_path(args.model):
         report = _verify_data(args)
     else:
         from ..verification import verify
@@ -144,6 +154,25 @@ def _check_outputs_apart(args) -> None:
         "--inputs": model_file(args.inputs),
     }
     check_outputs_apart(outputs, inputs)
+
+
+def _verify_decode(args):
+    """--decode-steps N: its own export (the cache in and out) and loop; the options that judge
+    one forward's export do not apply."""
+    from ..verification.decode import verify_decode
+
+    alone = ("onnx", "data", "localize", "repro", "save_data")
+    given = [name for name in alone if getattr(args, name) not in (None, False)]
+    if given or is_onnx_path(args.model):
+        what = f"--{given[0].replace('_', '-')}" if given else "an ONNX file"
+        raise InspectorError(f"--decode-steps checks a PyTorch MODEL; it does not go with {what}")
+    return verify_decode(
+        load(args),
+        args.decode_steps,
+        atol=args.atol,
+        rtol=args.rtol,
+        opset=export_options(args).opset,
+    )
 
 
 def _verify_data(args):

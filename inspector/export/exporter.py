@@ -23,10 +23,13 @@ from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
 from ..errors import InspectorError, raise_if_interrupted
 from ..usermodel.inputs import Inputs, onnx_input_names
 from ..usermodel.outputs import named_outputs
-from ..usermodel.usercode import forward_hint, user_code
+from ..usermodel.usercode import TOKEN_IDS_HINT, forward_hint, user_code
+from ..util import html
 from ..util.files import check_name_length
+from ..util.html import short_repr
 from ..util.leftovers import owned_folder
 from ..util.modes import eval_mode
+from ..util.progress import step
 from ..util.text import first_line, one_line
 from .axes import (
     confirm_declared,
@@ -104,6 +107,29 @@ class ExportResult:
         data["path"] = str(self.path)
         return data
 
+    def __repr__(self) -> str:
+        nodes = html.counted(sum(self.ops.values()), "node")
+        return short_repr(
+            "ExportResult", f"{self.model or 'model'} -> {self.path}: opset {self.opset}, {nodes}"
+        )
+
+    def _repr_html_(self) -> str:
+        fields = [
+            ("file", self.path),
+            ("graph", self.graph),
+            ("exporter", self.exporter),
+            ("opset", self.opset),
+            ("dynamic axes", ", ".join(self.dynamic_axes) or "none (static shapes)"),
+            ("inputs", ", ".join(self.input_names)),
+            ("outputs", ", ".join(self.output_names)),
+            ("seconds", f"{self.seconds:.2f}"),
+        ]
+        return html.block(
+            f"exported {self.model or 'model'} -> {self.path}",
+            html.table(["", ""], [[k, v] for k, v in fields]),
+            html.table(["op", "count"], list(self.ops.items()), right=["count"]),
+        )
+
 
 def export_onnx(
     loaded: LoadedModel,
@@ -132,6 +158,7 @@ def export_onnx(
         traced = trace_sizes(loaded, axes)
         inputs = _trace_inputs(loaded, traced)
         with (
+            step(f"exporting {loaded.spec} to ONNX ({graph} graph, {exporter}, opset {opset})"),
             user_code(loaded.spec, "its forward"),
             quiet(verbose),
             eval_mode(loaded.module),
@@ -145,7 +172,8 @@ def export_onnx(
         name_symbols(model, axes)
         add_metadata(model, loaded, inputs, graph, exporter)
         light = _weightless_proto(model)
-        proto = _write_and_check(model, staged, light)
+        with step("writing and checking the ONNX file"):
+            proto = _write_and_check(model, staged, light)
         weights = _large_weights(model)  # views of the model's own tensors, no copies
         del model
         _confirm_opset(proto, loaded, exporter, opset)
@@ -463,12 +491,32 @@ def _reusable_exporter(opset: int):
     try:
         from torch.onnx._internal.exporter import _constants, _core, _registration
 
+        if not _takes_keywords(_core.export, _CORE_KEYWORDS):
+            return None  # torch 2.10's takes no opset_version: the public API does the work
         registry = _registration.ONNXRegistry.from_torchlib(
             opset_version=max(opset, _constants.TORCHLIB_OPSET)
         )
         return _core.export, registry
     except (ImportError, AttributeError, TypeError):
         return None
+
+
+# What _dynamo_export hands torch.onnx's core export besides the module and its arguments.
+_CORE_KEYWORDS = ("registry", "kwargs", "opset_version", "optimize", "dynamic_shapes", "verbose")
+
+
+def _takes_keywords(function, names) -> bool:
+    """Whether a private function still takes these keywords: a mismatch found here falls back to
+    the public API, where the same mismatch found at the call would fail the export."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return True
+    return all(name in parameters for name in names)
 
 
 def _torchscript_export(
@@ -568,9 +616,18 @@ def _checker_errors() -> Iterator[None]:
     try:
         yield
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        reason = first_line(error)
         raise InspectorError(
-            f"the exported file fails the ONNX checker: {first_line(error)}"
+            f"the exported file fails the ONNX checker: {reason}{_float_indices_hint(reason)}"
         ) from error
+
+
+def _float_indices_hint(reason: str) -> str:
+    """Where torch lets float token ids through (torch 2.11 with some transformers releases), the
+    checker is the first to refuse them, as a Gather whose indices are floats."""
+    if "Gather" in reason and re.search(r"tensor\((float|double|bfloat16|float16)\)", reason):
+        return TOKEN_IDS_HINT
+    return ""
 
 
 def _weightless_proto(model):

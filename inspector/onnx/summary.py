@@ -6,6 +6,8 @@ import math
 from collections import Counter
 from dataclasses import asdict, dataclass
 
+from ..util import html
+from ..util.html import short_repr
 from ..util.text import markdown_cell, printable, shape_text
 from .files import load_onnx
 
@@ -42,6 +44,25 @@ class OnnxSummary:
         lines.append(f"total params: {self.total_params:,}")
         # Names come from the file: its escape sequences must not reach the terminal.
         return "\n".join(map(printable, lines))
+
+    def __repr__(self) -> str:
+        nodes = html.counted(sum(self.ops.values()), "node")
+        return short_repr(
+            "OnnxSummary",
+            f"{self.file}: opset {self.opset}, {nodes}, {self.total_params:,} params",
+        )
+
+    def _repr_html_(self) -> str:
+        tensors = [
+            [t.name, kind, t.dtype, shape_text(t.shape)]
+            for kind, group in (("input", self.inputs), ("output", self.outputs))
+            for t in group
+        ]
+        return html.block(
+            f"ONNX model {self.file} (opset {self.opset}), {self.total_params:,} params",
+            html.table(["tensor", "kind", "dtype", "shape"], tensors),
+            html.table(["op", "count"], list(self.ops.items()), right=["count"]),
+        )
 
     def to_markdown(self) -> str:
         rows = [

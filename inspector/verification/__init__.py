@@ -27,6 +27,7 @@ from ..usermodel.inputs import Inputs, to_numpy
 from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
 from ..util.modes import eval_mode
+from ..util.progress import step
 
 if TYPE_CHECKING:
     from ..loading import LoadedModel
@@ -112,8 +113,9 @@ def verify_onnx(
     """
     tolerances = Tolerances.of(atol, rtol)
     check_repro_request(repro, localize)
-    path = check_onnx_file(onnx_path)
-    session = open_session(path, path.name)
+    with step("checking the ONNX file and opening it in onnxruntime"):
+        path = check_onnx_file(onnx_path)
+        session = open_session(path, path.name)
     tolerances.check_names(output_names(session), loaded.spec)
     cases = input_cases(loaded, session, seeds, batch_sizes)
     report = VerifyReport(
@@ -126,7 +128,12 @@ def verify_onnx(
     )
     keep = save_data is not None
     with eval_mode(loaded.module):
-        results = [_run_case(loaded, session, path.name, case, tolerances, keep) for case in cases]
+        results = []
+        for number, case in enumerate(cases, 1):
+            with step(
+                f"input set {number} of {len(cases)}: running PyTorch and onnxruntime, comparing"
+            ):
+                results.append(_run_case(loaded, session, path.name, case, tolerances, keep))
         report.runs = [result.run for result in results]
         report.warnings += nonfinite_warnings(report.runs, "PyTorch")
         blind = blind_outputs(results)
@@ -134,7 +141,8 @@ def verify_onnx(
             from .localize import compare_modules
 
             inputs, label = _module_inputs(cases, report.runs)
-            compare_modules(report, loaded, path, inputs, label, blind=blind, repro=repro)
+            with step("comparing every module's output in PyTorch and onnxruntime"):
+                compare_modules(report, loaded, path, inputs, label, blind=blind, repro=repro)
     if keep:
         write_test_data(save_data, [r.data_set for r in results if r.data_set is not None])
     return report
