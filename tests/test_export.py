@@ -17,6 +17,7 @@ from _params import registered_models
 from conftest import split_steps
 from onnx import numpy_helper
 
+import inspector
 from inspector.errors import InspectorError
 from inspector.export import ExportResult, export_onnx
 from inspector.export import exporter as export_module
@@ -493,3 +494,40 @@ def test_native_exporter_output_is_hidden_too(tmp_path, capfd):
     err, steps = split_steps(err)
     assert code == 2 and out == "" and steps[-1].startswith("exporting relu to ONNX")
     assert err.count("\n") == 1 and err.startswith("inspector: error: relu: export failed")
+
+
+@pytest.mark.parametrize(
+    ("options", "python", "flag"),
+    [
+        ({"opset": 999}, "opset=999", "--opset 999"),
+        ({"opset": 8, "exporter": "torchscript"}, "opset=8", "--opset 8"),
+        ({"dynamic_dims": ["nothing.1=sequence"]}, "dynamic_dims='nothing.1=sequence'", None),
+    ],
+)
+def test_an_error_names_the_parameter_from_python_and_the_flag_from_the_cli(
+    cli, tmp_path, options, python, flag
+):
+    with pytest.raises(InspectorError) as raised:
+        export_onnx(load_model("relu"), tmp_path / "relu.onnx", **options)
+    assert str(raised.value).startswith(python) and "--" not in str(raised.value)
+    if flag:
+        argv = [f"--{k}={v}" for k, v in options.items()]
+        result = cli("export", "relu", "-o", tmp_path / "relu.onnx", *argv)
+        assert result.code == 2 and result.err.startswith(f"inspector: error: {flag}:")
+
+
+def test_repro_without_localize_names_the_parameters_from_python(tmp_path):
+    torch.manual_seed(0)
+    with pytest.raises(InspectorError, match=r"^repro needs localize=True") as raised:
+        inspector.verify(torch.nn.Linear(3, 2), torch.randn(2, 3), repro=tmp_path / "repro")
+    assert "--" not in str(raised.value)
+
+
+def test_a_used_save_data_folder_names_the_parameter_from_python(tmp_path):
+    used = tmp_path / "data"
+    used.mkdir()
+    (used / "keep.txt").write_text("mine")
+    torch.manual_seed(0)
+    with pytest.raises(InspectorError, match=r"^save_data='.*data' already exists"):
+        inspector.verify(torch.nn.Linear(3, 2), torch.randn(2, 3), save_data=used)
+    assert (used / "keep.txt").read_text() == "mine"

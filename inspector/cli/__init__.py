@@ -23,6 +23,7 @@ from ..errors import (
     interrupted_message,
     interrupted_status,
     note_interrupt,
+    on_command_line,
     was_interrupted,
 )
 from ..util.progress import steps_shown
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         _json_stdout_kept_clean(args),
         steps_shown(sys.stderr),
         _exits_in_finalizers_quiet(),
+        on_command_line(),
     ):
         code = _run_command(args)
     leave_if_forked(args)
@@ -193,7 +195,8 @@ def _descriptor_1_to_stderr(args):
     a copy of the original descriptor."""
     for stream in (sys.stdout, sys.__stdout__, args.stdout):
         with contextlib.suppress(OSError, ValueError, AttributeError):
-            stream.flush()
+            if stream is not None:
+                stream.flush()
     try:
         saved = os.dup(1)
         os.dup2(2, 1)
@@ -214,7 +217,8 @@ def _descriptor_1_to_stderr(args):
                 args.stdout.close()
             args.stdout = original
         with contextlib.suppress(OSError, ValueError, AttributeError):
-            sys.__stdout__.flush()  # what the model wrote, before descriptor 1 moves back
+            if sys.__stdout__ is not None:  # what the model wrote, before descriptor 1 moves back
+                sys.__stdout__.flush()
         os.dup2(saved, 1)
         os.close(saved)
 

@@ -15,6 +15,7 @@ from .options import (
     is_onnx_path,
     load,
     positive_int,
+    refuse_model_options_for_a_file,
 )
 
 NAME = "summary"
@@ -80,6 +81,7 @@ def _names(known: tuple[str, ...]):
 
 
 def run(args) -> ExitStatus:
+    refuse_model_options_for_a_file(args)
     if is_onnx_path(args.model):
         from ..onnx.summary import summarize_onnx
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from .. import defaults
 from ..errors import ExitStatus, InspectorError
 from .options import (
+    EXPORT_OPTIONS,
+    MODEL_OPTIONS,
     add_cache_option,
     add_export_options,
     add_format_option,
@@ -16,6 +18,7 @@ from .options import (
     is_onnx_path,
     load,
     positive_int,
+    refuse_options,
     tolerance,
 )
 
@@ -118,15 +121,11 @@ def run(args) -> ExitStatus:
     else:
         from ..verification import verify
 
-        options = export_options(args)
+        options = export_options(args)  # checked here, before the model loads
         report = verify(
             load(args),
             onnx=args.onnx,
-            graph=options.graph,
-            exporter=options.exporter,
-            opset=options.opset,
-            dynamic_batch=options.dynamic_batch,
-            dynamic_dims=options.dynamic_dims,
+            export_options=options,
             atol=args.atol,
             rtol=args.rtol,
             seeds=args.seeds,
@@ -193,6 +192,9 @@ def _verify_data(args):
             raise InspectorError(
                 f"--{flag.replace('_', '-')} needs a PyTorch MODEL; it does not go with --data"
             )
+    runs = (("--seeds", "seeds"), ("--batch-sizes", "batch_sizes"))
+    reason = "applies to a PyTorch MODEL; it does not go with --data"
+    refuse_options(args, MODEL_OPTIONS + EXPORT_OPTIONS + runs, reason)
     from ..onnx.golden import verify_data
 
     return verify_data(args.model, args.data, atol=args.atol, rtol=args.rtol)

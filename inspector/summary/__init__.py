@@ -4,7 +4,7 @@ The same questions asked of an ONNX file are `inspector.onnx.summary`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -163,16 +163,26 @@ def summarize(
     loaded: LoadedModel,
     depth: int = SUMMARY_DEPTH,
     *,
-    col_names=None,
-    row_settings=None,
+    col_names: Sequence[str] | None = None,
+    row_settings: Sequence[str] | None = None,
     mode: str = "eval",
 ) -> Summary:
     """Run torchinfo on a LoadedModel's example inputs (seeded random, on the model's device, in
     eval mode unless `mode="train"`), with the totals counted right: a tied weight once, a pruned
     weight as its mask keeps it, mult-adds by PyTorch's FLOP counter.
 
-    `col_names` and `row_settings` take torchinfo's names (COLUMNS, ROW_SETTINGS); without any
-    input the table lists the parameters only, as torchinfo's `summary(model)` does."""
+    Without any input the table lists the parameters only, as torchinfo's `summary(model)` does.
+
+    Args:
+        loaded: the model and its example inputs, from `load_model`.
+        depth: how deep nested layers are listed.
+        col_names: torchinfo's column names (COLUMNS).
+        row_settings: torchinfo's row settings (ROW_SETTINGS).
+        mode: "eval" or "train"; every layer's flag (and BatchNorm's statistics) come back.
+
+    Returns:
+        A Summary: prints torchinfo's table; `to_dict()` gives the JSON document.
+    """
     columns = _choices(col_names, COLUMNS, SUMMARY_DEFAULT_COLUMNS, "col_names")
     rows = _choices(row_settings, ROW_SETTINGS, SUMMARY_DEFAULT_ROW_SETTINGS, "row_settings")
     if mode not in MODES:
