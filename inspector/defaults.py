@@ -56,3 +56,5 @@ LARGE_GRAPH_NODES = 3000
 
 # view
 LOOPBACK = "127.0.0.1"
+# check-all: seconds one model's check may take before its worker is stopped (0: no limit).
+CHECK_TIMEOUT = 600.0

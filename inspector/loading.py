@@ -30,6 +30,8 @@ from .usermodel.inputs import Inputs, InputSpec, parse_input, spec_of
 from .usermodel.meta import build_on_meta, fits_in_memory, weight_bytes
 from .usermodel.outputs import register_output_types
 from .usermodel.usercode import user_code
+from .util.files import file_kind
+from .util.memory import available_memory
 from .util.progress import step
 from .util.text import shape_text
 
@@ -417,27 +419,15 @@ def _itemsize(dtype: str) -> int:
     return getattr(torch, dtype).itemsize
 
 
-def available_memory() -> int | None:
-    """Bytes the system can still give us (MemAvailable), or None where it cannot tell."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _registry_entry(name: str):
     try:
         return models.get_entry(name)
     except KeyError as error:
         close = difflib.get_close_matches(name, models.list_models(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see 'inspector list'"
+        kind = file_kind(name)
+        if kind is not None:  # /dev/zero, a FIFO: say what it is, not that no model has its name
+            hint = f": {name} is {kind}; MODEL is a registry name, FILE.py:attr or FILE.onnx"
         raise InspectorError(f"unknown model {name!r}{hint}") from error
 
 

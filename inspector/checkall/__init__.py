@@ -22,7 +22,7 @@ from ..errors import InspectorError, was_interrupted
 from ..util import html
 from ..util.html import short_repr
 from ..util.progress import progress_bar
-from ..util.text import one_line, plain_table
+from ..util.text import one_line, plain_table, printable
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -110,7 +110,9 @@ class CheckAllReport:
         where = f" (shard {self.shard[0]}/{self.shard[1]})" if self.shard else ""
         if not self.checks:
             return f"PASSED | no models to check{where}"
-        failed = [check.model for check in self.checks if not check.passed]
+        # Names and messages come from a user's zoo and its models: escaped, so none can forge a
+        # line (or hold a lone surrogate that no terminal encoding can print).
+        failed = [printable(check.model) for check in self.checks if not check.passed]
         total = len(self.checks)
         if not failed:
             return f"PASSED | all {total} model(s) export and verify{where}"
@@ -118,9 +120,8 @@ class CheckAllReport:
 
     def _notes(self) -> list[str]:
         notes = [f"{check.model}: {check.error}" for check in self.checks if check.error]
-        return notes + [
-            f"{check.model}: warning: {w}" for check in self.checks for w in check.warnings
-        ]
+        notes += [f"{check.model}: warning: {w}" for check in self.checks for w in check.warnings]
+        return [printable(note) for note in notes]  # the zoo's names, the models' messages
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -193,13 +194,16 @@ def check_all(
     use_cache: bool = True,
     jobs: int = 1,
     zoo: str | None = None,
+    timeout: float | None = None,
     **verify_options,
 ):
     """Export (or take from the export cache) and verify each model; a failure never stops the rest.
 
     With the cache, a repeated check-all (in CI, say) re-exports only the models that changed.
     With jobs > 1, models are checked in that many worker processes, which import `zoo` (the
-    --models the names come from) first; the report keeps the order of `names`.
+    --models the names come from) first; the report keeps the order of `names`. With `timeout`
+    (seconds per model), every model is checked in a worker, with jobs 1 too: a model that hangs,
+    even in native code, or a worker the OS kills, is that model's failure and the rest go on.
     """
     report = CheckAllReport(shard=shard)
     start = time.perf_counter()
@@ -207,11 +211,11 @@ def check_all(
         check_model, use_cache=use_cache, **verify_options
     )
     with progress_bar(progress, len(names), "check-all") as bar:
-        if jobs > 1 and len(names) > 1:
-            report.checks = _check_in_workers(check, names, jobs, zoo, bar)
+        if timeout or (jobs > 1 and len(names) > 1):
+            report.checks = _check_in_workers(check, names, jobs, zoo, bar, timeout)
         else:
             for name in names:
-                bar.describe(f"exporting and verifying {name}")
+                bar.describe(printable(f"exporting and verifying {name}"))
                 report.checks.append(check(name))
                 bar.advance()
                 if was_interrupted():  # a library swallowed the KeyboardInterrupt; stop anyway
@@ -220,19 +224,21 @@ def check_all(
     return report
 
 
-def _check_in_workers(check, names: list[str], jobs: int, zoo: str | None, bar) -> list:
+def _check_in_workers(
+    check, names: list[str], jobs: int, zoo: str | None, bar, timeout: float | None = None
+) -> list:
     from .workers import run_in_workers
 
     running: list[str] = []
 
     def started(name: str) -> None:
         running.append(name)
-        bar.describe(f"exporting and verifying {', '.join(running)}")
+        bar.describe(printable(f"exporting and verifying {', '.join(running)}"))
 
     def finished(name: str, _check) -> None:
         running.remove(name)
         bar.advance()
-        bar.describe(f"exporting and verifying {', '.join(running)}")
+        bar.describe(printable(f"exporting and verifying {', '.join(running)}"))
 
     threads = max(1, _usable_cores() // jobs)
     return run_in_workers(
@@ -240,26 +246,58 @@ def _check_in_workers(check, names: list[str], jobs: int, zoo: str | None, bar) 
         names,
         jobs=jobs,
         setup=prepare_worker,
-        setup_args=(zoo, threads),
+        setup_args=(zoo, threads, _shippable_entries(names)),
         crashed=_crashed,
         started=started,
         finished=finished,
+        timeout=timeout,
     )
 
 
-def prepare_worker(zoo: str | None, threads: int) -> None:
-    """In a check-all worker: its share of the cores, for torch and onnxruntime; the user's zoo."""
+def _shippable_entries(names: list[str]) -> dict:
+    """The registry entries a worker may not find by importing the zoo (registered by code that
+    ran in this process only, such as a test), where pickle can carry them."""
+    import pickle
+
+    from .. import models
+
+    entries = {}
+    for name in names:
+        try:
+            entries[name] = pickle.dumps(models.get_entry(name))
+        except Exception:  # a lambda or a local class: the worker must find it by itself
+            continue
+    return entries
+
+
+def prepare_worker(zoo: str | None, threads: int, entries: dict | None = None) -> None:
+    """In a check-all worker: its share of the cores, for torch and onnxruntime; the user's zoo,
+    and the entries this process registered that the zoo does not (pickled)."""
+    import pickle
+
     import torch
 
+    from .. import models
+    from ..models._registry import _REGISTRY
     from ..onnx.runtime import set_default_threads
 
     torch.set_num_threads(threads)
     set_default_threads(threads)
     if zoo:
         import_zoo(zoo)
+    known = set(models.list_models())
+    for name, pickled in (entries or {}).items():
+        if name in known:
+            continue
+        try:  # its builder's module may be one only the zoo's import could make
+            _REGISTRY[name] = pickle.loads(pickled)
+        except Exception:
+            continue
 
 
 def _crashed(name: str, reason: str) -> ModelCheck:
+    if "stopped after" in reason:  # the worker ran past --timeout
+        reason = f"timed out: {reason} (--timeout)"
     return ModelCheck(name, None, None, None, False, f"{reason} while checking it")
 
 

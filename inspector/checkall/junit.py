@@ -7,15 +7,14 @@ error, a model onnxruntime cannot run) is an <error>.
 
 from __future__ import annotations
 
-import re
 import socket
 import time
 import xml.etree.ElementTree as ElementTree
 from typing import Any
 
+from ..util.text import printable, xml_safe
+
 CLASSNAME = "inspector.check-all"
-# Characters XML 1.0 forbids (exporter messages can carry terminal colour codes).
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def junit_xml(report) -> str:
@@ -48,7 +47,11 @@ def junit_xml(report) -> str:
 
 def _testcase(suite, check) -> None:
     case = ElementTree.SubElement(
-        suite, "testcase", classname=CLASSNAME, name=check.model, time=f"{check.seconds or 0:.3f}"
+        suite,
+        "testcase",
+        classname=CLASSNAME,
+        name=printable(check.model),  # a registered name is the user's: it may hold anything
+        time=f"{check.seconds or 0:.3f}",
     )
     if check.error:
         error = ElementTree.SubElement(
@@ -67,4 +70,6 @@ def _testcase(suite, check) -> None:
 
 
 def _clean(text: str) -> str:
-    return _NOT_XML.sub("", text)
+    # Characters XML 1.0 forbids (exporter messages carry terminal colour codes, a model's
+    # message a lone surrogate) written as escapes: the document stays well-formed.
+    return xml_safe(text)

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +26,21 @@ from ..errors import ExitStatus, note_interrupt, was_interrupted
 STOP_SECONDS = 60.0
 
 
+_STARTED = object()  # a worker's word that it began its item (after its imports)
+
+# How long a worker past its deadline may take to clean up after SIGINT before it is killed.
+TIMEOUT_STOP_SECONDS = 10.0
+
+
 @dataclass
 class _Worker:
     process: Any  # a multiprocessing process and its end of a pipe (their classes are private)
     connection: Any
     task: tuple | None = None  # (index, item) it is working on
+    deadline: float | None = None  # time.monotonic() by which it must answer
+
+    def overdue(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
 
 def run_in_workers(
@@ -42,14 +53,17 @@ def run_in_workers(
     crashed: Callable,
     started: Callable = lambda item: None,
     finished: Callable = lambda item, result: None,
+    timeout: float | None = None,
 ) -> list:
     """[function(item) for item in items], computed in `jobs` worker processes.
 
     `function`, `setup` and their arguments must be picklable (module-level functions). Each
     worker first calls setup(*setup_args). A worker that dies mid-item (a crash in native code,
     the OOM killer) gives crashed(item, reason) as that item's result, and a new worker takes
-    its place. An exception raised by `function` or `setup` stops every worker and is re-raised.
-    `started` and `finished` are called in this process, for a progress display.
+    its place. An item that takes longer than `timeout` seconds is stopped the same way (SIGINT,
+    so its clean-up runs, then SIGKILL) and gives crashed(item, reason). An exception raised by
+    `function` or `setup` stops every worker and is re-raised. `started` and `finished` are
+    called in this process, for a progress display.
     """
     import multiprocessing
 
@@ -66,7 +80,14 @@ def run_in_workers(
             for worker in _ready(workers):
                 assert worker.task is not None  # _ready gives only busy workers
                 index, item = worker.task
-                result = _collect(worker, crashed, item)
+                if worker.overdue() and not worker.connection.poll():
+                    _end(worker)
+                    result = crashed(item, f"its worker process was stopped after {timeout:g} s")
+                else:
+                    result = _collect(worker, crashed, item)
+                    if result is _STARTED:  # the clock runs from here, not from its imports
+                        worker.deadline = None if timeout is None else time.monotonic() + timeout
+                        continue
                 results[index] = result
                 finished(item, result)
                 worker.task = None
@@ -106,18 +127,32 @@ def _hand_out(worker: _Worker, pending: list, started: Callable) -> None:
     if not pending:
         return
     worker.task = pending.pop()
+    worker.deadline = None  # set when the worker says it started on it
     started(worker.task[1])
     worker.connection.send(worker.task)
 
 
 def _ready(workers: list[_Worker]) -> list[_Worker]:
-    """The busy workers that answered or died, once at least one has."""
+    """The busy workers that answered, died or ran past their deadline, once at least one has."""
     from multiprocessing.connection import wait
 
     busy = [worker for worker in workers if worker.task]
     waitables = [w.connection for w in busy] + [w.process.sentinel for w in busy]
-    ready = set(wait(waitables))
-    return [w for w in busy if w.connection in ready or w.process.sentinel in ready]
+    deadlines = [w.deadline for w in busy if w.deadline is not None]
+    wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+    ready = set(wait(waitables, wait_for))
+    return [w for w in busy if w.connection in ready or w.process.sentinel in ready or w.overdue()]
+
+
+def _end(worker: _Worker) -> None:
+    """Stop a worker that ran past its deadline: SIGINT first, so its clean-up (staging folders,
+    checker children) runs, then SIGKILL if the model does not let it return."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(worker.process.pid, signal.SIGINT)
+    worker.process.join(TIMEOUT_STOP_SECONDS)
+    if worker.process.is_alive():
+        worker.process.kill()
+        worker.process.join()
 
 
 def _collect(worker: _Worker, crashed: Callable, item):
@@ -129,6 +164,8 @@ def _collect(worker: _Worker, crashed: Callable, item):
         return crashed(item, _death(worker.process.exitcode))
     if kind == "raised":
         raise value
+    if kind == "started":
+        return _STARTED
     return value
 
 
@@ -192,6 +229,7 @@ def _serve(connection, function, setup, setup_args) -> None:
             setup(*setup_args)
         while (task := connection.recv()) is not None:
             index, item = task
+            connection.send(("started", index))  # set up and imported: its time starts now
             try:
                 answer = ("done", function(item))
             except Exception as error:

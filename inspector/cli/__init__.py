@@ -118,13 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:  # --help, --version and usage errors
         return stop.code if isinstance(stop.code, int) else ExitStatus.USAGE
     args.stdout = sys.stdout
+    args.pid = os.getpid()  # a child the model's code forked must not print or exit as us
     with (
         _interrupts_remembered(),
         _json_stdout_kept_clean(args),
         steps_shown(sys.stderr),
+        _exits_in_finalizers_quiet(),
         on_command_line(),
     ):
         code = _run_command(args)
+    leave_if_forked(args)
     # A failure after Ctrl-C is the interrupt's doing; a command that ends on Ctrl-C by design
     # (view) and returns 0 keeps its code. SIGTERM and SIGHUP end every command with 128 + signal.
     ended_by_design = code == ExitStatus.OK and interrupted_status() == ExitStatus.INTERRUPTED
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # Each stops a command as Ctrl-C does: cleanup runs, then exit 128 + signal.
-INTERRUPT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+INTERRUPT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 
 
 @contextlib.contextmanager
@@ -159,13 +162,72 @@ def _interrupts_remembered():
 
 
 @contextlib.contextmanager
+def _exits_in_finalizers_quiet():
+    """A model's __del__ that calls sys.exit() cannot end anything (Python ignores it), but its
+    default report is a traceback: drop it, as the command's outcome does not change."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if not isinstance(unraisable.exc_value, SystemExit):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+@contextlib.contextmanager
 def _json_stdout_kept_clean(args):
     """While a command writes JSON, whatever else prints (a model's forward) goes to stderr."""
     if getattr(args, "format", "text") != "json":
         yield
         return
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(sys.stderr), _descriptor_1_to_stderr(args):
         yield
+
+
+@contextlib.contextmanager
+def _descriptor_1_to_stderr(args):
+    """Point file descriptor 1 at stderr too: model code that writes to sys.__stdout__, to
+    os.write(1, ...) or from C must not land in the JSON document either. The document goes to
+    a copy of the original descriptor."""
+    for stream in (sys.stdout, sys.__stdout__, args.stdout):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if stream is not None:
+                stream.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no descriptor 1 or 2 (a daemon): sys.stdout's redirection is all we have
+        yield
+        return
+    original = args.stdout
+    try:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if original.fileno() == 1:  # it writes to the descriptor we just moved
+                args.stdout = open(  # noqa: SIM115 (closed below, after the command)
+                    saved, "w", encoding=original.encoding, errors="backslashreplace", closefd=False
+                )
+        yield
+    finally:
+        if args.stdout is not original:
+            with contextlib.suppress(OSError, ValueError):
+                args.stdout.close()
+            args.stdout = original
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if sys.__stdout__ is not None:  # what the model wrote, before descriptor 1 moves back
+                sys.__stdout__.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def leave_if_forked(args) -> None:
+    """In a process the model's code forked (os.fork() in forward), end here, silently: only the
+    command's own process prints its result and exit status. Buffers are the parent's: no flush."""
+    if getattr(args, "pid", None) not in (None, os.getpid()):
+        os._exit(0)
 
 
 def _run_command(args) -> int:
@@ -178,6 +240,13 @@ def _run_command(args) -> int:
     except BrokenPipeError:  # `inspector ... | head`: the reader left, which is not our error
         sys.stderr.close()
         return ExitStatus.OK
+    except RecursionError:  # a model nested deeper than Python's stack allows: its shape, not a bug
+        where = getattr(args, "model", None) or "the model"
+        message = (
+            f"inspector: error: {where}: nested too deeply (Python's recursion limit, "
+            f"{sys.getrecursionlimit()}, was reached while walking its modules or running it)"
+        )
+        return _fail(args, message, ExitStatus.USAGE)
     except OSError as error:
         if error.errno not in ENVIRONMENT_ERRNOS:
             return _internal_error(args, error)
@@ -209,6 +278,7 @@ def _user_code_ended(args, what: str) -> str:
 
 
 def _fail(args, message: str, code: int) -> int:
+    leave_if_forked(args)
     if getattr(args, "debug", False):
         traceback.print_exc()
     # Names in a message come from files and models we were given: no escape sequence of theirs
@@ -220,6 +290,7 @@ def _fail(args, message: str, code: int) -> int:
 def run() -> None:
     """Console-script entry point (also `python -m inspector`)."""
     code = main()
+    sys.unraisablehook = _quiet_exit_hook  # objects a model left behind, finalized at exit
     if _threads_left_running():
         # A model's module started a non-daemon thread (at import, say): the interpreter would
         # wait for it forever after the command is done. Flush what we printed and exit anyway.
@@ -228,6 +299,11 @@ def run() -> None:
                 stream.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def _quiet_exit_hook(unraisable) -> None:
+    if not isinstance(unraisable.exc_value, SystemExit):
+        sys.__unraisablehook__(unraisable)
 
 
 def _threads_left_running() -> bool:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import math
+
+from ..defaults import CHECK_TIMEOUT
 from ..errors import ExitStatus
 from .options import add_format_option, emit, positive_int
 
@@ -40,7 +44,26 @@ def add_arguments(parser) -> None:
         action="store_true",
         help="export every model afresh instead of reusing unchanged cached exports",
     )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=CHECK_TIMEOUT,
+        metavar="S",
+        help=f"seconds one model may take (default: {CHECK_TIMEOUT:g}); a model that takes "
+        "longer, or whose worker the system kills (out of memory), fails and the rest go on. "
+        "Each model is checked in a worker process; 0: no limit, and with --jobs 1 in this process",
+    )
     add_format_option(parser)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
 
 
 def run(args) -> ExitStatus:
@@ -59,6 +82,7 @@ def run(args) -> ExitStatus:
         use_cache=not args.no_cache,
         jobs=args.jobs,
         zoo=args.models,
+        timeout=args.timeout or None,
     )
     if args.junit_xml:
         from ..checkall.junit import junit_xml

@@ -32,6 +32,11 @@ def run(args) -> ExitStatus:
     from ..export import default_output, export_onnx
 
     options = export_options(args)  # checked here, before the model loads
+    if args.output:
+        from ..util.files import check_outputs_apart, model_file
+
+        inputs = {"MODEL": model_file(args.model), "--checkpoint": args.checkpoint}
+        check_outputs_apart({"-o": args.output}, inputs | {"--inputs": model_file(args.inputs)})
     loaded = load(args)
     output = args.output or default_output(loaded)
     result = export_onnx(loaded, output, options=options, verbose=args.verbose)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 
 from .. import defaults
@@ -278,6 +279,8 @@ def emit(result, args) -> None:
     While a JSON command runs, `main` points sys.stdout at stderr so that a model's own prints
     cannot corrupt the document; `args.stdout` is the real one.
     """
+    if getattr(args, "pid", None) not in (None, os.getpid()):
+        os._exit(0)  # a process the model's code forked: only the command's own one prints
     stream = getattr(args, "stdout", None) or sys.stdout
     fmt = getattr(args, "format", "text")
     if fmt == "json":
@@ -286,6 +289,10 @@ def emit(result, args) -> None:
         text = result.to_markdown()
     else:
         text = str(result)
+    if fmt != "json":  # the last guard: nothing unprintable from a file or a model gets through
+        from ..util.text import printable
+
+        text = "\n".join(map(printable, text.split("\n")))
     print(text, file=stream, flush=True)
 
 

@@ -103,6 +103,7 @@ def add_arguments(parser) -> None:
 def run(args) -> ExitStatus:
     from ..onnx.report import check_report_destination, save_report
 
+    _check_outputs_apart(args)
     if args.report:
         check_report_destination(args.report)
     if args.save_data:
@@ -138,6 +139,20 @@ def run(args) -> ExitStatus:
         save_report(report, args.report)
     emit(report, args)
     return ExitStatus.OK if report else ExitStatus.FAILED
+
+
+def _check_outputs_apart(args) -> None:
+    from ..util.files import check_outputs_apart, model_file
+
+    outputs = {"--report": args.report, "--save-data": args.save_data, "--repro": args.repro}
+    inputs = {
+        "MODEL": model_file(args.model),
+        "--onnx": args.onnx,
+        "--data": args.data,
+        "--checkpoint": args.checkpoint,
+        "--inputs": model_file(args.inputs),
+    }
+    check_outputs_apart(outputs, inputs)
 
 
 def _verify_decode(args):

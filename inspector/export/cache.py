@@ -25,6 +25,7 @@ import inspect
 import json
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,6 +111,12 @@ def cached_export(
     if key is None:
         return None
     folder = cache_dir()
+    if _writable_by_everyone(folder):
+        _say_once(
+            f"the export cache {folder} is writable by every user, so anyone could plant an "
+            f"entry in it; not using it (make it yours alone: chmod o-w {folder})"
+        )
+        return None
     path = folder / f"{key}.onnx"
     if _entry_is_intact(path, key):
         return path
@@ -168,6 +175,8 @@ def _making(path: Path) -> Iterator[None]:
 def _entry_is_intact(path: Path, key: str) -> bool:
     """The file is the one we wrote for this key (its sidecar names the key and a digest that
     matches) and a sound ONNX model."""
+    if _writable_by_everyone(path) or _writable_by_everyone(_digest_path(path)):
+        return False  # anyone could have changed it and its sidecar together: made again
     try:
         recorded = json.loads(_digest_path(path).read_text())
         if recorded["key"] != key or recorded["sha256"] != file_digest(path):
@@ -177,6 +186,14 @@ def _entry_is_intact(path: Path, key: str) -> bool:
         return False
     vouch_for(path, recorded["sha256"])  # so the command that asked for it does not check it again
     return True
+
+
+def _writable_by_everyone(path: Path) -> bool:
+    """Whether any user may change `path` (o+w): the cache must be its owner's alone."""
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IWOTH)
+    except OSError:  # missing: nothing to trust or distrust yet
+        return False
 
 
 def _is_full_disk(error: BaseException | None) -> bool:

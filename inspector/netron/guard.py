@@ -4,7 +4,8 @@ A server on 127.0.0.1 is still reachable from a web page in the user's browser t
 rebinding (the attacker's name resolves to 127.0.0.1, and the page reads the model as same-origin).
 The page's requests carry the attacker's name in `Host`, so anything but our own address is 403.
 Requests netron's handler would answer with a traceback on our stderr (a NUL in the path, a POST)
-are answered 400 and 405 here, and nothing is logged.
+are answered 400 and 405 here, and nothing is logged. So are requests that name a second host some
+other way: two Host headers, or an absolute-form target (http://attacker/...) naming another.
 
 Netron's own handler and content provider serve the pages and the model; this module only puts a
 check in front of them and runs the server in a daemon thread, as `netron.start` does.
@@ -125,7 +126,14 @@ class _Guard(http.server.BaseHTTPRequestHandler):
     def parse_request(self) -> bool:
         if not super().parse_request():
             return False  # already answered 400 (a malformed request line)
-        if not self._addressed_to_us():
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) > 1:  # which one a proxy or cache believes is anyone's guess
+            self.send_error(400, "more than one Host header")
+            return False
+        if not self.path.startswith("/") and not self._target_is_ours():
+            self.send_error(400, "request target names another host")
+            return False
+        if not self._addressed_to_us((hosts[0] if hosts else "").strip().lower()):
             self.send_error(403, "Host not allowed")
             return False
         if self.command not in READ_METHODS:
@@ -137,8 +145,13 @@ class _Guard(http.server.BaseHTTPRequestHandler):
             return False
         return True
 
-    def _addressed_to_us(self) -> bool:
-        host = (self.headers.get("Host") or "").strip().lower()
+    def _target_is_ours(self) -> bool:
+        """An absolute-form target (GET http://name:port/ HTTP/1.1) names a host of its own,
+        which servers must prefer to the Host header: it has to be ours just the same."""
+        target = urllib.parse.urlsplit(self.path)
+        return target.scheme in ("http", "https") and self._addressed_to_us(target.netloc.lower())
+
+    def _addressed_to_us(self, host: str) -> bool:
         if host in self.allowed_hosts:
             return True
         # With --allow-remote on a wildcard address, people reach us by any of our addresses.

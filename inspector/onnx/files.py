@@ -28,7 +28,7 @@ _CHILD_CODE = (
     "from inspector.onnx.files import _child_main; _child_main(sys.argv[2], sys.argv[3])"
 )
 _STAGE_NAMES = {"checker": "the onnx checker", "onnxruntime": "onnxruntime"}
-_INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 # Digests of the files this process wrote and checked itself (an export) or found intact in its own
 # export cache: verify right after an export would otherwise start a child (about 0.3 s) to check

@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..defaults import ATOL, RTOL
+from ..util.memory import available_memory
+from ..util.text import printable
 from .compare import compare_outputs, constant_reason
 from .files import run_checked
 from .report import Run, VerifyReport, nonfinite_warnings
 from .runtime import feeds, open_session, output_names, run_session
-from .testdata import read_test_data
+from .testdata import SizeLimit, read_test_data
 from .tolerances import Tolerances
 
 _SIDES = ("the test data", "onnxruntime")
@@ -56,6 +58,7 @@ def _verify_checked(onnx_path: str, data_dir, atol, rtol) -> VerifyReport:
         data_dir,
         [spec.type for spec in session.get_inputs()],
         [spec.type for spec in session.get_outputs()],
+        size_limit(session),
     )
     names = output_names(session)
     tolerances.check_names(names, path.name)
@@ -92,6 +95,37 @@ def _verify_checked(onnx_path: str, data_dir, atol, rtol) -> VerifyReport:
         if all(reasons)
     ]
     return report
+
+
+# The widest encoding of one element in a TensorProto: a negative int32 or int64 as a varint.
+_MOST_BYTES_PER_ELEMENT = 10
+_SLACK = 1 << 16  # the tensor's name, dims and field tags
+
+
+def size_limit(session) -> SizeLimit:
+    """How large each input_K.pb / output_K.pb may be: what the model's declared shape can hold,
+    or, where a dimension is symbolic (or it is no tensor of a fixed width), half the memory
+    available, so a sparse 64 GiB file is refused before it is read."""
+    import math
+
+    tensors = {"input": session.get_inputs(), "output": session.get_outputs()}
+    memory = available_memory()
+
+    def limit(kind: str, index: int) -> tuple[int, str] | None:
+        specs = tensors[kind]
+        spec = specs[index] if index < len(specs) else None
+        shape = getattr(spec, "shape", None)
+        shape = [None] if shape is None else list(shape)  # unknown rank: no bound
+        fixed = all(isinstance(d, int) and d >= 0 for d in shape)
+        plain = spec is not None and spec.type.startswith("tensor(") and "string" not in spec.type
+        if spec is not None and plain and fixed:
+            most = math.prod(shape) * _MOST_BYTES_PER_ELEMENT + _SLACK
+            return most, f"what the model's {kind} {printable(spec.name)} {shape} can hold"
+        if memory is None:
+            return None
+        return memory // 2, "half the memory available"
+
+    return limit
 
 
 def batch_of(arrays) -> int | None:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 from ..util import html
 from ..util.html import short_repr
-from ..util.text import printable, shape_text
+from ..util.text import markdown_cell, printable, shape_text
 from .files import load_onnx
 
 
@@ -74,12 +74,10 @@ class OnnxSummary:
             "| tensor | kind | dtype | shape |",
             "|---|---|---|---|",
         ]
-        rows += [f"| {t.name} | input | {t.dtype} | {_shape_text(t.shape)} |" for t in self.inputs]
-        rows += [
-            f"| {t.name} | output | {t.dtype} | {_shape_text(t.shape)} |" for t in self.outputs
-        ]
+        for kind, tensors in (("input", self.inputs), ("output", self.outputs)):
+            rows += [_row(t.name, kind, t.dtype, _shape_text(t.shape)) for t in tensors]
         rows += ["", "| op | count |", "|---|---:|"]
-        rows += [f"| {op} | {count} |" for op, count in self.ops.items()]
+        rows += [_row(op, count) for op, count in self.ops.items()]
         rows += ["", f"- total params: {self.total_params:,}"]
         return "\n".join(map(printable, rows))
 
@@ -184,3 +182,8 @@ def _innermost_tensor(type_proto):
             type_proto = type_proto.map_type.value_type
         else:
             return None
+
+
+def _row(*cells) -> str:
+    # A name from the file holding `|` would otherwise add a column or end the row.
+    return "| " + " | ".join(markdown_cell(str(cell)) for cell in cells) + " |"

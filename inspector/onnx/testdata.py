@@ -9,11 +9,17 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InspectorError, option, raise_if_interrupted
-from ..util.files import check_name_length, read_regular_file
+from ..util.files import (
+    check_folder_writable,
+    check_name_length,
+    current_umask,
+    read_regular_file,
+)
 
 _SET_NAME = re.compile(r"^test_data_set_(\d+)$")
 _TENSOR_NAME = re.compile(r"^(input|output)_(\d+)\.pb$")
@@ -41,6 +47,9 @@ def write_test_data(folder, data_sets: list[DataSet]) -> Path:
             f"{option('--save-data', 'save_data', str(folder))}: cannot write in {folder.parent}: {error.strerror or error}"
         ) from error
     try:
+        # mkdtemp makes it 0700; the finished folder is an ordinary one: the umask's mode, or
+        # that of the empty folder it replaces.
+        staging.chmod(_folder_mode(folder))
         for index, data_set in enumerate(data_sets):
             _write_set(staging / f"test_data_set_{index}", data_set)
         raise_if_interrupted()  # a Ctrl-C a library swallowed: nothing appears
@@ -58,6 +67,13 @@ def write_test_data(folder, data_sets: list[DataSet]) -> Path:
     return folder
 
 
+def _folder_mode(folder: Path) -> int:
+    try:
+        return folder.stat().st_mode & 0o777
+    except OSError:
+        return 0o777 & ~current_umask()
+
+
 def check_save_destination(folder) -> Path:
     """Refuse a data folder we must not write, before any slow work starts."""
     folder = check_name_length(folder, option("--save-data", "save_data"))
@@ -70,10 +86,17 @@ def check_save_destination(folder) -> Path:
             f"{option('--save-data', 'save_data', str(folder))} already exists and is not an empty folder; "
             "remove it or choose another"
         )
+    check_folder_writable(folder.parent, f"--save-data {folder}")
     return folder
 
 
-def read_test_data(folder, input_types=None, output_types=None) -> list[DataSet]:
+# (kind, index) -> the most bytes input_K.pb / output_K.pb may hold, and why; None: no limit.
+SizeLimit = Callable[[str, int], "tuple[int, str] | None"]
+
+
+def read_test_data(
+    folder, input_types=None, output_types=None, limit: SizeLimit | None = None
+) -> list[DataSet]:
     """Every test_data_set_N under `folder`, in N order, or an InspectorError saying what is wrong.
 
     The folder may come from someone else's repository: only the files that exist are read, their
@@ -84,7 +107,8 @@ def read_test_data(folder, input_types=None, output_types=None) -> list[DataSet]
     ("tensor(float)", "seq(tensor(int64))", "optional(tensor(int32))", "map(int64,tensor(float))"):
     a sequence's file is a SequenceProto (read as a list), an optional's an OptionalProto (None
     when empty), a map's a MapProto (a dict), as onnx's own backend runner reads them; without
-    types every file is a TensorProto. A model with no inputs needs no input_0.pb.
+    types every file is a TensorProto. A model with no inputs needs no input_0.pb. `limit` caps
+    each file's size before it is read (the model's declared shapes).
     """
     folder = check_name_length(folder, "--data")
     if not folder.is_dir():
@@ -100,7 +124,8 @@ def read_test_data(folder, input_types=None, output_types=None) -> list[DataSet]
         if not path.is_dir():
             raise InspectorError(f"--data {folder}: {path.name} is not a folder")
     types = {"input": input_types, "output": output_types}
-    return [_read_set(path, root, types) for path in _in_order(sets, folder, "test_data_set_{}")]
+    ordered = _in_order(sets, folder, "test_data_set_{}")
+    return [_read_set(path, root, types, limit) for path in ordered]
 
 
 def _numbered(folder: Path, pattern: re.Pattern, root: Path, kind: str | None = None) -> dict:
@@ -155,7 +180,7 @@ def _write_set(folder: Path, data_set: DataSet) -> None:
             (folder / f"{kind}_{index}.pb").write_bytes(tensor.SerializeToString())
 
 
-def _read_set(folder: Path, root: Path, types: dict) -> DataSet:
+def _read_set(folder: Path, root: Path, types: dict, limit: SizeLimit | None) -> DataSet:
     data_set = DataSet(folder.name)
     for kind in ("input", "output"):
         found = _numbered(folder, _TENSOR_NAME, root, kind)
@@ -164,7 +189,7 @@ def _read_set(folder: Path, root: Path, types: dict) -> DataSet:
             raise InspectorError(f"--data {folder} has no {kind}_0.pb")
         for index, path in enumerate(_in_order(found, folder, kind + "_{}.pb")):
             value_type = kinds[index] if kinds and index < len(kinds) else "tensor"
-            name, value = _read_value(path, value_type)
+            name, value = _read_value(path, value_type, limit(kind, index) if limit else None)
             getattr(data_set, f"{kind}s").append(value)
             getattr(data_set, f"{kind}_names").append(name)
     return data_set
@@ -174,18 +199,21 @@ def _read_set(folder: Path, root: Path, types: dict) -> DataSet:
 _PROTOS = {"seq": "SequenceProto", "optional": "OptionalProto", "map": "MapProto"}
 
 
-def _read_value(path: Path, value_type: str):
+def _read_value(path: Path, value_type: str, limit: tuple[int, str] | None = None):
     """(name, value) of one .pb file: an array, or a list, None or dict of them (see above)."""
     import onnx
     from google.protobuf.message import DecodeError
 
     proto_name = _PROTOS.get(value_type.split("(", 1)[0], "TensorProto")
     proto = getattr(onnx, proto_name)()
-    data = read_regular_file(path, "--data")
+    data = read_regular_file(path, "--data", limit)
     try:
         proto.ParseFromString(data)
         if proto_name == "TensorProto" and proto.data_type == onnx.TensorProto.UNDEFINED:
             raise ValueError("no element type")
+        for tensor in _tensors_in(proto):
+            if tensor.data_type not in onnx.TensorProto.DataType.values():
+                raise ValueError(f"unknown element type (data_type {tensor.data_type})")
     except (DecodeError, ValueError, TypeError) as error:
         reason = " ".join(str(error).split()) or type(error).__name__
         raise InspectorError(f"{path} is not a serialized ONNX {proto_name}: {reason}") from error

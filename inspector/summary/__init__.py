@@ -24,7 +24,7 @@ from ..usermodel.usercode import forward_hint, user_code
 from ..util import html
 from ..util.html import short_repr
 from ..util.modes import modes_restored
-from ..util.text import one_line, shape_text
+from ..util.text import markdown_cell, one_line, printable, shape_text
 from .counting import (
     MULT_ADDS_COUNTER,
     count_mult_adds,
@@ -118,7 +118,7 @@ class Summary:
 
     def to_markdown(self) -> str:
         rows = [
-            f"## {self.model}",
+            f"## {printable(self.model)}",
             "",
             "| layer | type | output shape | params |",
             "|---|---|---|---:|",
@@ -128,18 +128,19 @@ class Summary:
             indent = "&nbsp;&nbsp;" * max(layer.depth - 1, 0)
             shared = f" (shared with {layer.shared_with})" if layer.shared_with else ""
             shape = shape_text(layer.output_shape) if ran else "--"
-            rows.append(
-                f"| {indent}{layer.name} | {layer.type} | {shape} | {layer.params:,}{shared} |"
-            )
+            # Names are the model's own (add_module takes "a|b"): escaped, so none adds a column.
+            name, kind, shape, shared = map(markdown_cell, (layer.name, layer.type, shape, shared))
+            rows.append(f"| {indent}{name} | {kind} | {shape} | {layer.params:,}{shared} |")
         outputs = ", ".join(map(shape_text, self.output_shapes)) if ran else "--"
         counted = (
             f"- mult-adds: {self.mult_adds:,} (counted by {self.mult_adds_counter})"
             if self.mult_adds is not None
             else f"- {NO_INPUT_NOTE.lower()}"
         )
+        inputs = self.inputs_text or ", ".join(map(shape_text, self.input_shapes))
         rows += [
             "",
-            f"- inputs: {self.inputs_text or ', '.join(map(shape_text, self.input_shapes))}",
+            f"- inputs: {printable(inputs)}",
             f"- output shapes: {outputs}",
             f"- total params: {self.total_params:,} (a shared parameter counted once)",
             f"- trainable params: {self.trainable_params:,}",

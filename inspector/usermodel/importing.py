@@ -54,6 +54,11 @@ def _import_module(name: str):
 
 
 def _import_file(path: Path):
+    from ..util.files import file_kind
+
+    kind = file_kind(path)
+    if kind is not None:  # a FIFO would block the import forever, a device never end
+        raise InspectorError(f"{path} is {kind}, not a Python file")
     if not path.is_file():
         raise InspectorError(f"{path}: no such file")
     folder = path.resolve().parent

@@ -10,6 +10,7 @@ to name the failure (`failure=`); otherwise the caller handles them in its own t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,6 +25,7 @@ def user_code(model: str, part: str, *, failure: str | None = None) -> Iterator[
     With `failure` ("building net.py:Net failed"), an ordinary exception becomes
     InspectorError(f"{failure}: {Type}: {reason}"), chained to it for --debug.
     """
+    pid = os.getpid()
     try:
         yield
     except InspectorError:
@@ -47,6 +49,12 @@ def user_code(model: str, part: str, *, failure: str | None = None) -> Iterator[
     except BaseException as error:
         detail = f": {first_line(error)}" if str(error).strip() else ""
         raise InspectorError(f"{model}: {part} raised {type(error).__name__}{detail}") from error
+    finally:
+        if os.getpid() != pid:
+            # The model's code called os.fork() and this is the child coming back: it must not
+            # go on to run the rest of the command a second time (print twice, write files,
+            # hold check-all's pipes open). Buffers are the parent's: leave without flushing.
+            os._exit(0)
 
 
 TOKEN_IDS_HINT = (

@@ -48,9 +48,13 @@ def existing_file(path, what: str) -> Path:
     return path
 
 
-def read_regular_file(path, what: str) -> bytes:
+def read_regular_file(path, what: str, limit: tuple[int, str] | None = None) -> bytes:
     """The bytes of `path` if it is a regular file; a folder, FIFO, device or socket is refused
-    (reading one would fail, block forever or never end) before it is opened."""
+    (reading one would fail, block forever or never end) before it is opened.
+
+    `limit`, (bytes, why), refuses a larger file before reading any of it: a sparse file can
+    claim 64 GiB on a disk that holds none of it.
+    """
     path = Path(path)
     try:
         kind = _kind(os.stat(path).st_mode)
@@ -59,12 +63,30 @@ def read_regular_file(path, what: str) -> bytes:
             # not wait for a writer, and fstat below refuses it.
             descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
             with os.fdopen(descriptor, "rb") as stream:
-                kind = _kind(os.fstat(descriptor).st_mode)
+                status = os.fstat(descriptor)
+                kind = _kind(status.st_mode)
                 if kind is None:
+                    _check_size(path, status.st_size, limit)
                     return stream.read()
     except OSError as error:
         raise InspectorError(f"{what} {path}: {error.strerror or error}") from error
     raise InspectorError(f"{what} {path} is {kind}, not a regular file")
+
+
+def _check_size(path: Path, size: int, limit: tuple[int, str] | None) -> None:
+    if limit is not None and size > limit[0]:
+        raise InspectorError(
+            f"{path} is {size:,} bytes, more than {limit[0]:,} ({limit[1]}); refusing to read it"
+        )
+
+
+def file_kind(path) -> str | None:
+    """What `path` is when it is there but not a regular file ("a FIFO (named pipe)", "a
+    device", ...); None for a regular file or nothing at all."""
+    try:
+        return _kind(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return None
 
 
 def _kind(mode: int) -> str | None:
@@ -141,4 +163,67 @@ def check_writable_destination(path, option: str) -> Path:
         raise InspectorError(f"{option} {path}: folder {path.parent} does not exist")
     if path.is_dir():
         raise InspectorError(f"{option} {path} is a folder")
+    check_folder_writable(path.parent, f"{option} {path}")
     return path
+
+
+def check_folder_writable(folder, what: str) -> None:
+    """Refuse a folder we cannot create a file in (read-only, immutable, another user's), before
+    any slow work: a probe file made and removed at once tells what mode bits cannot (root)."""
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".inspector-probe-", dir=folder)
+    except OSError as error:
+        raise InspectorError(f"cannot write {what}: {error.strerror or error}") from error
+    os.close(handle)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
+def check_outputs_apart(outputs: dict, inputs: dict) -> None:
+    """Refuse an output path that names an input, or another output, before any work starts.
+
+    `outputs` and `inputs` map an option (`--report`, `--data`) to its path (None: not given).
+    An output may not be an input file, lie inside an input folder (golden data) or hold one,
+    and two outputs may not share a path or nest: `verify v.onnx --data gold --report v.onnx`
+    would otherwise replace the model with its own report.
+    """
+    given = [(option, Path(path)) for option, path in outputs.items() if path is not None]
+    read = [(option, Path(path)) for option, path in inputs.items() if path is not None]
+    for index, (option, path) in enumerate(given):
+        for other, source in read:
+            if _overlap(path, source):
+                raise InspectorError(
+                    f"{option} {path} names the input {other} {source}; "
+                    "write the output somewhere else"
+                )
+        for other, earlier in given[:index]:
+            if _overlap(path, earlier):
+                raise InspectorError(
+                    f"{option} {path} and {other} {earlier} name the same place; "
+                    "give each output its own path"
+                )
+
+
+def _overlap(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` are one file (hard links, symbolic links and `..` included) or one
+    lies inside the other."""
+    with contextlib.suppress(OSError):
+        if os.path.samefile(a, b):
+            return True
+    first, second = _resolved(a), _resolved(b)
+    return first == second or first.is_relative_to(second) or second.is_relative_to(first)
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symbolic-link loop: compare as written
+        return Path(os.path.abspath(path))
+
+
+def model_file(spec: str | None) -> str | None:
+    """The file a MODEL spec reads: FILE.onnx, or FILE.py of FILE.py:attr; None for the rest."""
+    if not spec:
+        return None
+    path = spec.rsplit(":", 1)[0] if ":" in spec else spec
+    return path if path.endswith((".py", ".onnx")) and os.path.exists(path) else None

@@ -9,7 +9,7 @@ from typing import Any
 
 from ...util import html
 from ...util.html import short_repr
-from ...util.text import plain_table
+from ...util.text import markdown_cell, plain_table, printable
 from ..compare import json_float
 from ..report import Run
 
@@ -191,7 +191,8 @@ class ModelDiff:
         parts = self._differences()
         if self.structure_equal:
             parts.insert(0, "same interface, opsets, nodes and weights")
-        return f"{verdict} | {self.a} vs {self.b}: {'; '.join(parts)}"
+        # Names come from the files: escaped, so none can forge a line such as "PASSED | ...".
+        return printable(f"{verdict} | {self.a} vs {self.b}: {'; '.join(parts)}")
 
     def _differences(self) -> list[str]:
         parts = []
@@ -222,13 +223,14 @@ class ModelDiff:
         return f"outputs match in {len(self.runs)} run(s) (max abs diff {worst:.3g}; {tolerance})"
 
     def __str__(self) -> str:
-        sections = ["\n".join([self.summary(), *(f"  warning: {w}" for w in self.warnings)])]
+        warnings = [f"  warning: {printable(w)}" for w in self.warnings]
+        sections = ["\n".join([self.summary(), *warnings])]
         for title, columns, rows, right in self._tables():
             if rows:
                 shown, cut = rows[:TEXT_ROWS], len(rows) - TEXT_ROWS
                 table = plain_table(columns, shown, right=right)
                 more = [f"  ... and {cut} more (--format json lists them all)"] if cut > 0 else []
-                sections.append("\n".join([f"{title}:", *_indent(table), *more]))
+                sections.append("\n".join([f"{printable(title)}:", *_indent(table), *more]))
         return "\n\n".join(sections)
 
     def __repr__(self) -> str:
@@ -244,13 +246,14 @@ class ModelDiff:
 
     def to_markdown(self) -> str:
         verdict = "equal" if self.equal else "different"
-        lines = [f"## `{self.a}` vs `{self.b}`: {verdict}", "", self.summary()]
-        lines += [f"\n> warning: {warning}" for warning in self.warnings]
+        a, b = printable(self.a), printable(self.b)
+        lines = [f"## `{a}` vs `{b}`: {verdict}", "", self.summary()]
+        lines += [f"\n> warning: {printable(warning)}" for warning in self.warnings]
         for title, columns, rows, right in self._tables():
             if not rows:
                 continue
             shown, cut = rows[:TEXT_ROWS], len(rows) - TEXT_ROWS
-            lines += ["", f"### {title[0].upper()}{title[1:]}", ""]
+            lines += ["", f"### {printable(title[0].upper() + title[1:])}", ""]
             lines.append("| " + " | ".join(columns) + " |")
             lines.append("|" + "".join("---:|" if c in right else "---|" for c in columns))
             lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in shown]
@@ -359,7 +362,7 @@ def _short(value: str | None, limit: int = 60) -> str:
 
 
 def _cell(value: str) -> str:
-    return str(value).replace("|", "\\|")
+    return markdown_cell(value)
 
 
 def _indent(table: str) -> list[str]:
