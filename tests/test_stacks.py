@@ -102,3 +102,15 @@ def test_float_token_ids_refused_by_the_checker_get_the_int64_advice():
     with pytest.raises(InspectorError) as caught, exporter._checker_errors():
         raise onnx.checker.ValidationError("Field 'type' of 'value_info' is required")
     assert "int64" not in str(caught.value)
+
+
+def test_a_meta_input_is_described_without_reading_values():
+    # A forward that fails on the meta device (transformers 5.0's Llama with torch 2.10) is named
+    # with its inputs: describing a meta tensor must not read the values it does not have.
+    import torch
+
+    from inspector.usermodel.inputs import spec_of
+
+    ids = torch.empty(2, 16, dtype=torch.int64, device="meta")
+    spec = spec_of(ids, "input_ids")
+    assert (spec.shape, spec.dtype, spec.name) == ((2, 16), "int64", "input_ids")

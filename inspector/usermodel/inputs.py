@@ -142,8 +142,8 @@ def spec_of(tensor, name: str | None = None) -> InputSpec:
     if dtype not in DTYPES:
         raise InspectorError(f"input {name or ''} has dtype {dtype}, which inspector cannot make")
     spec = InputSpec(tuple(tensor.shape), dtype, name)
-    if spec.is_float or dtype == "bool" or tensor.numel() == 0:
-        return spec
+    if spec.is_float or dtype == "bool" or tensor.numel() == 0 or tensor.is_meta:
+        return spec  # a meta tensor has no values to take a range from
     return replace(spec, low=int(tensor.min()), high=int(tensor.max()) + 1)
 
 
