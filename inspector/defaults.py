@@ -23,6 +23,8 @@ GRAPHS = ("authored", "optimized")
 GRAPH = "authored"
 EXPORTERS = ("dynamo", "torchscript")
 EXPORTER = "dynamo"
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+PRECISION = "fp32"
 
 # example inputs are drawn under this seed (models are built under inspector.models' BUILD_SEED)
 INPUT_SEED = 0

@@ -40,6 +40,7 @@ def run(args) -> ExitStatus:
         dynamic_batch=not args.static_batch,
         dynamic_dims=args.dynamic_dim,
         verbose=args.verbose,
+        precision=args.precision,
     )
     emit(result, args)
     return ExitStatus.OK

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
+from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET, PRECISION, PRECISIONS
 from ..errors import InspectorError, raise_if_interrupted
 from ..usermodel.inputs import Inputs, onnx_input_names
 from ..usermodel.outputs import named_outputs
@@ -61,8 +61,13 @@ class ExportOptions:
     opset: int = OPSET
     dynamic_batch: bool = True
     dynamic_dims: tuple = ()  # inspector.usermodel.inputs.DynamicDim
+    precision: str = PRECISION  # fp32, or what export/precision.py converts the file to
 
     def check(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise InspectorError(
+                f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"
+            )
         if self.graph not in GRAPHS:
             raise InspectorError(f"--graph {self.graph!r}: choose one of {', '.join(GRAPHS)}")
         if self.exporter not in EXPORTERS:
@@ -87,16 +92,27 @@ class ExportResult:
     ops: dict[str, int] = field(default_factory=dict)
     model: str = ""
     dynamic_axes: list[str] = field(default_factory=list)  # the labels of the file's inputs
+    precision: str = PRECISION
+    kept_float32: list[str] = field(default_factory=list)  # ops the opset has no such type for
 
     def __str__(self) -> str:
         labels = ", ".join(self.dynamic_axes)
         batch = f"dynamic {labels}" if labels else "static shapes"
         ops = ", ".join(f"{op} {count}" for op, count in self.ops.items()) or "none"
+        precision = f", {self.precision}" if self.precision != PRECISION else ""
         return (
             f"exported {self.model or 'model'} -> {self.path} ({self.graph} graph, {self.exporter}, "
-            f"opset {self.opset}, {batch}) in {self.seconds:.2f} s\n"
+            f"opset {self.opset}{precision}, {batch}) in {self.seconds:.2f} s\n"
             f"  inputs: {', '.join(self.input_names)} | outputs: {', '.join(self.output_names)}\n"
-            f"  ops: {ops}"
+            f"  ops: {ops}" + self._kept_line()
+        )
+
+    def _kept_line(self) -> str:
+        if not self.kept_float32:
+            return ""
+        return (
+            f"\n  kept in float32 (opset {self.opset} has no {self.precision} for them): "
+            f"{', '.join(self.kept_float32)}; a later --opset may allow it (22 for bfloat16 Conv)"
         )
 
     def to_dict(self) -> dict:
@@ -115,13 +131,18 @@ def export_onnx(
     dynamic_batch: bool = True,
     dynamic_dims=(),
     verbose: bool = False,
+    precision: str = PRECISION,
 ) -> ExportResult:
     """Export `loaded` (a LoadedModel) to the ONNX file `output`, check it, and describe it.
 
     `dynamic_dims` (DynamicDim, or "NAME.AXIS=LABEL" strings) makes more axes than the batch
     dynamic; every dynamic axis is confirmed by running the written file at other sizes.
+    `precision` fp16, bf16 or int8 converts the checked float32 file (export/precision.py);
+    its inputs and outputs stay float32.
     """
-    options = ExportOptions(graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims))
+    options = ExportOptions(
+        graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims), precision
+    )
     options.check()
     destination = _destination(Path(output))
     axes = plan_axes(loaded, dynamic_batch, options.dynamic_dims)
@@ -151,6 +172,10 @@ def export_onnx(
         _confirm_opset(proto, loaded, exporter, opset)
         confirm_declared(proto, loaded, axes, _BAKED_HINT)
         confirm_runs(light, weights, loaded, axes, traced, _frozen_hint(exporter))
+        del light, weights
+        kept: list[str] = []
+        if precision != PRECISION:
+            proto, kept = _converted(staged, proto, loaded, traced, precision)
         _move_into_place(staged, destination)
     input_names, output_names = _io_names(proto)
     return ExportResult(
@@ -165,7 +190,28 @@ def export_onnx(
         ops=_op_counts(proto),
         model=loaded.spec,
         dynamic_axes=_declared_axes(proto),
+        precision=precision,
+        kept_float32=kept,
     )
+
+
+def _converted(staged: Path, proto, loaded: LoadedModel, traced: dict, precision: str):
+    """The staged float32 file rewritten in `precision`; its proto without weights."""
+    import onnx
+
+    from .precision import CALIBRATION_SEEDS, convert_file
+
+    calibration = None
+    if precision == "int8":
+        names = onnx_input_names(loaded.inputs)
+        wanted = {value.name for value in proto.graph.input}
+        calibration = []
+        for seed in range(CALIBRATION_SEEDS):
+            arrays = loaded.example_inputs(seed=seed, sizes=traced).arrays()
+            pairs = zip(names, arrays, strict=False)
+            calibration.append({name: array for name, array in pairs if name in wanted})
+    kept = convert_file(staged, precision, calibration)
+    return onnx.load(str(staged), load_external_data=False), kept
 
 
 def dynamic_dims_of(dynamic_dims) -> tuple:
