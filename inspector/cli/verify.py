@@ -19,6 +19,31 @@ from .options import (
     tolerance,
 )
 
+ORT_OPT_LEVELS = ("disable", "basic", "all")  # as inspector.onnx.runtime's (no onnxruntime here)
+
+
+def budget(text: str) -> dict:
+    import argparse
+
+    from ..onnx.tolerances import parse_budget
+
+    try:
+        return parse_budget(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def metric(text: str) -> str:
+    import argparse
+
+    from ..onnx.tolerances import parse_metric
+
+    try:
+        return parse_metric(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 NAME = "verify"
 HELP = "prove that onnxruntime computes what PyTorch computes (PASSED/FAILED, exit 1 on a mismatch)"
 
@@ -84,6 +109,32 @@ def add_arguments(parser) -> None:
         "PyTorch's values as DIR/test_data_set_0, so 'inspector verify DIR/model.onnx --data DIR' "
         "reproduces the mismatch without PyTorch",
     )
+    parser.add_argument(
+        "--budget",
+        type=budget,
+        metavar="cosine=C,sqnr=DB",
+        help="fail (exit 1) an output whose figure falls short: cosine (similarity), sqnr "
+        "(dB), pearson, topk (share of rows agreeing, with --metric topk=K), row_cosine (the "
+        "smallest per-row cosine, with --metric cosine); int8 files default to "
+        "cosine=0.99,sqnr=20",
+    )
+    parser.add_argument(
+        "--metric",
+        type=metric,
+        action="append",
+        default=[],
+        metavar="topk=K|cosine",
+        help="a task figure per output over its rows (all axes but the last): topk=K, the "
+        "share of rows whose PyTorch top-1 class is among onnxruntime's top K (classifiers); "
+        "cosine, the smallest per-row cosine similarity (embeddings); repeatable",
+    )
+    parser.add_argument(
+        "--ort-opt",
+        choices=ORT_OPT_LEVELS,
+        default="all",
+        help="onnxruntime's graph optimization level for the comparison (default: all); a "
+        "failure is checked again at another level, to tell an optimization's error apart",
+    )
     add_export_options(parser)
     add_cache_option(parser)
     add_format_option(parser)
@@ -124,6 +175,10 @@ def run(args) -> ExitStatus:
             repro=args.repro,
             save_data=args.save_data,
             use_cache=not args.no_cache,
+            precision=options.precision,
+            budget=args.budget,
+            metrics=args.metric,
+            ort_opt=args.ort_opt,
         )
     if args.report:
         save_report(report, args.report)
@@ -151,4 +206,12 @@ def _verify_data(args):
             )
     from ..onnx.golden import verify_data
 
-    return verify_data(args.model, args.data, atol=args.atol, rtol=args.rtol)
+    return verify_data(
+        args.model,
+        args.data,
+        atol=args.atol,
+        rtol=args.rtol,
+        budget=args.budget,
+        metrics=args.metric,
+        ort_opt=args.ort_opt,
+    )

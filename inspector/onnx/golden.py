@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..defaults import ATOL, RTOL
 from .compare import compare_outputs, constant_reason
 from .files import check_onnx_file
+from .precision import file_precision
 from .report import Run, VerifyReport, nonfinite_warnings
 from .runtime import feeds, open_session, output_names, run_session
 from .testdata import read_test_data
@@ -13,15 +13,19 @@ from .tolerances import Tolerances
 _SIDES = ("the test data", "onnxruntime")
 
 
-def verify_data(onnx_path, data_dir, *, atol=ATOL, rtol=RTOL) -> VerifyReport:
+def verify_data(
+    onnx_path, data_dir, *, atol=None, rtol=None, budget=None, metrics=(), ort_opt="all"
+) -> VerifyReport:
     """Check an ONNX file against model-zoo test data, with onnxruntime alone (no PyTorch).
 
-    `atol`/`rtol` as verify() takes them: numbers, or {output name: number} dicts.
+    `atol`/`rtol` as verify() takes them: numbers, or {output name: number} dicts (None: the
+    defaults of the file's precision); `budget`, `metrics` and `ort_opt` as verify() too.
     """
-    tolerances = Tolerances.of(atol, rtol)
     path = check_onnx_file(onnx_path)
+    precision = file_precision(path)
+    tolerances = Tolerances.of(atol, rtol, precision).judging(precision, budget, metrics)
     data_sets = read_test_data(data_dir)
-    session = open_session(path, path.name)
+    session = open_session(path, path.name, optimization=ort_opt)
     names = output_names(session)
     tolerances.check_names(names, path.name)
     report = VerifyReport(
@@ -30,7 +34,8 @@ def verify_data(onnx_path, data_dir, *, atol=ATOL, rtol=RTOL) -> VerifyReport:
         tolerances.atol,
         tolerances.rtol,
         reference="the test data",
-        tolerances=tolerances if tolerances.to_dict() else None,
+        tolerances=tolerances if tolerances.to_dict() or tolerances.budget else None,
+        precision=precision,
     )
     constant: dict = {}
     for data_set in data_sets:

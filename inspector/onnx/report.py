@@ -11,7 +11,7 @@ from typing import Any
 from ..defaults import ATOL, RTOL
 from ..util.files import check_writable_destination, write_atomically
 from ..util.text import plain_table, printable
-from .compare import SMALL, OutputDiff
+from .compare import SMALL, OutputDiff, json_float
 
 MAX_FAILURE_LINES = 8  # worst elements listed under the table; the JSON has all of them
 
@@ -70,6 +70,9 @@ class VerifyReport:
     tolerances: Any = None  # a tolerances.Tolerances when some output has its own
     intermediates: Any = None  # a localize.ModuleCheck when module outputs were compared
     repro: str | None = None  # the --repro folder written
+    precision: str = "fp32"  # what the file computes in (inspector.onnx.precision)
+    same_dtype: str | None = None  # the dtype PyTorch was also run in (fp16/bf16 files)
+    same_dtype_runs: list[Run] = field(default_factory=list)  # onnxruntime against it (no verdict)
 
     @property
     def passed(self) -> bool:
@@ -82,7 +85,7 @@ class VerifyReport:
     def to_dict(self) -> dict:
         data: dict[str, Any] = {
             "passed": self.passed,
-            "atol": self.atol,
+            "atol": json_float(self.atol),
             "rtol": self.rtol,
             "tolerances": self.tolerances.to_dict() if self.tolerances else {},
             "runs": [run.to_dict() for run in self.runs],
@@ -91,7 +94,14 @@ class VerifyReport:
             "warnings": list(self.warnings),
             "expected_nonfinite": _nonfinite_counts(self.runs),
             "onnx": self.onnx_file,
+            "precision": self.precision,
+            "budget": dict(self.tolerances.budget) if self.tolerances else {},
         }
+        if self.same_dtype:
+            data["same_dtype"] = {
+                "dtype": self.same_dtype,
+                "runs": [run.to_dict() for run in self.same_dtype_runs],
+            }
         if self.intermediates is not None:
             data["intermediates"] = self.intermediates.to_dict()
         if self.localized:
@@ -101,7 +111,14 @@ class VerifyReport:
         return data
 
     def __str__(self) -> str:
-        lines = [self._headline(), _diff_table(self.runs)]
+        agreement = self.precision != "fp32" or bool(self.tolerances and self.tolerances.budget)
+        lines = [self._headline(), _diff_table(self.runs, agreement)]
+        if self.same_dtype_runs:
+            lines.append(
+                f"  onnxruntime against PyTorch in {self.same_dtype} (for information: what the "
+                "export adds to the precision's own error)"
+            )
+            lines.append(_diff_table(self.same_dtype_runs, True, brief=True))
         lines += [f"  {run.label}: {note}" for run in self.runs for note in run.notes]
         lines += _failure_lines(self.runs, self.reference)
         lines += _own_scale_lines(self.runs)
@@ -123,6 +140,8 @@ class VerifyReport:
         where = f"{tolerances}; {self.onnx_file}"
         runs = f"{len(self.runs)} run(s)"
         modules = self.intermediates
+        if self.precision != "fp32":
+            where = f"{self.precision} file; {where}"
         if self.passed:
             also = f" and in {modules.compared} module outputs" if modules and modules else ""
             return (
@@ -143,7 +162,9 @@ class VerifyReport:
         return "".join(f" {flag} {value:g}" for flag, value, default in options if value != default)
 
     def _plain_tolerances(self) -> str:
-        return f"atol {self.atol:g}, rtol {self.rtol:g}"
+        from .tolerances import describe_pair
+
+        return describe_pair(self.atol, self.rtol)
 
 
 def save_report(report, destination) -> Path:
@@ -181,29 +202,47 @@ def _nonfinite_counts(runs: list[Run]) -> dict:
     return counts
 
 
-def _diff_table(runs: list[Run]) -> str:
+def _diff_table(runs: list[Run], agreement: bool = False, brief: bool = False) -> str:
+    """The per-output table; `agreement` adds cosine, SQNR, Pearson and --metric figures,
+    `brief` keeps only max abs besides them."""
     nonfinite = any(
         diff.nonfinite_expected or diff.actual_nan or diff.actual_inf
         for run in runs
         for diff in run.outputs
     )
-    columns = ["run", "output", "shape", "max abs", "mean abs", "median abs", "p99 abs", "max rel"]
-    columns += ["mismatched"] + (["NaN/Inf (ref | ort)"] if nonfinite else [])
+    figures = ["max abs", "mean abs", "median abs", "p99 abs", "max rel"]
+    if agreement:  # room for the agreement figures: the JSON has the percentiles
+        figures = ["max abs"] if brief else ["max abs", "mean abs", "max rel"]
+    metrics = list(dict.fromkeys(k for run in runs for d in run.outputs for k in d.metrics))
+    columns = ["run", "output", "shape", *figures]
+    headers = [_METRIC_HEADERS.get(key, key) for key in metrics]
+    columns += ["cosine", "SQNR dB", "Pearson", *headers] if agreement else []
+    columns += [] if brief else ["mismatched"]
+    columns += ["NaN/Inf (ref | ort)"] if nonfinite and not brief else []
     rows = []
     for run in runs:
         for diff in run.outputs:
             # A newline in an output's name would make two lines of the table.
             row = [run.label, printable(diff.name), str(list(diff.shape))]
-            row += [
-                _number(value)
-                for value in (
-                    diff.max_abs_diff,
-                    diff.mean_abs_diff,
-                    diff.median_abs_diff,
-                    diff.p99_abs_diff,
-                    diff.max_rel_diff,
+            values = (
+                diff.max_abs_diff,
+                diff.mean_abs_diff,
+                diff.median_abs_diff,
+                diff.p99_abs_diff,
+                diff.max_rel_diff,
+            )
+            chosen = dict(
+                zip(
+                    ["max abs", "mean abs", "median abs", "p99 abs", "max rel"], values, strict=True
                 )
-            ]
+            )
+            row += [_number(chosen[figure]) for figure in figures]
+            if agreement:
+                row += [_fixed(diff.cosine), _agreement(diff.sqnr_db, 3), _fixed(diff.pearson)]
+                row += [_agreement(diff.metrics.get(key), 4) for key in metrics]
+            if brief:
+                rows.append(row)
+                continue
             row.append(f"{diff.mismatched} / {diff.size}")
             if nonfinite:
                 row.append(
@@ -212,6 +251,20 @@ def _diff_table(runs: list[Run]) -> str:
             rows.append(row)
     table = plain_table(columns, rows, right=set(columns[3:]))
     return "\n".join("  " + line for line in table.splitlines())
+
+
+_METRIC_HEADERS = {"topk_agreement": "top-k agree", "min_row_cosine": "row cosine"}
+
+
+def _fixed(value: float | None) -> str:
+    """Cosine and Pearson sit near 1: 0.9999871 says what 1 (three digits) hides."""
+    return "-" if value is None else f"{value:.7f}"
+
+
+def _agreement(value: float | None, digits: int) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}g}" if math.isfinite(value) else ("inf" if value > 0 else "-inf")
 
 
 def _number(value: float) -> str:
@@ -240,6 +293,7 @@ def describe_failure(diff: OutputDiff, reference: str = "PyTorch") -> str:
             f"worst element [{index}]: {reference} {_value(diff.worst.expected)}, "
             f"onnxruntime {_value(diff.worst.actual)}"
         )
+    parts += [f"over budget: {missed}" for missed in diff.over_budget]
     passing = []
     if diff.required_atol is not None:
         passing.append(f"--atol {_round_up(diff.required_atol)} (at rtol {diff.rtol:g})")
