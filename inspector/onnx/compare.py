@@ -94,7 +94,7 @@ class OutputDiff:
             "expected_inf": self.expected_inf,
             "actual_nan": self.actual_nan,
             "actual_inf": self.actual_inf,
-            "atol": self.atol,
+            "atol": json_float(self.atol),  # null: no element-wise tolerance (int8)
             "rtol": self.rtol,
             "max_abs_value": self.peak,
             "judged_at_own_scale": self.own_scale,

@@ -26,7 +26,7 @@ class Tolerances:
     metrics: tuple[str, ...] = ()  # --metric: "topk=5", "cosine"
 
     @classmethod
-    def of(cls, atol=ATOL, rtol=RTOL, precision: str = "fp32") -> Tolerances:
+    def of(cls, atol=None, rtol=None, precision: str = "fp32") -> Tolerances:
         """From what verify() takes: a number, a {name: number} dict (the rest keep the default),
         or the CLI's list of "VALUE" / "NAME=VALUE" strings; a Tolerances passes through.
         None takes the default for `precision` (defaults.PRECISION_TOLERANCES)."""
