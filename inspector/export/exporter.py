@@ -415,12 +415,13 @@ _UNKNOWN_TYPE = re.compile(
 
 
 def _frozen_hint(exporter: str) -> str:
-    other = "try --exporter dynamo (it keeps sizes symbolic), or " if exporter != "dynamo" else ""
-    return f"{other}export with --static-batch (and without --dynamic-dim) to fix the sizes"
+    # Not "--exporter dynamo": a user on the torchscript exporter is there because dynamo failed.
+    return "export with --static-batch (and without --dynamic-dim) to fix the sizes"
 
 
 _DATA_DEPENDENT = ("data-dependent", "data dependent", "GuardOnDataDependentSymNode")
 MAX_REASON = 300  # characters of an exporter's reason in the one-line error
+MAX_LINE = 399  # characters of the whole error line, hints included
 
 
 def _run_exporter(loaded: LoadedModel, inputs: Inputs, options: ExportOptions, axes, verbose: bool):
@@ -463,22 +464,29 @@ def _exporter_error(
             "cannot take apart into tensors: use tensors, tuples, lists and dicts, or register the "
             "class with torch.utils._pytree.register_pytree_node"
         )
-    message = _shortened(exporter_failure(error))
+    hint = ""
     if options.exporter == "dynamo" and any(mark in text for mark in _DATA_DEPENDENT):
-        message += (
+        hint = (
             "; the model branches on tensor values, which torch.export cannot capture: try "
             "--exporter torchscript (tracing freezes the branch the example inputs take)"
         )
-    return InspectorError(f"{loaded.spec}: {message}")
+    elif options.exporter == "dynamo" and "No ONNX function found" not in text:
+        # T5's encoder fails in torch.export's decomposition (a view of symbolic strides) and
+        # exports with the tracer; a missing ONNX function is missing for both exporters.
+        hint = "; --exporter torchscript may export it (check the file with inspector verify)"
+    room = MAX_LINE - len("inspector: error: ") - len(f"{loaded.spec}: ") - len(hint)
+    message = _shortened(exporter_failure(error), max(room, 80))
+    return InspectorError(f"{loaded.spec}: {message}{hint}")
 
 
-def _shortened(message: str) -> str:
+def _shortened(message: str, limit: int = MAX_REASON) -> str:
     """Exporter messages can run to thousands of characters (a guard's whole expression)."""
     message = one_line(message)
-    if len(message) <= MAX_REASON:
+    if len(message) <= limit:
         return message
-    cut = message[:MAX_REASON].rsplit(" ", 1)[0].rstrip(",;:")
-    return f"{cut} ... (run with --verbose for the whole message)"
+    tail = " ... (--verbose shows all of it)"
+    cut = message[: limit - len(tail)].rsplit(" ", 1)[0].rstrip(",;:")
+    return f"{cut}{tail}"
 
 
 def _dynamo_export(
