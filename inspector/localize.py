@@ -169,7 +169,7 @@ def check_modules(
     evidence = Evidence(model, values, records, modules)
     check = ModuleCheck(reason, run, skipped=len(records) - len(paths))
     for path in paths:
-        value = _output_value(modules[path], records[path].output, values)
+        value = _output_value(modules[path], records[path].output, values, path == WHOLE_MODEL)
         if value is None:
             check.skipped += 1
             continue
@@ -261,14 +261,34 @@ def _onnx_values(model, modules, paths, feed_arrays, label) -> dict:
     return arrays
 
 
-def _output_value(entry: ModuleValues, expected, arrays: dict) -> str | None:
-    """The value among the module's outputs that holds what PyTorch returned: the same shape and
-    dtype, and of several such the last one made."""
-    for value in reversed(entry.outputs):
-        got = arrays.get(value)
-        if got is not None and got.shape == expected.shape and got.dtype == expected.dtype:
-            return value
-    return None
+def _output_value(entry: ModuleValues, expected, arrays: dict, whole: bool = False) -> str | None:
+    """The value among the module's outputs that holds what PyTorch returned first: the same
+    shape and dtype. The whole model's outputs are in the graph's order, so its first is the
+    graph's first. A module's boundary values are in the order they are made, not returned: of
+    several that fit (a head's scores and boxes), the one closest to PyTorch's value is the one
+    it returned there; pairing by the order made compared scores with boxes (a false FAILED)."""
+    fitting = [
+        value
+        for value in entry.outputs
+        if (got := arrays.get(value)) is not None
+        and got.shape == expected.shape
+        and got.dtype == expected.dtype
+    ]
+    if not fitting:
+        return None
+    if whole:
+        return entry.outputs[0] if entry.outputs[0] in fitting else None
+    if len(fitting) == 1:
+        return fitting[0]
+    return min(reversed(fitting), key=lambda value: _distance(expected, arrays[value]))
+
+
+def _distance(expected, actual) -> float:
+    import numpy as np
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        gap = np.abs(np.asarray(expected, np.float64) - np.asarray(actual, np.float64))
+    return float(np.nanmax(gap)) if gap.size and not np.isnan(gap).all() else float("inf")
 
 
 def _root_cause(diverging: list[str], evidence: Evidence, atol, rtol) -> Divergence | None:
