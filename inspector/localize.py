@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import InspectorError
-from .onnx.compare import OutputDiff, compare_arrays
+from .onnx.compare import OutputDiff, compare_arrays, judged
 from .onnx.module_values import ModuleValues, module_values
 from .onnx.report import describe_failure
 from .onnx.runtime import feeds, open_session, run_session
@@ -150,9 +150,19 @@ class Evidence:
 
 
 def check_modules(
-    loaded: LoadedModel, onnx_path, inputs, *, atol: float, rtol: float, reason: str, run: str
+    loaded: LoadedModel,
+    onnx_path,
+    inputs,
+    *,
+    atol: float,
+    rtol: float,
+    reason: str,
+    run: str,
+    budget: dict | None = None,
 ) -> tuple[ModuleCheck, Evidence]:
-    """Run both sides once on `inputs` and compare every module's output."""
+    """Run both sides once on `inputs` and compare every module's output (also by `budget`, the
+    cosine/SQNR floors a low-precision file is judged by: where the error grows past them)."""
+    tol = (atol, rtol, budget or {})
     import onnx
 
     with user_code(loaded.spec, "its forward"):
@@ -175,9 +185,9 @@ def check_modules(
             continue
         evidence.outputs[path] = value
         check.compared += 1
-        if not _compare(path, records[path].output, values[value], atol, rtol, statistics=False):
+        if not _compare(path, records[path].output, values[value], *tol, statistics=False):
             check.diverging.append(path)
-    check.root_cause = _root_cause(check.diverging, evidence, atol, rtol)
+    check.root_cause = _root_cause(check.diverging, evidence, tol)
     return check, evidence
 
 
@@ -291,42 +301,72 @@ def _distance(expected, actual) -> float:
     return float(np.nanmax(gap)) if gap.size and not np.isnan(gap).all() else float("inf")
 
 
-def _root_cause(diverging: list[str], evidence: Evidence, atol, rtol) -> Divergence | None:
+def _root_cause(diverging: list[str], evidence: Evidence, tol) -> Divergence | None:
     """The first diverging module (in finishing order) whose inputs agree; failing that, the first
     whose inputs cannot be told, or the first to diverge at all."""
     verdicts = {}
+    if tol[2]:  # judged by a budget (int8): the module where the error grows the most
+        growth = {p: _sqnr_drop(p, evidence) for p in diverging if p != WHOLE_MODEL}
+        if growth:
+            path = max(growth, key=lambda p: growth[p])
+            record, entry = evidence.records[path], evidence.modules[path]
+            agree = _inputs_agree(record, entry, evidence.values, tol)
+            return _divergence(path, evidence, agree, tol)
     for wanted in (True, None, False):
         for path in diverging:
             if path not in verdicts:
                 record, entry = evidence.records[path], evidence.modules[path]
-                verdicts[path] = _inputs_agree(record, entry, evidence.values, atol, rtol)
+                verdicts[path] = _inputs_agree(record, entry, evidence.values, tol)
             if verdicts[path] is wanted:
-                return _divergence(path, evidence, wanted, atol, rtol)
+                return _divergence(path, evidence, wanted, tol)
     return None
 
 
-def _divergence(path: str, evidence: Evidence, inputs_agree, atol, rtol) -> Divergence:
+_CLEAN_DB = 150.0  # the SQNR of an input that arrives exact (float32 rounding is ~140 dB)
+
+
+def _sqnr_drop(path: str, evidence: Evidence) -> float:
+    """How many dB of SQNR a module loses: its inputs' worst SQNR (against PyTorch's) less its
+    output's. Quantization error enters at every layer; the layer that adds the most is named."""
+    from .onnx.compare import similarity
+
+    def sqnr(expected, actual) -> float:
+        import numpy as np
+
+        want, got = np.asarray(expected, np.float64), np.asarray(actual, np.float64)
+        if want.shape != got.shape or not want.size:
+            return _CLEAN_DB
+        value = similarity(want, got)["sqnr_db"]
+        return _CLEAN_DB if value is None else min(value, _CLEAN_DB)
+
+    record, entry = evidence.records[path], evidence.modules[path]
+    pairs = paired_inputs(record, entry, evidence.values)
+    floor = min((sqnr(t, evidence.values[v]) for v, t in pairs.items()), default=_CLEAN_DB)
+    return floor - sqnr(record.output, evidence.values[evidence.outputs[path]])
+
+
+def _divergence(path: str, evidence: Evidence, inputs_agree, tol) -> Divergence:
     record, entry, value = evidence.records[path], evidence.modules[path], evidence.outputs[path]
     actual = evidence.values[value]
     return Divergence(
         path,
         record.type,
         value,
-        _compare(path, record.output, actual, atol, rtol, statistics=True),
+        _compare(path, record.output, actual, *tol, statistics=True),
         onnx_nodes=_nodes(evidence.model, entry),
         onnx_inputs=tuple(entry.inputs),
         inputs_agree=inputs_agree,
     )
 
 
-def _inputs_agree(record: _Record, entry: ModuleValues, arrays: dict, atol, rtol) -> bool | None:
+def _inputs_agree(record: _Record, entry: ModuleValues, arrays: dict, tol) -> bool | None:
     """True when every tensor the module received agrees with the ONNX value it was paired with,
     None when none could be paired."""
     pairs = paired_inputs(record, entry, arrays)
     if not pairs:
         return None
     return all(
-        _compare("", tensor, arrays[value], atol, rtol, statistics=False)
+        _compare("", tensor, arrays[value], *tol, statistics=False)
         for value, tensor in pairs.items()
     )
 
@@ -345,8 +385,16 @@ def paired_inputs(record: _Record, entry: ModuleValues, arrays: dict) -> dict:
     return pairs
 
 
-def _compare(name, expected, actual, atol, rtol, *, statistics: bool) -> OutputDiff:
-    return compare_arrays(name, expected, actual, atol=atol, rtol=rtol, statistics=statistics)
+def _compare(name, expected, actual, atol, rtol, budget, *, statistics: bool) -> OutputDiff:
+    diff = compare_arrays(name, expected, actual, atol=atol, rtol=rtol, statistics=statistics)
+    if budget and diff:
+        diff = judged(diff, expected, actual, _whole_output_budget(budget), ())
+    return diff
+
+
+def _whole_output_budget(budget: dict) -> dict:
+    """The figures of a budget that any value has (topk and row cosine are for outputs)."""
+    return {k: v for k, v in budget.items() if k in ("cosine", "sqnr", "pearson")}
 
 
 def _nodes(model, entry: ModuleValues) -> tuple[tuple[str, str], ...]:
@@ -391,6 +439,7 @@ def compare_modules(
     (report.localized) the root cause is reported, and with `repro` written out.
     """
     atol, rtol = report.atol, report.rtol  # the defaults: per-output ones are for outputs
+    budget = report.tolerances.budget if report.tolerances is not None else None
     if blind:
         reasons = "; ".join(f"{name}: {why}" for name, why in blind.items())
         reason = f"the outputs cannot tell a right export from a wrong one ({reasons})"
@@ -398,7 +447,7 @@ def compare_modules(
         reason = "--localize"
     try:
         check, evidence = check_modules(
-            loaded, onnx_path, inputs, atol=atol, rtol=rtol, reason=reason, run=run
+            loaded, onnx_path, inputs, atol=atol, rtol=rtol, reason=reason, run=run, budget=budget
         )
     except InspectorError as error:
         if report.localized:

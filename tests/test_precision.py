@@ -205,3 +205,40 @@ def test_every_error_line_stays_under_400_characters():
         "--static-batch"
     )
     assert capped("inspector: error: short") == "inspector: error: short"
+
+
+DEAD_OUTLIER = '''
+import torch
+from torch import nn
+
+
+class DeadOutlier(nn.Module):
+    """fc2 multiplies a feature that ReLU always zeroes by weights 1000x the others: harmless in
+    float, but per-tensor int8 of fc2's weights then rounds every other weight to 0."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1 = nn.Linear(16, 32)
+        self.fc2 = nn.Linear(32, 32)
+        self.fc3 = nn.Linear(32, 10)
+        with torch.no_grad():
+            self.fc1.bias[0] = -1000.0
+            self.fc2.weight[:, 0] *= 1000
+
+    def forward(self, x):
+        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+'''
+
+
+def test_localize_names_the_layer_where_the_int8_error_grows(cli, tmp_path):
+    path = tmp_path / "dead.py"
+    path.write_text(DEAD_OUTLIER)
+    args = ("verify", f"{path}:DeadOutlier", "--input", "4x16", "--precision", "int8")
+    result = cli(*args, "--localize", "--seeds", "1", "--format", "json")
+    assert result.code == 1
+    data = result.json()
+    cause = data["first_divergence"]
+    assert cause["layer"] == "fc2" and cause["inputs_agree"] is True
+    assert cause["sqnr_db"] < 20 and any("sqnr" in m for m in cause["over_budget"])
+    assert "fc1" not in data["intermediates"]["diverging"]
