@@ -217,7 +217,7 @@ def _compare_floats(name, expected, actual, atol, rtol, own_scale, statistics) -
         name,
         tuple(int(d) for d in expected.shape),
         float(diff.max()),
-        _max_relative(want, diff, finite, agree, atol),
+        _max_relative(want, diff, finite, agree, atol if math.isfinite(atol) else 0.0),
         mismatched,
         **data,
     )

@@ -293,7 +293,8 @@ def describe_failure(diff: OutputDiff, reference: str = "PyTorch") -> str:
             f"worst element [{index}]: {reference} {_value(diff.worst.expected)}, "
             f"onnxruntime {_value(diff.worst.actual)}"
         )
-    parts += [f"over budget: {missed}" for missed in diff.over_budget]
+    if diff.over_budget:
+        parts.append("over budget: " + ", ".join(diff.over_budget))
     passing = []
     if diff.required_atol is not None:
         passing.append(f"--atol {_round_up(diff.required_atol)} (at rtol {diff.rtol:g})")

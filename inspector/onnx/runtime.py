@@ -107,15 +107,14 @@ _NO_KERNEL = re.compile(
 
 
 def _missing_kernel(error: BaseException, model) -> str | None:
-    """One line for an op the CPU provider has no kernel for in the file's types (bfloat16 for
-    most ops): the op, the node, and the ways out."""
+    """One line for an op of a bfloat16 file the CPU provider has no kernel for (most ops):
+    the op, the node, and the ways out."""
     found = _NO_KERNEL.search(str(error))
-    if not found:
+    if not found or not _has_bfloat16(model):  # others keep onnxruntime's words and the opset
         return None
     op, version, node = found.groups()
-    kind = "bfloat16 " if _has_bfloat16(model) else ""
     return (
-        f"onnxruntime's CPU provider has no {kind}kernel for {op} (opset {version}, node "
+        f"onnxruntime's CPU provider has no bfloat16 kernel for {op} (opset {version}, node "
         f"{node!r}); export with --precision fp32 (or fp16), or run the file on a provider "
         "that has one (CUDA)"
     )
