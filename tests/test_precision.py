@@ -242,3 +242,32 @@ def test_localize_names_the_layer_where_the_int8_error_grows(cli, tmp_path):
     assert cause["layer"] == "fc2" and cause["inputs_agree"] is True
     assert cause["sqnr_db"] < 20 and any("sqnr" in m for m in cause["over_budget"])
     assert "fc1" not in data["intermediates"]["diverging"]
+
+
+@pytest.mark.browser
+def test_localize_draws_each_module_coloured_with_the_root_cause_outlined(cli, tmp_path):
+    from xml.etree import ElementTree
+
+    from _netron_helpers import require_browser
+
+    require_browser()
+    path = tmp_path / "dead.py"
+    path.write_text(DEAD_OUTLIER)
+    drawing = tmp_path / "err.svg"
+    args = ("verify", f"{path}:DeadOutlier", "--input", "4x16", "--precision", "int8")
+    result = cli(*args, "--localize", "--seeds", "1", "-o", drawing)
+    assert result.code == 1 and f"wrote {drawing}" in result.out
+    root = ElementTree.parse(drawing).getroot()
+    groups = list(root.iter("{http://www.w3.org/2000/svg}g"))
+    coloured = [g for g in groups if g.get("data-divergence")]
+    outlined = [g for g in groups if "root-cause" in g.get("class", "").split()]
+    assert len(coloured) == 3  # the three Gemm nodes; Q/DQ pairs belong to no module
+    assert len(outlined) == 1 and float(outlined[0].get("data-divergence")) > 0.1
+    legend = "".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    assert "root cause: fc2" in legend and "of its scale" in legend
+
+
+def test_drawing_needs_localize_and_a_model(cli, small, tmp_path):
+    result = cli("verify", small, "--input", "4x16", "-o", tmp_path / "err.svg")
+    assert result.code == 2 and "--localize" in result.err
+    assert not (tmp_path / "err.svg").exists()

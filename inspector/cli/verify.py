@@ -135,6 +135,13 @@ def add_arguments(parser) -> None:
         help="onnxruntime's graph optimization level for the comparison (default: all); a "
         "failure is checked again at another level, to tell an optimization's error apart",
     )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="ERR.svg|png",
+        help="with --localize: draw the file with Netron, each node coloured by its module's "
+        "divergence at its own scale, the root cause outlined, a legend above (needs Chromium)",
+    )
     add_export_options(parser)
     add_cache_option(parser)
     add_format_option(parser)
@@ -153,6 +160,8 @@ def run(args) -> ExitStatus:
         from ..onnx.repro import check_repro_request
 
         check_repro_request(args.repro, args.localize)
+    if args.output is not None:
+        _check_drawing(args)
     if args.data is not None or is_onnx_path(args.model):
         report = _verify_data(args)
     else:
@@ -179,11 +188,26 @@ def run(args) -> ExitStatus:
             budget=args.budget,
             metrics=args.metric,
             ort_opt=args.ort_opt,
+            draw=args.output,
         )
     if args.report:
         save_report(report, args.report)
     emit(report, args)
+    if report.drawing is not None and args.format == "text":
+        print(report.drawing, file=args.stdout)
     return ExitStatus.OK if report else ExitStatus.FAILED
+
+
+def _check_drawing(args) -> None:
+    """-o draws what --localize compared: refuse it without, and a bad path, before any work."""
+    if not args.localize or args.data is not None or is_onnx_path(args.model):
+        raise InspectorError(
+            "-o draws the module outputs --localize compares: give a PyTorch MODEL and --localize"
+        )
+    from ..netron.render import check_output, find_chromium
+
+    check_output(args.output)
+    find_chromium()
 
 
 def _verify_data(args):
@@ -199,7 +223,7 @@ def _verify_data(args):
             "golden data, or verify its PyTorch model with "
             f"'inspector verify MODEL --onnx {args.model}'"
         )
-    for flag in ("onnx", "save_data", "localize", "repro"):
+    for flag in ("onnx", "save_data", "localize", "repro", "output"):
         if getattr(args, flag):
             raise InspectorError(
                 f"--{flag.replace('_', '-')} needs a PyTorch MODEL; it does not go with --data"

@@ -235,17 +235,21 @@ def similarity(want, got, finite=None) -> dict:
     a, b = want[finite], got[finite]
     if a.size == 0:
         return dict(cosine=None, sqnr_db=None, pearson=None)
-    signal, noise = float(np.dot(a, a)), float(np.dot(a - b, a - b))
-    norms = math.sqrt(signal * float(np.dot(b, b)))
-    if norms > 0:
-        cosine = float(np.dot(a, b)) / norms
-    else:
-        cosine = 1.0 if signal == float(np.dot(b, b)) else 0.0
+    signal, noise, power = _dot(a, a), _dot(a - b, a - b), _dot(b, b)
+    norms = math.sqrt(signal * power)
+    both_zero = signal == power == 0
+    cosine = _dot(a, b) / norms if norms > 0 else (1.0 if both_zero else 0.0)
     sqnr = math.inf if noise == 0 else 10 * math.log10(signal / noise) if signal > 0 else -math.inf
     a0, b0 = a - a.mean(), b - b.mean()
-    spread = math.sqrt(float(np.dot(a0, a0)) * float(np.dot(b0, b0)))
-    pearson = float(np.dot(a0, b0)) / spread if spread > 0 else None
+    spread = math.sqrt(_dot(a0, a0) * _dot(b0, b0))
+    pearson = _dot(a0, b0) / spread if spread > 0 else None
     return dict(cosine=min(cosine, 1.0), sqnr_db=sqnr, pearson=pearson)
+
+
+def _dot(a, b) -> float:
+    # Not np.dot: it goes to BLAS, whose threads spin against each other on a loaded machine
+    # (20 ms instead of 8 us for 64,000 elements on 2 busy cores); einsum runs in this thread.
+    return float(np.einsum("i,i->", a, b))
 
 
 def task_metrics(want, got, metrics) -> dict:

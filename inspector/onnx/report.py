@@ -73,6 +73,7 @@ class VerifyReport:
     precision: str = "fp32"  # what the file computes in (inspector.onnx.precision)
     same_dtype: str | None = None  # the dtype PyTorch was also run in (fp16/bf16 files)
     same_dtype_runs: list[Run] = field(default_factory=list)  # onnxruntime against it (no verdict)
+    drawing: Any = None  # verify --localize -o: the RenderResult of the divergence drawing
 
     @property
     def passed(self) -> bool:
@@ -95,6 +96,7 @@ class VerifyReport:
             "expected_nonfinite": _nonfinite_counts(self.runs),
             "onnx": self.onnx_file,
             "precision": self.precision,
+            **({"drawing": str(self.drawing.path)} if self.drawing is not None else {}),
             "budget": dict(self.tolerances.budget) if self.tolerances else {},
         }
         if self.same_dtype:

@@ -57,6 +57,7 @@ def verify(
     budget: dict | None = None,
     metrics=(),
     ort_opt: str = "all",
+    draw=None,
     **kwargs,
 ) -> VerifyReport:
     """Export `model` (or take `onnx=`) and compare onnxruntime with PyTorch: truthy when it passed.
@@ -70,7 +71,8 @@ def verify(
     `atol` and `rtol` are numbers, or {output name: number} dicts for the outputs that need their
     own (the others keep the defaults; None: the file precision's). `budget` ({"cosine": 0.999,
     "sqnr": 30, ...}) fails outputs whose figures fall short; `metrics` ("topk=5", "cosine") adds
-    task figures; `ort_opt` is onnxruntime's optimization level (disable, basic, all). With `localize`,
+    task figures; `ort_opt` is onnxruntime's optimization level (disable, basic, all); `draw` (a
+    .svg/.png path, with localize) draws the file coloured by each module's divergence. With `localize`,
     the module where onnxruntime first departs from PyTorch is named; with `repro` (a folder) too,
     that module's part of the graph is written there with PyTorch's values as test data.
     """
@@ -90,6 +92,7 @@ def verify(
         budget=budget,
         metrics=metrics,
         ort_opt=ort_opt,
+        draw=draw,
     )
     if onnx is not None:
         return verify_onnx(loaded, onnx, **checks)
@@ -125,6 +128,7 @@ def verify_onnx(
     budget: dict | None = None,
     metrics=(),
     ort_opt: str = "all",
+    draw=None,
 ) -> VerifyReport:
     """Run a LoadedModel in PyTorch and its ONNX file in onnxruntime on the same inputs.
 
@@ -167,6 +171,10 @@ def verify_onnx(
 
             inputs, label = _module_inputs(cases, report.runs)
             compare_modules(report, loaded, path, inputs, label, blind=blind, repro=repro)
+        if draw is not None and report.intermediates is not None:
+            from ..netron.error_drawing import draw_divergence
+
+            report.drawing = draw_divergence(report.intermediates, path, draw)
     if keep:
         write_test_data(save_data, [r.data_set for r in results if r.data_set is not None])
     return report

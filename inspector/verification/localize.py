@@ -92,6 +92,8 @@ class ModuleCheck:
     root_cause: Divergence | None = None
     skipped: int = 0  # modules with no ONNX value of their output's shape (folded, called twice)
     decisive: bool = False  # True when the verdict rests on it (the outputs could not tell)
+    errors: dict = field(default_factory=dict)  # module path -> max abs diff / its largest value
+    node_modules: dict = field(default_factory=dict)  # ONNX node name -> its compared module
 
     def __bool__(self) -> bool:
         return not self.diverging
@@ -185,10 +187,33 @@ def check_modules(
             continue
         evidence.outputs[path] = value
         check.compared += 1
-        if not _compare(path, records[path].output, values[value], *tol, statistics=False):
+        diff = _compare(path, records[path].output, values[value], *tol, statistics=False)
+        check.errors[path] = _scaled_error(diff)
+        if not diff:
             check.diverging.append(path)
     check.root_cause = _root_cause(check.diverging, evidence, tol)
+    check.node_modules = _node_modules(model.graph, modules, list(evidence.outputs))
     return check, evidence
+
+
+def _scaled_error(diff: OutputDiff) -> float:
+    """A module's divergence at its own scale: its largest error over its largest value."""
+    peak = diff.peak or 0.0
+    return diff.max_abs_diff / peak if peak > 0 else diff.max_abs_diff
+
+
+def _node_modules(graph, modules: dict, compared: list[str]) -> dict[str, str]:
+    """Node name (as a drawing names it) -> the innermost compared module it belongs to; nodes
+    of no module inside the model (quantization's Q/DQ pairs) belong to none."""
+    from ..onnx.diff.graph_index import unique_node_names
+
+    names = unique_node_names(graph.node)
+    owner: dict[int, str] = {}
+    inner = [path for path in compared if path != WHOLE_MODEL]
+    for path in sorted(inner, key=lambda p: p.count(".")):
+        for index in modules[path].nodes:
+            owner[index] = path  # deeper paths come later and win
+    return {names[index]: path for index, path in owner.items()}
 
 
 def _modules_of(graph) -> dict[str, ModuleValues]:
