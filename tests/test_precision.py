@@ -139,8 +139,15 @@ def test_fp16_export_keeps_float32_edges_and_verifies_against_both_models(cli, s
     assert 0.999 < output["cosine"] < 1.0 and output["sqnr_db"] > 30 and output["pearson"] > 0.999
     assert output["max_abs_diff"] > 0  # float16 arithmetic really ran
     assert data["same_dtype"]["dtype"] == "float16" and data["same_dtype"]["runs"]
-    text = cli("verify", small, "--input", "4x16", "--onnx", out, "--seeds", "1")
+    golden = tmp_path / "golden"
+    text = cli(
+        "verify", small, "--input", "4x16", "--onnx", out, "--seeds", "1", "--save-data", golden
+    )
     assert "SQNR dB" in text.out and "PyTorch in float16" in text.out
+    # Golden data of the float32 model judges the fp16 file by its precision's tolerances too
+    replay = cli("verify", out, "--data", golden, "--format", "json")
+    assert replay.code == 0, replay.out
+    assert replay.json()["precision"] == "fp16" and replay.json()["rtol"] == 1e-2
 
 
 def test_int8_export_is_quantized_and_judged_by_its_budget(cli, small, tmp_path):
