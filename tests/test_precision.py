@@ -202,18 +202,6 @@ def test_a_failure_that_only_an_optimization_level_shows_is_named(cli, small, mo
     assert cli("verify", small, "--input", "4x16", "--seeds", "1", "--ort-opt", "disable").code == 0
 
 
-def test_every_error_line_stays_under_400_characters():
-    from inspector.cli import capped
-
-    reason = "guard: " + " and ".join(f"Eq(u{i}, 7)" for i in range(300))
-    line = capped(f"inspector: error: model.py:Net: {reason}; export with --static-batch")
-    assert len(line) < 400 and "(--debug shows all)" in line
-    assert line.startswith("inspector: error: model.py:Net: guard") and line.endswith(
-        "--static-batch"
-    )
-    assert capped("inspector: error: short") == "inspector: error: short"
-
-
 DEAD_OUTLIER = '''
 import torch
 from torch import nn

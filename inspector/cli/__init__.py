@@ -206,24 +206,8 @@ def _fail(args, message: str, code: int) -> int:
         traceback.print_exc()
     # Names in a message come from files and models we were given: no escape sequence of theirs
     # reaches the terminal, and no newline of theirs forges a second line.
-    if not getattr(args, "debug", False):
-        message = capped(message)
     print(printable(message), file=sys.stderr)
     return code
-
-
-MAX_ERROR_LINE = 399
-
-
-def capped(message: str) -> str:
-    """An error line a reader takes in: past MAX_ERROR_LINE characters its middle goes (the
-    thing named comes first, the way out last); --debug prints it whole."""
-    if len(message) <= MAX_ERROR_LINE:
-        return message
-    gap = " ... (--debug shows all) ... "
-    head = (MAX_ERROR_LINE - len(gap)) * 2 // 3
-    tail = MAX_ERROR_LINE - len(gap) - head
-    return message[:head] + gap + message[-tail:]
 
 
 def run() -> None:
