@@ -21,8 +21,10 @@ from .onnx.files import check_onnx_file
 from .onnx.runtime import feeds as paired_feeds
 from .onnx.runtime import open_session
 from .usermodel.usercode import user_code
+from .util import html
+from .util.html import short_repr
 from .util.modes import eval_mode
-from .util.progress import progress_bar
+from .util.progress import progress_bar, step
 
 if TYPE_CHECKING:
     from .loading import LoadedModel
@@ -161,6 +163,21 @@ class BenchReport:
             ]
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        speedups = ", ".join(
+            f"batch {r.batch_size} {r.speedup():.2f}x"
+            for r in self.results
+            if "onnxruntime" in r.timings
+        )
+        return short_repr("BenchReport", f"{self.model}: onnxruntime vs PyTorch eager {speedups}")
+
+    def _repr_html_(self) -> str:
+        tables = [
+            html.table(columns, rows, title=title, right=columns)
+            for title, columns, rows in self.tables()
+        ]
+        return html.block(self.header(), *tables)
+
     def __rich__(self):
         from rich.console import Group
         from rich.table import Table
@@ -210,7 +227,8 @@ def benchmark(
     _check_arguments(batch_sizes, threads, runs, warmup)
     for batch_size in batch_sizes:  # refuse before anything big is allocated or exported
         _check_fits_memory(loaded, batch_size)
-    mult_adds = _mult_adds_per_item(loaded)
+    with step(f"counting the mult-adds of {loaded.spec}"):
+        mult_adds = _mult_adds_per_item(loaded)
     report = BenchReport(loaded.spec, runs, warmup, mult_adds)
     with ExitStack() as stack:
         files = onnx_files or {
@@ -250,9 +268,11 @@ def _time_batch(
 ) -> dict:
     inputs = loaded.example_inputs(batch_size=batch_size)
     with user_code(loaded.spec, "its forward"), _out_of_memory_is_user_error(loaded, batch_size):
+        bar.describe(f"batch {batch_size}: timing PyTorch eager")
         timings = {"torch": _time_torch(loaded.module, inputs, threads, runs, warmup)}
         bar.advance()
         for runtime, path in sessions.items():
+            bar.describe(f"batch {batch_size}: timing {TITLES[runtime]}")
             session = open_session(check_onnx_file(path), Path(path).name, threads=threads)
             _describe_session(report, session)
             run = _bound_run(session, _feeds(session, inputs, batch_size, path))

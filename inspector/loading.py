@@ -27,6 +27,7 @@ from .usermodel.importing import import_attr
 from .usermodel.inputs import Inputs, InputSpec, parse_input, spec_of
 from .usermodel.outputs import register_output_types
 from .usermodel.usercode import user_code
+from .util.progress import step
 from .util.text import shape_text
 
 # Example inputs may take at most this share of the available memory: the model's activations and
@@ -122,9 +123,11 @@ def load_model(
         raise InspectorError(
             "give the example inputs one way: --input, --input-shape or --inputs, not several"
         )
-    spec, module, default = _module_and_default_inputs(spec, kwargs)
-    if checkpoint is not None:
-        load_state_dict(module, checkpoint)
+    label = spec if isinstance(spec, str) else type(spec).__name__
+    with step(f"loading {label}"):
+        spec, module, default = _module_and_default_inputs(spec, kwargs)
+        if checkpoint is not None:
+            load_state_dict(module, checkpoint)
     module.eval()
     loaded = LoadedModel(spec, module, [], kwargs, checkpoint and str(checkpoint))
     if inputs_factory:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import _hostile_files as bad
 import pytest
+from conftest import split_steps
 
 from inspector.cli import main
 
@@ -127,7 +128,7 @@ def run(capfd):
             _python_default_warning_filters()
             code = main([str(a) for a in argv])
         out, err = capfd.readouterr()
-        return Outcome(code, out, err, [str(w.message) for w in caught])
+        return Outcome(code, out, split_steps(err)[0], [str(w.message) for w in caught])
 
     return go
 
@@ -751,7 +752,7 @@ def test_refusals_in_a_real_process(tmp_path, argv_for):
         env=bad.cli_env(TMPDIR=inputs),
     )
     assert done.returncode == 2, done.stderr
-    lines = done.stderr.splitlines()
+    lines = split_steps(done.stderr)[0].splitlines()
     assert len(lines) == 1 and lines[0].startswith("inspector: error: "), done.stderr
     assert bad.snapshot(tmp_path) == before
 

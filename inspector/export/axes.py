@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InspectorError
 from ..usermodel.inputs import Inputs, onnx_input_names
+from ..util.progress import step
 
 if TYPE_CHECKING:
     from ..loading import LoadedModel
@@ -194,6 +195,11 @@ def confirm_runs(light, weights: dict, loaded: LoadedModel, axes, traced, hint: 
     """
     if not traced:
         return
+    with step("running the export in onnxruntime at other input sizes"):
+        _confirm_runs(light, weights, loaded, axes, traced, hint)
+
+
+def _confirm_runs(light, weights: dict, loaded: LoadedModel, axes, traced, hint: str) -> None:
     from ..onnx.runtime import open_session
 
     session = open_session(light.SerializeToString(), loaded.spec)

@@ -24,9 +24,12 @@ from ..errors import InspectorError, raise_if_interrupted
 from ..usermodel.inputs import Inputs, onnx_input_names
 from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
+from ..util import html
 from ..util.files import check_name_length
+from ..util.html import short_repr
 from ..util.leftovers import owned_folder
 from ..util.modes import eval_mode
+from ..util.progress import step
 from ..util.text import first_line, one_line
 from .axes import (
     confirm_declared,
@@ -120,6 +123,29 @@ class ExportResult:
         data["path"] = str(self.path)
         return data
 
+    def __repr__(self) -> str:
+        nodes = html.counted(sum(self.ops.values()), "node")
+        return short_repr(
+            "ExportResult", f"{self.model or 'model'} -> {self.path}: opset {self.opset}, {nodes}"
+        )
+
+    def _repr_html_(self) -> str:
+        fields = [
+            ("file", self.path),
+            ("graph", self.graph),
+            ("exporter", self.exporter),
+            ("opset", self.opset),
+            ("dynamic axes", ", ".join(self.dynamic_axes) or "none (static shapes)"),
+            ("inputs", ", ".join(self.input_names)),
+            ("outputs", ", ".join(self.output_names)),
+            ("seconds", f"{self.seconds:.2f}"),
+        ]
+        return html.block(
+            f"exported {self.model or 'model'} -> {self.path}",
+            html.table(["", ""], [[k, v] for k, v in fields]),
+            html.table(["op", "count"], list(self.ops.items()), right=["count"]),
+        )
+
 
 def export_onnx(
     loaded: LoadedModel,
@@ -153,6 +179,7 @@ def export_onnx(
         traced = trace_sizes(loaded, axes)
         inputs = _trace_inputs(loaded, traced)
         with (
+            step(f"exporting {loaded.spec} to ONNX ({graph} graph, {exporter}, opset {opset})"),
             user_code(loaded.spec, "its forward"),
             quiet(verbose),
             eval_mode(loaded.module),
@@ -166,7 +193,8 @@ def export_onnx(
         name_symbols(model, axes)
         add_metadata(model, loaded, inputs, graph, exporter)
         light = _weightless_proto(model)
-        proto = _write_and_check(model, staged, light)
+        with step("writing and checking the ONNX file"):
+            proto = _write_and_check(model, staged, light)
         weights = _large_weights(model)  # views of the model's own tensors, no copies
         del model
         _confirm_opset(proto, loaded, exporter, opset)

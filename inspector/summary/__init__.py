@@ -21,6 +21,8 @@ from ..errors import InspectorError, LibraryError
 from ..usermodel.inputs import onnx_input_names
 from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
+from ..util import html
+from ..util.html import short_repr
 from ..util.modes import modes_restored
 from ..util.text import one_line, shape_text
 from .counting import (
@@ -76,6 +78,42 @@ class Summary:
         data = asdict(self)
         del data["table"], data["inputs_text"]
         return data
+
+    def __repr__(self) -> str:
+        inputs = self.inputs_text or ", ".join(map(shape_text, self.input_shapes))
+        counted = "" if self.mult_adds is None else f", {self.mult_adds:,} mult-adds"
+        return short_repr(
+            "Summary", f"{self.model}: {self.total_params:,} params{counted}, input {inputs}"
+        )
+
+    def _repr_html_(self) -> str:
+        ran = self.mult_adds is not None  # None: no input, nothing ran
+        rows = [
+            [
+                "\u00a0\u00a0" * max(layer.depth - 1, 0) + layer.name,  # indented by depth
+                layer.type,
+                shape_text(layer.output_shape) if ran else "--",
+                f"{layer.params:,}"
+                + (f" (shared with {layer.shared_with})" if layer.shared_with else ""),
+            ]
+            for layer in self.layers
+        ]
+        counted = (
+            f"{self.mult_adds:,} (counted by {self.mult_adds_counter})" if ran else NO_INPUT_NOTE
+        )
+        totals = [
+            ["inputs", self.inputs_text or ", ".join(map(shape_text, self.input_shapes))],
+            ["output shapes", ", ".join(map(shape_text, self.output_shapes)) if ran else "--"],
+            ["total params", f"{self.total_params:,} (a shared parameter counted once)"],
+            ["trainable params", f"{self.trainable_params:,}"],
+            ["non-trainable params", f"{self.non_trainable_params:,}"],
+            ["mult-adds", counted],
+        ]
+        return html.block(
+            self.model,
+            html.table(["layer", "type", "output shape", "params"], rows, right=["params"]),
+            html.table(["", ""], totals),
+        )
 
     def to_markdown(self) -> str:
         rows = [

@@ -30,6 +30,7 @@ from ..usermodel.inputs import Inputs, to_numpy
 from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
 from ..util.modes import eval_mode
+from ..util.progress import step
 from ..util.text import first_line
 
 if TYPE_CHECKING:
@@ -138,10 +139,11 @@ def verify_onnx(
     and an fp16/bf16 one is also compared with PyTorch run in that dtype (for information).
     """
     check_repro_request(repro, localize)
-    path = check_onnx_file(onnx_path)
-    precision = file_precision(path)
-    tolerances = Tolerances.of(atol, rtol, precision).judging(precision, budget, metrics)
-    session = open_session(path, path.name, optimization=ort_opt)
+    with step("checking the ONNX file and opening it in onnxruntime"):
+        path = check_onnx_file(onnx_path)
+        precision = file_precision(path)
+        tolerances = Tolerances.of(atol, rtol, precision).judging(precision, budget, metrics)
+        session = open_session(path, path.name, optimization=ort_opt)
     tolerances.check_names(output_names(session), loaded.spec)
     cases = input_cases(loaded, session, seeds, batch_sizes)
     report = VerifyReport(
@@ -155,9 +157,12 @@ def verify_onnx(
     )
     keep = save_data is not None
     with eval_mode(loaded.module), same_dtype_model(loaded, precision, report) as twin:
-        results = [
-            _run_case(loaded, session, path.name, case, tolerances, keep, twin) for case in cases
-        ]
+        results = []
+        for number, case in enumerate(cases, 1):
+            with step(
+                f"input set {number} of {len(cases)}: running PyTorch and onnxruntime, comparing"
+            ):
+                results.append(_run_case(loaded, session, path.name, case, tolerances, keep, twin))
         report.runs = [result.run for result in results]
         if twin is not None:
             report.same_dtype_runs = [r.same_dtype for r in results if r.same_dtype is not None]
@@ -170,11 +175,13 @@ def verify_onnx(
             from .localize import compare_modules
 
             inputs, label = _module_inputs(cases, report.runs)
-            compare_modules(report, loaded, path, inputs, label, blind=blind, repro=repro)
+            with step("comparing every module's output in PyTorch and onnxruntime"):
+                compare_modules(report, loaded, path, inputs, label, blind=blind, repro=repro)
         if draw is not None and report.intermediates is not None:
             from ..netron.error_drawing import draw_divergence
 
-            report.drawing = draw_divergence(report.intermediates, path, draw)
+            with step(f"drawing the module outputs' divergence into {draw}"):
+                report.drawing = draw_divergence(report.intermediates, path, draw)
     if keep:
         write_test_data(save_data, [r.data_set for r in results if r.data_set is not None])
     return report

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ...defaults import ATOL, DIFF_BATCH_SIZES, RTOL, SEEDS
 from ...errors import InspectorError
+from ...util.progress import step
 from ..compare import compare_outputs, largest_value, scale_warnings
 from ..files import check_onnx_file, check_onnx_file_once
 from ..report import Run
@@ -49,8 +50,9 @@ def diff_models(
     """
     if not (atol >= 0 and rtol >= 0):
         raise InspectorError(f"atol and rtol must be numbers >= 0 (got {atol}, {rtol})")
-    model_a, label_a = _model(a, run)
-    model_b, label_b = _model(b, run)
+    with step("checking and reading both ONNX files"):
+        model_a, label_a = _model(a, run)
+        model_b, label_b = _model(b, run)
     labels = labels or (label_a, label_b)
     result = ModelDiff(labels[0], labels[1], atol, rtol)
     index_a, index_b = GraphIndex(model_a.graph), GraphIndex(model_b.graph)
@@ -59,12 +61,16 @@ def diff_models(
     result.opsets = (_opsets(model_a), _opsets(model_b))
     result.metadata = _metadata(model_a, model_b)
     result.ops = _ops(index_a.nodes, index_b.nodes)
-    weights = WeightDiff(index_a.initializers, index_b.initializers, atol, rtol)
-    result.initializers = weights.changes()
-    match = match_nodes(index_a, index_b)
-    result.nodes, result.node_states = node_changes(index_a, index_b, match, weights)
+    with step("comparing the weights and the nodes"):
+        weights = WeightDiff(index_a.initializers, index_b.initializers, atol, rtol)
+        result.initializers = weights.changes()
+        match = match_nodes(index_a, index_b)
+        result.nodes, result.node_states = node_changes(index_a, index_b, match, weights)
     if run:
-        result.runs, result.runs_skipped = _compare_outputs(a, b, model_a, model_b, result, seeds)
+        with step("running both in onnxruntime, comparing their outputs"):
+            result.runs, result.runs_skipped = _compare_outputs(
+                a, b, model_a, model_b, result, seeds
+            )
     return result
 
 
