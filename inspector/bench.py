@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -182,7 +183,7 @@ class BenchReport:
         from rich.console import Group
         from rich.table import Table
 
-        parts = [self.header()]
+        parts: list = [self.header()]
         for title, columns, rows in self.tables():
             table = Table(title=title, title_justify="left")
             for column in columns:
@@ -206,9 +207,9 @@ def default_threads() -> int:
 
 
 def benchmark(
-    model,
+    model: str | LoadedModel,
     *,
-    batch_sizes=defaults.BENCH_BATCH_SIZES,
+    batch_sizes: Sequence[int] = defaults.BENCH_BATCH_SIZES,
     threads: int | None = None,
     runs: int = defaults.BENCH_RUNS,
     warmup: int = defaults.BENCH_WARMUP,
@@ -218,11 +219,23 @@ def benchmark(
 ) -> BenchReport:
     """Time a model in PyTorch eager and in onnxruntime at each batch size.
 
-    `model` is a MODEL spec string (`"exercise_model"`) or a LoadedModel (from `load_model`).
-    `onnx_files` maps "authored"/"optimized" to already exported files; by default both graphs are
-    exported (through the export cache unless `use_cache` is False).
+    Args:
+        model: a MODEL spec string (`"exercise_model"`) or a LoadedModel (from `load_model`).
+        batch_sizes: the batch sizes to time.
+        threads: intra-op threads for both runtimes (default: the physical cores).
+        runs: timed runs per runtime and batch size.
+        warmup: untimed runs before them.
+        onnx_files: "authored"/"optimized" -> an already exported file; by default both graphs
+            are exported (through the export cache unless `use_cache` is False).
+        use_cache: export through the export cache.
+        progress: show a progress display on stderr.
+
+    Returns:
+        A BenchReport: median and p90 latency, throughput and GFLOP/s per runtime and batch size.
     """
-    loaded = _as_loaded(model)
+    from .loading import as_loaded
+
+    loaded = as_loaded(model, caller="benchmark")
     threads = threads or default_threads()
     _check_arguments(batch_sizes, threads, runs, warmup)
     for batch_size in batch_sizes:  # refuse before anything big is allocated or exported
@@ -241,19 +254,6 @@ def benchmark(
             timings = _time_batch(loaded, sessions, batch_size, threads, runs, warmup, bar, report)
             report.results.append(BenchResult(batch_size, threads, timings, 2 * mult_adds))
     return report
-
-
-def _as_loaded(model):
-    from .loading import LoadedModel, load_model
-
-    if isinstance(model, LoadedModel):
-        return model
-    if isinstance(model, str):
-        return load_model(model)
-    raise InspectorError(
-        f"benchmark() takes a MODEL spec or a LoadedModel (inspector.load_model(...)), "
-        f"not {type(model).__name__}"
-    )
 
 
 def _check_arguments(batch_sizes, threads, runs, warmup) -> None:

@@ -7,16 +7,23 @@ stays in memory and shows as the cell's output through `_repr_svg_` or `_repr_pn
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .defaults import GRAPH, RENDER_TIMEOUT
 from .errors import InspectorError
 from .util.files import write_atomically
 from .util.html import short_repr
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .loading import LoadedModel
 
 FORMATS = ("svg", "png")
 
@@ -54,7 +61,7 @@ class Drawing:
 
 
 def show(
-    model_or_file,
+    model_or_file: str | os.PathLike[str] | LoadedModel | nn.Module,
     depth: int | None = None,
     module: str | list[str] | tuple[str, ...] | None = None,
     *,
@@ -67,8 +74,19 @@ def show(
     """Draw `model_or_file` (an .onnx path, a MODEL spec, a LoadedModel or an nn.Module) with
     Netron; as a notebook cell's last expression the drawing shows inline.
 
-    `depth` draws every module that many levels below the root as one node, `module` (a path such
-    as "features.4", or several) draws only those modules' nodes; `format` is "svg" or "png".
+    Args:
+        model_or_file: an .onnx file, a MODEL spec, a LoadedModel or an nn.Module (exported
+            first, through the export cache unless `use_cache` is False).
+        depth: draw every module this many levels below the root as one node.
+        module: a module path such as "features.4", or several: draw only their nodes.
+        format: "svg" or "png".
+        full: draw every node even past the size where the graph is drawn collapsed.
+        graph: the graph a model is exported as ("authored" or "optimized").
+        timeout: seconds to wait for Chromium and Netron to draw.
+        use_cache: export through the export cache.
+
+    Returns:
+        A Drawing, shown inline as a notebook cell's last expression.
     """
     from .netron.drawable import drawable
     from .netron.render import find_chromium, render
@@ -101,10 +119,10 @@ def _onnx_file(source, graph: str, use_cache: bool) -> Iterator[tuple[Path, str]
         yield Path(source), Path(source).name
         return
     from .export import exported_model
-    from .loading import LoadedModel, load_model
+    from .loading import as_loaded
 
     if isinstance(source, Path):
         source = str(source)
-    loaded = source if isinstance(source, LoadedModel) else load_model(source)
+    loaded = as_loaded(source, caller="show")
     with exported_model(loaded, graph=graph, use_cache=use_cache) as path:
         yield path, model_file_name(loaded.spec)

@@ -703,7 +703,9 @@ def test_onnxruntime_refusal_is_reported_with_the_file(tmp_path):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
     )
     model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.example", 1)]
+        graph,
+        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.example", 1)],
+        ir_version=8,  # every onnxruntime the ranges admit reads it
     )
     path = tmp_path / "custom.onnx"
     onnx.save(model, str(path))

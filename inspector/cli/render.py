@@ -15,6 +15,7 @@ from .options import (
     emit,
     onnx_for,
     positive_int,
+    refuse_model_options_for_a_file,
 )
 
 NAME = "render"
@@ -89,6 +90,7 @@ def print_notes(drawing) -> None:
 def run(args) -> ExitStatus:
     from ..netron.render import check_output, find_chromium, render
 
+    refuse_model_options_for_a_file(args)
     check_output(args.output)  # fail fast, before an export
     find_chromium()
     with onnx_for(args) as path, drawable_for(args, path) as drawing:

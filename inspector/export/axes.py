@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InspectorError
+from ..errors import InspectorError, option
 from ..usermodel.inputs import Inputs, onnx_input_names
 from ..util.progress import step
 
@@ -32,13 +32,15 @@ def plan_axes(loaded: LoadedModel, dynamic_batch: bool, dynamic_dims=()) -> list
         index = names.index(dim.input) if dim.input in names else aliases.get(dim.input)
         if index is None:
             raise InspectorError(
-                f"--dynamic-dim {dim}: {loaded.spec} has no input {dim.input!r}; its inputs are "
+                f"{option('--dynamic-dim', 'dynamic_dims', str(dim))}: {loaded.spec} has no input "
+                f"{dim.input!r}; its inputs are "
                 f"{', '.join(names)}"
             )
         rank = len(loaded.inputs[index].shape)
         if not 0 <= dim.axis < rank:
             raise InspectorError(
-                f"--dynamic-dim {dim}: input {dim.input!r} has {rank} axes (0 to {rank - 1})"
+                f"{option('--dynamic-dim', 'dynamic_dims', str(dim))}: input {dim.input!r} has "
+                f"{rank} axes (0 to {rank - 1})"
             )
         axes[index][dim.axis] = dim.label
     return axes

@@ -8,22 +8,31 @@ moved into place, so a failure or Ctrl-C never leaves half a file and never touc
 from __future__ import annotations
 
 import functools
+import io
 import os
 import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# The backends load with this module: it is the export. The CLI imports inspector.export only
+# inside the commands that export, so `--help` and the ONNX-only commands never load them.
+import onnx
+import torch
+from onnxscript import ir
+from torch.export import graph_signature as signature
+from torch.utils import _pytree
+
 from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET, PRECISION, PRECISIONS
-from ..errors import InspectorError, raise_if_interrupted
-from ..usermodel.inputs import Inputs, onnx_input_names
+from ..errors import InspectorError, option, raise_if_interrupted
+from ..usermodel.inputs import DynamicDim, Inputs, onnx_input_names, parse_dynamic_dim
 from ..usermodel.outputs import named_outputs
-from ..usermodel.usercode import forward_hint, user_code
+from ..usermodel.usercode import TOKEN_IDS_HINT, forward_hint, user_code
 from ..util import html
 from ..util.files import check_name_length
 from ..util.html import short_repr
@@ -42,6 +51,8 @@ from .axes import (
 )
 from .naming import add_metadata, name_inputs_and_outputs
 from .noise import exporter_failure, quiet
+from .passes import authored_graph
+from .writer import weights_detached, write_model
 
 if TYPE_CHECKING:
     from ..loading import LoadedModel
@@ -57,7 +68,8 @@ TORCHSCRIPT_MIN_OPSET = 9
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """Everything that shapes the exported file (and so the export cache's key)."""
+    """Everything that shapes the exported file (and so the export cache's key), checked once,
+    when it is made: the commands and the cache pass this object down, not its fields."""
 
     graph: str = GRAPH
     exporter: str = EXPORTER
@@ -66,16 +78,21 @@ class ExportOptions:
     dynamic_dims: tuple = ()  # inspector.usermodel.inputs.DynamicDim
     precision: str = PRECISION  # fp32, or what export/precision.py converts the file to
 
+    def __post_init__(self) -> None:
+        self.check()
+
     def check(self) -> None:
         if self.precision not in PRECISIONS:
             raise InspectorError(
                 f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"
             )
         if self.graph not in GRAPHS:
-            raise InspectorError(f"--graph {self.graph!r}: choose one of {', '.join(GRAPHS)}")
+            where = option("--graph", "graph", self.graph)
+            raise InspectorError(f"{where}: choose one of {', '.join(GRAPHS)}")
         if self.exporter not in EXPORTERS:
             raise InspectorError(
-                f"--exporter {self.exporter!r}: choose one of {', '.join(EXPORTERS)}"
+                f"{option('--exporter', 'exporter', self.exporter)}: choose one of "
+                f"{', '.join(EXPORTERS)}"
             )
         _check_opset(self.opset, self.exporter)
 
@@ -149,27 +166,47 @@ class ExportResult:
 
 def export_onnx(
     loaded: LoadedModel,
-    output,
+    output: str | os.PathLike[str],
     *,
     opset: int = OPSET,
     graph: str = GRAPH,
     exporter: str = EXPORTER,
     dynamic_batch: bool = True,
-    dynamic_dims=(),
+    dynamic_dims: Iterable[DynamicDim | str] = (),
     verbose: bool = False,
+    options: ExportOptions | None = None,
     precision: str = PRECISION,
 ) -> ExportResult:
     """Export `loaded` (a LoadedModel) to the ONNX file `output`, check it, and describe it.
 
-    `dynamic_dims` (DynamicDim, or "NAME.AXIS=LABEL" strings) makes more axes than the batch
-    dynamic; every dynamic axis is confirmed by running the written file at other sizes.
-    `precision` fp16, bf16 or int8 converts the checked float32 file (export/precision.py);
-    its inputs and outputs stay float32.
+    Args:
+        loaded: the model and its example inputs, from `load_model`.
+        output: the .onnx file to write (atomically: an existing file is replaced only by a
+            checked one).
+        opset: the ONNX opset.
+        graph: "authored" (one node per layer as written) or "optimized" (the exporter's fusions).
+        exporter: "dynamo" or "torchscript".
+        dynamic_batch: make axis 0 of every input dynamic.
+        dynamic_dims: more dynamic axes, as DynamicDim or "NAME.AXIS=LABEL" strings; every
+            dynamic axis is confirmed by running the written file at other sizes.
+        verbose: show the exporter's own messages.
+        options: all of opset, graph, exporter, dynamic_batch, dynamic_dims and precision at
+            once (what the CLI and the export cache pass); those keywords are then not read.
+        precision: "fp32", or "fp16", "bf16", "int8": the checked float32 file converted
+            (export/precision.py), its inputs and outputs still float32.
+
+    Returns:
+        An ExportResult: the path, the input and output names, the dynamic axes and the op counts.
+
+    Raises:
+        InspectorError: the model does not export, or the file does not run as declared.
     """
-    options = ExportOptions(
-        graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims), precision
-    )
-    options.check()
+    if options is None:
+        dims = dynamic_dims_of(dynamic_dims)
+        options = ExportOptions(graph, exporter, opset, dynamic_batch, dims, precision)
+    graph, exporter, opset = options.graph, options.exporter, options.opset
+    precision = options.precision
+    dynamic_batch = options.dynamic_batch
     destination = _destination(Path(output))
     axes = plan_axes(loaded, dynamic_batch, options.dynamic_dims)
     start = time.perf_counter()
@@ -243,8 +280,6 @@ def _converted(staged: Path, proto, loaded: LoadedModel, traced: dict, precision
 
 
 def dynamic_dims_of(dynamic_dims) -> tuple:
-    from ..usermodel.inputs import DynamicDim, parse_dynamic_dim
-
     return tuple(
         d if isinstance(d, DynamicDim) else parse_dynamic_dim(str(d)) for d in dynamic_dims
     )
@@ -261,16 +296,18 @@ def file_stem(loaded: LoadedModel) -> str:
 
 
 def _check_opset(opset: int, exporter: str = EXPORTER) -> None:
-    import onnx
-
     newest = onnx.defs.onnx_opset_version()
     if not 7 <= opset <= newest:
-        raise InspectorError(f"--opset {opset}: onnx {onnx.__version__} knows opsets 7 to {newest}")
+        raise InspectorError(
+            f"{option('--opset', 'opset', opset)}: onnx {onnx.__version__} knows opsets 7 to "
+            f"{newest}"
+        )
     if exporter == "torchscript" and opset < TORCHSCRIPT_MIN_OPSET:
         raise InspectorError(
-            f"--opset {opset}: below opset {TORCHSCRIPT_MIN_OPSET} the torchscript exporter "
-            "lists every weight as a graph input too (ONNX IR 3), so the file would take the "
-            f"weights as inputs; use --opset {TORCHSCRIPT_MIN_OPSET} or later"
+            f"{option('--opset', 'opset', opset)}: below opset {TORCHSCRIPT_MIN_OPSET} the "
+            "torchscript exporter lists every weight as a graph input too (ONNX IR 3), so the "
+            f"file would take the weights as inputs; use "
+            f"{option('--opset', 'opset', TORCHSCRIPT_MIN_OPSET)} or later"
         )
 
 
@@ -350,8 +387,6 @@ def _trace_inputs(loaded: LoadedModel, traced: dict) -> Inputs:
 def _forward_output_names(loaded: LoadedModel, inputs: Inputs) -> list[str]:
     """Run forward once on the trace inputs: its result's structure names the outputs, and its
     failure is named in the model's own terms."""
-    import torch
-
     try:
         running = user_code(loaded.spec, "its forward", failure=f"{loaded.spec} failed")
         with torch.inference_mode(), eval_mode(loaded.module), running:
@@ -364,10 +399,6 @@ def _forward_output_names(loaded: LoadedModel, inputs: Inputs) -> list[str]:
 def _program_output_names(program) -> list[str] | None:
     """The output names from torch.export's record of forward's result (no extra forward run):
     its tree of outputs, with the leaves that are no tensors (a None) left out."""
-    import torch
-    from torch.export import graph_signature as signature
-    from torch.utils import _pytree
-
     try:
         exported = program.exported_program
         spec = exported.call_spec.out_spec
@@ -419,8 +450,6 @@ def _reason(loaded: LoadedModel, error: InspectorError) -> str:
 
 
 def _run_error(loaded: LoadedModel, inputs: Inputs) -> InspectorError | None:
-    import torch
-
     try:
         running = user_code(loaded.spec, "its forward", failure=f"{loaded.spec} failed")
         with torch.inference_mode(), eval_mode(loaded.module), running:
@@ -454,8 +483,6 @@ MAX_LINE = 399  # characters of the whole error line, hints included
 
 def _run_exporter(loaded: LoadedModel, inputs: Inputs, options: ExportOptions, axes, verbose: bool):
     """torch.onnx.export -> an onnx_ir Model, with the passes that make the requested graph."""
-    import torch
-
     names = None
     try:
         if options.exporter == "dynamo":
@@ -469,8 +496,6 @@ def _run_exporter(loaded: LoadedModel, inputs: Inputs, options: ExportOptions, a
     except NotImplementedError as error:
         raise _exporter_error(loaded, options, error) from error
     if options.graph == "authored":
-        from .passes import authored_graph
-
         authored_graph(model, parameters=set(loaded.module.state_dict()))
     return model, names
 
@@ -545,6 +570,8 @@ def _reusable_exporter(opset: int):
     try:
         from torch.onnx._internal.exporter import _constants, _core, _registration
 
+        if not _takes_keywords(_core.export, _CORE_KEYWORDS):
+            return None  # torch 2.10's takes no opset_version: the public API does the work
         registry = _registration.ONNXRegistry.from_torchlib(
             opset_version=max(opset, _constants.TORCHLIB_OPSET)
         )
@@ -553,14 +580,27 @@ def _reusable_exporter(opset: int):
         return None
 
 
+# What _dynamo_export hands torch.onnx's core export besides the module and its arguments.
+_CORE_KEYWORDS = ("registry", "kwargs", "opset_version", "optimize", "dynamic_shapes", "verbose")
+
+
+def _takes_keywords(function, names) -> bool:
+    """Whether a private function still takes these keywords: a mismatch found here falls back to
+    the public API, where the same mismatch found at the call would fail the export."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return True
+    return all(name in parameters for name in names)
+
+
 def _torchscript_export(
     torch, loaded: LoadedModel, inputs: Inputs, options: ExportOptions, axes, verbose
 ):
-    import io
-
-    import onnx
-    from onnxscript import ir
-
     names = onnx_input_names(loaded.inputs)
     buffer = io.BytesIO()
     # The legacy exporter takes keyword inputs as a trailing dict of its args.
@@ -598,10 +638,6 @@ def _write_and_check(model, path: Path, light=None):
     hold them twice more. Past the single-file limit protobuf cannot hold the model at all, so
     the weights go to a .onnx.data file and the checks through the file.
     """
-    from onnxscript import ir
-
-    from .writer import weights_detached, write_model
-
     if _initializer_bytes(model) > SINGLE_FILE_LIMIT:
         return _write_and_check_by_path(model, path)
     with _checker_errors():
@@ -620,9 +656,6 @@ def _write_and_check(model, path: Path, light=None):
 
 
 def _write_and_check_by_path(model, path: Path):
-    import onnx
-    from onnxscript import ir
-
     try:
         ir.save(model, path, external_data=path.name + ".data")
         with _checker_errors():
@@ -635,8 +668,6 @@ def _write_and_check_by_path(model, path: Path):
 
 def _checked_and_inferred(proto):
     """The checker's structural check, then strict shape inference (what `full_check` adds)."""
-    import onnx
-
     onnx.checker.check_model(proto)
     return onnx.shape_inference.infer_shapes(
         proto, check_type=True, strict_mode=True, data_prop=True
@@ -645,14 +676,21 @@ def _checked_and_inferred(proto):
 
 @contextmanager
 def _checker_errors() -> Iterator[None]:
-    import onnx
-
     try:
         yield
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        reason = first_line(error)
         raise InspectorError(
-            f"the exported file fails the ONNX checker: {first_line(error)}"
+            f"the exported file fails the ONNX checker: {reason}{_float_indices_hint(reason)}"
         ) from error
+
+
+def _float_indices_hint(reason: str) -> str:
+    """Where torch lets float token ids through (torch 2.11 with some transformers releases), the
+    checker is the first to refuse them, as a Gather whose indices are floats."""
+    if "Gather" in reason and re.search(r"tensor\((float|double|bfloat16|float16)\)", reason):
+        return TOKEN_IDS_HINT
+    return ""
 
 
 def _weightless_proto(model):
@@ -661,8 +699,6 @@ def _weightless_proto(model):
     Small initializers stay: shape inference reads their values (a Reshape's target shape).
     The IR model is left as it was.
     """
-    from onnxscript import ir
-
     graph = model.graph
     initializers = list(graph.initializers.values())
     inputs_before = len(graph.inputs)

@@ -15,6 +15,7 @@ import struct
 import sys
 import tempfile
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,17 +115,25 @@ def _chromium_candidates() -> list[str | None]:
 
 
 def render(
-    model_path,
-    output,
+    model_path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
     *,
     timeout: float = RENDER_TIMEOUT,
     name: str | None = None,
-    decorate=None,
+    decorate: Callable[[str], str] | None = None,
 ) -> RenderResult:
     """Draw the ONNX file at `model_path` with Netron into `output` (.png or .svg), atomically.
 
-    `name` is the file name Netron shows (default: the file's own); `decorate(svg) -> svg` may
-    change Netron's SVG before it is written or photographed (a diff colours its nodes).
+    Args:
+        model_path: the .onnx file (checked before Netron reads it).
+        output: the .png or .svg file to write.
+        timeout: seconds to wait for Chromium and Netron to draw the graph.
+        name: the file name Netron shows (default: the file's own).
+        decorate: `decorate(svg) -> svg` may change Netron's SVG before it is written or
+            photographed (a diff colours its nodes).
+
+    Returns:
+        A RenderResult: the file written, its size; it shows itself in a notebook.
     """
     output = check_output(output)
     model_path = check_onnx_file(model_path)

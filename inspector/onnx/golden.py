@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from .compare import compare_outputs, constant_reason
@@ -16,12 +18,27 @@ _SIDES = ("the test data", "onnxruntime")
 
 
 def verify_data(
-    onnx_path, data_dir, *, atol=None, rtol=None, budget=None, metrics=(), ort_opt="all"
+    onnx_path: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str],
+    *,
+    atol: float | Mapping[str, float] | None = None,
+    rtol: float | Mapping[str, float] | None = None,
+    budget: dict | None = None,
+    metrics=(),
+    ort_opt: str = "all",
 ) -> VerifyReport:
     """Check an ONNX file against model-zoo test data, with onnxruntime alone (no PyTorch).
 
-    `atol`/`rtol` as verify() takes them: numbers, or {output name: number} dicts (None: the
-    defaults of the file's precision); `budget`, `metrics` and `ort_opt` as verify() too.
+    Args:
+        onnx_path: the .onnx file (checked before onnxruntime opens it).
+        data_dir: a folder of `test_data_set_N/input_K.pb` and `output_K.pb`.
+        atol: as verify() takes it: a number, or {output name: number}.
+        rtol: as verify() takes it: a number, or {output name: number}.
+            None (both): the defaults of the file's precision (defaults.PRECISION_TOLERANCES).
+        budget, metrics, ort_opt: as verify() takes them.
+
+    Returns:
+        A VerifyReport with one run per test data set, truthy when nothing mismatched.
     """
     Tolerances.of(atol, rtol)  # a bad tolerance is refused before any process starts
     checker_warnings: list[str] = []

@@ -59,9 +59,8 @@ def open_session(model, label: str, *, threads: int | None = None, optimization:
         missing = _missing_kernel(error, model)
         if missing:
             raise InspectorError(f"{label}: {missing}") from error
-        raise InspectorError(
-            f"onnxruntime cannot run {label}: {ort_reason(error)}{_opset_hint(model)}"
-        ) from error
+        reason = _ir_version_reason(error) or f"{ort_reason(error)}{_opset_hint(model)}"
+        raise InspectorError(f"onnxruntime cannot run {label}: {reason}") from error
 
 
 def run_session(session, feeds: dict, label: str, output_names=None) -> list:
@@ -310,6 +309,25 @@ def _has_bfloat16(model) -> bool:
     typed = [*proto.graph.value_info, *proto.graph.input, *proto.graph.output]
     return any(t.data_type == bf16 for t in proto.graph.initializer) or any(
         v.type.tensor_type.elem_type == bf16 for v in typed
+    )
+
+
+# onnxruntime's words for a file newer than it reads (its C++ source path comes before them).
+_IR_TOO_NEW = re.compile(r"Unsupported model IR version: (\d+), max supported IR version: (\d+)")
+
+
+def _ir_version_reason(error: BaseException) -> str | None:
+    """A file written by a newer onnx than this onnxruntime reads: say so, and what to do."""
+    found = _IR_TOO_NEW.search(str(error))
+    if found is None:
+        return None
+    import onnxruntime
+
+    have, most = found.groups()
+    return (
+        f"the file has ONNX IR version {have} and onnxruntime {onnxruntime.__version__} reads up "
+        f"to IR version {most}: upgrade onnxruntime (pip install -U onnxruntime), or export with "
+        f"an onnx release that writes IR version {most}"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass
 
@@ -87,8 +88,15 @@ def _shape_text(shape) -> str:
     return "?" if shape is None else shape_text(shape)
 
 
-def summarize_onnx(path) -> OnnxSummary:
-    """Summarize an ONNX file without torch, and without reading its (external) weights."""
+def summarize_onnx(path: str | os.PathLike[str]) -> OnnxSummary:
+    """Summarize an ONNX file without torch, and without reading its (external) weights.
+
+    Args:
+        path: the .onnx file (checked before it is read).
+
+    Returns:
+        An OnnxSummary: inputs, outputs, opset, op counts and the parameter total.
+    """
     import onnx
 
     model = load_onnx(path)

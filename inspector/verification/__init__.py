@@ -4,16 +4,18 @@ The comparison itself (the mismatch rule and its statistics) is `inspector.onnx.
 module runs the PyTorch side. Every dynamic axis the file declares is varied: the batch over
 `batch_sizes`, other axes (a sequence) between a smaller and a larger size than the example's.
 When an output cannot tell a right export from a wrong one (constant, tiny, or the same for every
-input), every module's output is compared as well (`inspector.verification.localize`), and the verdict rests on
-them too. A VerifyReport is truthy only when nothing mismatched, so `assert inspector.verify(model,
+input), every module's output is compared as well (`inspector.verification.localize`), and the
+verdict rests on them too. A VerifyReport is truthy only when nothing mismatched, so `assert inspector.verify(model,
 x)` is a real test, and the CLI exits 1 on any mismatch.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..defaults import EXPORTER, GRAPH, OPSET, PRECISION, SEEDS
 from ..errors import InspectorError
@@ -34,32 +36,37 @@ from ..util.progress import step
 from ..util.text import first_line
 
 if TYPE_CHECKING:
+    from torch import nn
+
+    from ..export.exporter import ExportOptions
     from ..loading import LoadedModel
+    from ..usermodel.inputs import DynamicDim
 
 
 def verify(
-    model,
-    *args,
-    onnx=None,
+    model: nn.Module | LoadedModel | str,
+    *args: Any,
+    onnx: str | os.PathLike[str] | None = None,
     graph: str = GRAPH,
     exporter: str = EXPORTER,
     opset: int = OPSET,
     dynamic_batch: bool = True,
-    dynamic_dims=(),
-    atol=None,
-    rtol=None,
+    dynamic_dims: Iterable[DynamicDim | str] = (),
+    atol: float | Mapping[str, float] | None = None,
+    rtol: float | Mapping[str, float] | None = None,
     seeds: int = SEEDS,
-    batch_sizes=None,
+    batch_sizes: Sequence[int] | None = None,
     localize: bool = False,
-    repro=None,
-    save_data=None,
+    repro: str | os.PathLike[str] | None = None,
+    save_data: str | os.PathLike[str] | None = None,
     use_cache: bool = False,
+    export_options: ExportOptions | None = None,
     precision: str = PRECISION,
     budget: dict | None = None,
     metrics=(),
     ort_opt: str = "all",
     draw=None,
-    **kwargs,
+    **kwargs: Any,
 ) -> VerifyReport:
     """Export `model` (or take `onnx=`) and compare onnxruntime with PyTorch: truthy when it passed.
 
@@ -76,15 +83,42 @@ def verify(
     .svg/.png path, with localize) draws the file coloured by each module's divergence. With `localize`,
     the module where onnxruntime first departs from PyTorch is named; with `repro` (a folder) too,
     that module's part of the graph is written there with PyTorch's values as test data.
+
+    Args:
+        model: an nn.Module (called as `model(*args, **kwargs)`), a LoadedModel, or a MODEL spec.
+        *args: the module's positional example inputs.
+        onnx: an exported file to check instead of exporting `model`.
+        graph: export_onnx's option.
+        exporter: export_onnx's option.
+        opset: export_onnx's option.
+        dynamic_batch: export_onnx's option.
+        dynamic_dims: export_onnx's option.
+        atol: the absolute tolerance, or {output name: tolerance}.
+        rtol: the relative tolerance, or {output name: tolerance}.
+        seeds: seeded random inputs per batch size.
+        batch_sizes: the batch sizes to run (default: 1 and another size).
+        localize: compare every module's output and name the root cause of a mismatch.
+        repro: with `localize`, a folder for the diverging module's subgraph and test data.
+        save_data: a folder for the inputs and PyTorch's outputs as model-zoo test data.
+        use_cache: export through the export cache.
+        export_options: graph, exporter, opset, dynamic_batch and dynamic_dims at once (what
+            the CLI passes); the five keywords are then not read.
+        **kwargs: the module's keyword example inputs.
+
+    Returns:
+        A VerifyReport, truthy when no output mismatched; it prints PASSED/FAILED and a table.
+
+    Raises:
+        InspectorError: the model does not load, export or run, or an argument is wrong.
     """
     from ..export.exporter import ExportOptions
+    from ..loading import as_loaded
 
-    loaded = _as_loaded(model, args, kwargs)
-    _check_tolerances(atol, rtol, seeds)
+    loaded = as_loaded(model, args, kwargs, caller="verify")
+    tolerances = _check_tolerances(atol, rtol, seeds)
     check_repro_request(repro, localize)
-    checks = dict(
-        atol=atol,
-        rtol=rtol,
+    checks: dict[str, Any] = dict(
+        atol=tolerances,  # parsed once: verify_onnx takes the Tolerances as they are
         seeds=seeds,
         batch_sizes=batch_sizes,
         save_data=save_data,
@@ -100,17 +134,17 @@ def verify(
     from ..export.cache import exported_model
     from ..export.exporter import dynamic_dims_of
 
-    options = ExportOptions(
+    options = export_options or ExportOptions(
         graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims), precision
     )
-    options.check()
     with (
         eval_mode(loaded.module),
         exported_model(loaded, options=options, use_cache=use_cache) as path,
     ):
         report = verify_onnx(loaded, path, **checks)
     if not path.exists():  # a temporary export, gone now: say what it was instead
-        kind = f"{graph} graph" + (f", {precision}" if precision != PRECISION else "")
+        kind = f"{options.graph} graph"
+        kind += f", {options.precision}" if options.precision != PRECISION else ""
         report.onnx_file = f"temporary export, {kind}"
     return report
 
@@ -119,8 +153,8 @@ def verify_onnx(
     loaded: LoadedModel,
     onnx_path,
     *,
-    atol=None,
-    rtol=None,
+    atol: float | Mapping[str, float] | Tolerances | None = None,
+    rtol: float | Mapping[str, float] | None = None,
     seeds: int = SEEDS,
     batch_sizes=None,
     save_data=None,
@@ -444,27 +478,8 @@ def _module_inputs(cases: list[Case], runs: list[Run]) -> tuple[Inputs, str]:
     return case.inputs, run.label
 
 
-def _as_loaded(model, args: tuple, kwargs: dict):
-    import torch
-
-    from ..loading import LoadedModel, load_model, loaded_from_module
-
-    if isinstance(model, (LoadedModel, str)):
-        if args or kwargs:
-            raise InspectorError(
-                "verify(LoadedModel or MODEL spec) takes no example inputs: give them to "
-                "load_model(..., inputs=[...]) instead"
-            )
-        return model if isinstance(model, LoadedModel) else load_model(model)
-    if not isinstance(model, torch.nn.Module):
-        raise InspectorError(
-            f"verify() takes an nn.Module, a LoadedModel or a MODEL spec, "
-            f"not {type(model).__name__}"
-        )
-    return loaded_from_module(model, args, kwargs)
-
-
-def _check_tolerances(atol, rtol, seeds: int) -> None:
-    Tolerances.of(atol, rtol)  # raises on a negative or NaN tolerance
+def _check_tolerances(atol, rtol, seeds: int) -> Tolerances:
+    tolerances = Tolerances.of(atol, rtol)  # raises on a negative or NaN tolerance
     if seeds < 0:
         raise InspectorError(f"seeds must be >= 0 (got {seeds})")
+    return tolerances

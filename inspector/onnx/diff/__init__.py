@@ -12,8 +12,10 @@ inspector.onnx.diff.node_diff; weights by name in inspector.onnx.diff.weight_dif
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...defaults import ATOL, DIFF_BATCH_SIZES, RTOL, SEEDS
 from ...errors import InspectorError
@@ -29,12 +31,15 @@ from .matching import match_nodes
 from .node_diff import node_changes
 from .weight_diff import WeightDiff
 
+if TYPE_CHECKING:
+    import onnx
+
 _MAX_PROTO_BYTES = 2**31 - 1
 
 
 def diff_models(
-    a,
-    b,
+    a: onnx.ModelProto | str | os.PathLike[str],
+    b: onnx.ModelProto | str | os.PathLike[str],
     *,
     run: bool = True,
     atol: float = ATOL,
@@ -47,6 +52,18 @@ def diff_models(
     With `run`, and when both take the same inputs, both run in onnxruntime on `seeds` seeded
     inputs per batch size and their outputs are compared (|a - b| > atol + rtol * |a| mismatches).
     A path is checked (inspector.onnx.files) before it is read or run.
+
+    Args:
+        a: an onnx.ModelProto or the path of an .onnx file.
+        b: the same, compared with `a`.
+        run: also run both and compare their outputs.
+        atol: the absolute tolerance for weights and outputs.
+        rtol: the relative tolerance for weights and outputs.
+        seeds: seeded random inputs per batch size.
+        labels: the names the report gives A and B (default: their paths).
+
+    Returns:
+        A ModelDiff, truthy when the two are equal within the tolerances.
     """
     if not (atol >= 0 and rtol >= 0):
         raise InspectorError(f"atol and rtol must be numbers >= 0 (got {atol}, {rtol})")

@@ -328,7 +328,7 @@ class ModelDiff:
                 f"{diff.max_rel_diff:.3g}",
                 f"{diff.mismatched} / {math.prod(diff.shape)}",
             ]
-            for run in self.runs
+            for run in self.runs or ()
             for diff in run.outputs
         ]
         return columns, rows, {"max abs diff", "max rel diff", "mismatched"}
