@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .compare import compare_outputs, constant_reason
@@ -24,7 +24,7 @@ def verify_data(
     atol: float | Mapping[str, float] | None = None,
     rtol: float | Mapping[str, float] | None = None,
     budget: dict | None = None,
-    metrics=(),
+    metrics: Sequence[str] = (),
     ort_opt: str = "all",
 ) -> VerifyReport:
     """Check an ONNX file against model-zoo test data, with onnxruntime alone (no PyTorch).
@@ -35,7 +35,9 @@ def verify_data(
         atol: as verify() takes it: a number, or {output name: number}.
         rtol: as verify() takes it: a number, or {output name: number}.
             None (both): the defaults of the file's precision (defaults.PRECISION_TOLERANCES).
-        budget, metrics, ort_opt: as verify() takes them.
+        budget: as verify() takes it: {"cosine": 0.999, "sqnr": 30, ...}.
+        metrics: as verify() takes them: "topk=K", "cosine".
+        ort_opt: onnxruntime's graph optimization level: "disable", "basic" or "all".
 
     Returns:
         A VerifyReport with one run per test data set, truthy when nothing mismatched.

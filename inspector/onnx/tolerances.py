@@ -24,18 +24,38 @@ class Tolerances:
     rtol_by_output: dict[str, float] = field(default_factory=dict)
     budget: dict[str, float] = field(default_factory=dict)  # --budget: figure -> its floor
     metrics: tuple[str, ...] = ()  # --metric: "topk=5", "cosine"
+    # True where atol/rtol for every output was not given: it follows the file's precision
+    atol_is_default: bool = True
+    rtol_is_default: bool = True
 
     @classmethod
     def of(cls, atol=None, rtol=None, precision: str = "fp32") -> Tolerances:
         """From what verify() takes: a number, a {name: number} dict (the rest keep the default),
-        or the CLI's list of "VALUE" / "NAME=VALUE" strings; a Tolerances passes through.
-        None takes the default for `precision` (defaults.PRECISION_TOLERANCES)."""
+        or the CLI's list of "VALUE" / "NAME=VALUE" strings; a Tolerances passes through (its
+        defaults moved to `precision`'s). None takes the default for `precision`
+        (defaults.PRECISION_TOLERANCES)."""
         if isinstance(atol, Tolerances):
-            return atol
+            return atol.at_precision(precision)
         base_atol, base_rtol = PRECISION_TOLERANCES[precision]
         default_atol, atol_by = _split(atol, base_atol, "atol")
         default_rtol, rtol_by = _split(rtol, base_rtol, "rtol")
-        return cls(default_atol, default_rtol, atol_by, rtol_by)
+        return cls(
+            default_atol,
+            default_rtol,
+            atol_by,
+            rtol_by,
+            atol_is_default=not _gives_default(atol),
+            rtol_is_default=not _gives_default(rtol),
+        )
+
+    def at_precision(self, precision: str) -> Tolerances:
+        """The defaults (the tolerances not given) of a file in `precision`."""
+        base_atol, base_rtol = PRECISION_TOLERANCES[precision]
+        return replace(
+            self,
+            atol=base_atol if self.atol_is_default else self.atol,
+            rtol=base_rtol if self.rtol_is_default else self.rtol,
+        )
 
     def judging(self, precision: str, budget=None, metrics=()) -> Tolerances:
         """These tolerances with a budget (the one given, else `precision`'s default) and the
@@ -152,6 +172,15 @@ def _split(value, default: float, option: str) -> tuple[float, dict[str, float]]
     raise InspectorError(
         f"{option} takes a number or a {{output name: number}} dict, not {type(value).__name__}"
     )
+
+
+def _gives_default(value) -> bool:
+    """True when `value` sets the tolerance of every output (not only some outputs')."""
+    if value is None or isinstance(value, Mapping):
+        return False
+    if isinstance(value, (list, tuple)):
+        return any(_parsed(item, "tolerance")[0] is None for item in value)
+    return True
 
 
 def _parsed(item, option: str) -> tuple[str | None, float]:

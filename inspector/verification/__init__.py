@@ -63,9 +63,9 @@ def verify(
     export_options: ExportOptions | None = None,
     precision: str = PRECISION,
     budget: dict | None = None,
-    metrics=(),
+    metrics: Sequence[str] = (),
     ort_opt: str = "all",
-    draw=None,
+    draw: str | os.PathLike[str] | None = None,
     **kwargs: Any,
 ) -> VerifyReport:
     """Export `model` (or take `onnx=`) and compare onnxruntime with PyTorch: truthy when it passed.
@@ -101,8 +101,14 @@ def verify(
         repro: with `localize`, a folder for the diverging module's subgraph and test data.
         save_data: a folder for the inputs and PyTorch's outputs as model-zoo test data.
         use_cache: export through the export cache.
-        export_options: graph, exporter, opset, dynamic_batch and dynamic_dims at once (what
-            the CLI passes); the five keywords are then not read.
+        export_options: graph, exporter, opset, dynamic_batch, dynamic_dims and precision at
+            once (what the CLI passes); those keywords are then not read.
+        precision: "fp32", "fp16", "bf16" or "int8": export_onnx's option; the file is judged
+            with that precision's default tolerances (and int8 by a budget).
+        budget: {"cosine": 0.999, "sqnr": 30, ...}: floors an output's figures must reach.
+        metrics: task figures to measure per output: "topk=K", "cosine".
+        ort_opt: onnxruntime's graph optimization level: "disable", "basic" or "all".
+        draw: with `localize`, a .svg/.png path for the file coloured by each module's divergence.
         **kwargs: the module's keyword example inputs.
 
     Returns:
@@ -118,7 +124,8 @@ def verify(
     tolerances = _check_tolerances(atol, rtol, seeds)
     check_repro_request(repro, localize)
     checks: dict[str, Any] = dict(
-        atol=tolerances,  # parsed once: verify_onnx takes the Tolerances as they are
+        # parsed once; the ones not given follow the precision of the file verify_onnx reads
+        atol=tolerances,
         seeds=seeds,
         batch_sizes=batch_sizes,
         save_data=save_data,
@@ -161,9 +168,9 @@ def verify_onnx(
     localize: bool = False,
     repro=None,
     budget: dict | None = None,
-    metrics=(),
+    metrics: Sequence[str] = (),
     ort_opt: str = "all",
-    draw=None,
+    draw: str | os.PathLike[str] | None = None,
 ) -> VerifyReport:
     """Run a LoadedModel in PyTorch and its ONNX file in onnxruntime on the same inputs.
 
