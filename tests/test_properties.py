@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import split_steps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -173,7 +174,7 @@ def _outcome(capfd, argv):
     capfd.readouterr()
     code = main(argv)
     out, err = capfd.readouterr()
-    return code, out, err
+    return code, out, split_steps(err)[0]  # an error is one line after the progress steps
 
 
 @settings(

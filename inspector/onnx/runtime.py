@@ -183,9 +183,29 @@ def ort_value_array(value, name: str, label: str):
     tensor = onnx.TensorProto()
     tensor.data_type = _ONNX_TYPES[type_name]
     tensor.dims.extend(value.shape())
-    size = value.tensor_size_in_bytes()
+    size = _tensor_bytes(value, tensor.data_type)
     tensor.raw_data = ctypes.string_at(value.data_ptr(), size) if size else b""
     return numpy_helper.to_array(tensor)
+
+
+def _tensor_bytes(value, element_type: int) -> int:
+    """The bytes behind an OrtValue: onnxruntime says so from 1.21 on; before, count them (4- and
+    2-bit types are packed, the last byte half full)."""
+    if hasattr(value, "tensor_size_in_bytes"):
+        return value.tensor_size_in_bytes()
+    import math
+
+    from onnx import TensorProto, helper
+
+    packed = {
+        getattr(TensorProto, n): b for n, b in _PACKED_BITS.items() if hasattr(TensorProto, n)
+    }
+    bits = packed.get(element_type) or 8 * helper.tensor_dtype_to_np_dtype(element_type).itemsize
+    return (math.prod(value.shape()) * bits + 7) // 8
+
+
+# Packed element types, by name: an older onnx lacks the newer ones.
+_PACKED_BITS = {"INT4": 4, "UINT4": 4, "FLOAT4E2M1": 4, "INT2": 2, "UINT2": 2}
 
 
 class _OnnxTypes(dict):
