@@ -4,7 +4,8 @@
     python benchmarks/run.py --quick          # fewer models and runs: a smoke test, not figures
     python benchmarks/run.py --only startup   # one section (startup, export, verify,
                                               # verify-modules, check-all, check-all-jobs, memory,
-                                              # large-model, runtime, diff, verify-data)
+                                              # large-model, runtime, diff, verify-data,
+                                              # precision)
 
 Every figure is the median of several runs with its min and max, next to a baseline measured in the
 same run. The hand-written section "Changes and their measured effect" comes from
@@ -40,6 +41,7 @@ SECTIONS = (
     "runtime",
     "diff",
     "verify-data",
+    "precision",
 )
 QUICK_MODELS = ("relu", "conv_bn_relu")
 
@@ -140,6 +142,12 @@ def _run_section(name: str, quick: bool, runs: int) -> tuple[str, dict]:
         text, headline = runtime.markdown(reports, single)
         overhead = runtime.call_overhead(runs=runs, calls=200 if quick else 2000)
         return text + "\n\n" + runtime.overhead_markdown(overhead), headline
+    if name == "precision":
+        import precision_cost
+
+        chosen = ["relu"] if quick else ["exercise_model", "mobilenet_v3_small"]
+        exports = precision_cost.measure_exports(chosen, runs)
+        return precision_cost.markdown(exports, precision_cost.measure_figures(runs))
     if name == "diff":
         import diff_cost
 

@@ -13,6 +13,17 @@ RTOL = 1e-3
 # 1e9 carries errors of about 1e-6 of 1e9 (measured on nets 20-40 layers deep; see README).
 PEAK_SHARE = 0.01
 SEEDS = 3  # seeded random inputs per batch size
+# verify --precision: (atol, rtol) by the file's precision. Half precision keeps 11 (fp16) or 8
+# (bf16) significant bits, so an element's error grows to about 1e-3 (fp16) or 1e-2 (bf16) of the
+# magnitudes it is computed from. int8 has no element-wise bound worth the name: its outputs are
+# judged by a budget on the whole output (cosine similarity and SQNR) instead.
+PRECISION_TOLERANCES = {
+    "fp32": (ATOL, RTOL),
+    "fp16": (1e-3, 1e-2),
+    "bf16": (1e-2, 5e-2),
+    "int8": (float("inf"), 0.0),
+}
+PRECISION_BUDGETS: dict[str, dict[str, float]] = {"int8": {"cosine": 0.99, "sqnr": 20.0}}
 
 # diff: the batch sizes two models with a dynamic batch run at, to compare their outputs
 DIFF_BATCH_SIZES = (1, 3)
@@ -23,6 +34,8 @@ GRAPHS = ("authored", "optimized")
 GRAPH = "authored"
 EXPORTERS = ("dynamo", "torchscript")
 EXPORTER = "dynamo"
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+PRECISION = "fp32"
 
 # example inputs are drawn under this seed (models are built under inspector.models' BUILD_SEED)
 INPUT_SEED = 0

@@ -26,6 +26,14 @@ def tiny_bert():
     return BertModel(config)
 
 
+def tiny_t5_encoder():
+    """T5's encoder: torch.export fails on a view of symbolic strides; the tracer exports it."""
+    from transformers import T5Config, T5EncoderModel
+
+    config = T5Config(vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
+    return T5EncoderModel(config)
+
+
 def tiny_gpt2():
     """GPT-2's LM head: lm_head.weight is transformer.wte.weight (a tied weight)."""
     from transformers import GPT2Config, GPT2LMHeadModel

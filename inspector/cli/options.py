@@ -173,6 +173,14 @@ def add_export_options(parser) -> None:
         help="one more dynamic axis besides the batch, e.g. input_ids.1=sequence (axes with one "
         "LABEL share one size); the file is run at other sizes before it is called dynamic",
     )
+    opts.add_argument(
+        "--precision",
+        choices=defaults.PRECISIONS,
+        default=defaults.PRECISION,
+        help="fp16/bf16: the float32 export converted by onnxruntime's float16 converter "
+        "(inputs and outputs stay float32, Casts at the edges); int8: onnxruntime's "
+        "quantize_static (QDQ, calibrated on seeded inputs) (default: fp32)",
+    )
 
 
 def add_cache_option(parser) -> None:
@@ -224,6 +232,7 @@ def export_options(args):
         opset=args.opset,
         dynamic_batch=not args.static_batch,
         dynamic_dims=dynamic_dims_of(args.dynamic_dim),
+        precision=args.precision,
     )
 
 

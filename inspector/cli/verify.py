@@ -22,6 +22,31 @@ from .options import (
     tolerance,
 )
 
+ORT_OPT_LEVELS = ("disable", "basic", "all")  # as inspector.onnx.runtime's (no onnxruntime here)
+
+
+def budget(text: str) -> dict:
+    import argparse
+
+    from ..onnx.tolerances import parse_budget
+
+    try:
+        return parse_budget(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def metric(text: str) -> str:
+    import argparse
+
+    from ..onnx.tolerances import parse_metric
+
+    try:
+        return parse_metric(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 NAME = "verify"
 HELP = "prove that onnxruntime computes what PyTorch computes (PASSED/FAILED, exit 1 on a mismatch)"
 
@@ -95,6 +120,39 @@ def add_arguments(parser) -> None:
         "prompt and N greedy steps in PyTorch and onnxruntime, each fed its own cache, and "
         "compare every step's logits and cache and its greedy tokens",
     )
+    parser.add_argument(
+        "--budget",
+        type=budget,
+        metavar="cosine=C,sqnr=DB",
+        help="fail (exit 1) an output whose figure falls short: cosine (similarity), sqnr "
+        "(dB), pearson, topk (share of rows agreeing, with --metric topk=K), row_cosine (the "
+        "smallest per-row cosine, with --metric cosine); int8 files default to "
+        "cosine=0.99,sqnr=20",
+    )
+    parser.add_argument(
+        "--metric",
+        type=metric,
+        action="append",
+        default=[],
+        metavar="topk=K|cosine",
+        help="a task figure per output over its rows (all axes but the last): topk=K, the "
+        "share of rows whose PyTorch top-1 class is among onnxruntime's top K (classifiers); "
+        "cosine, the smallest per-row cosine similarity (embeddings); repeatable",
+    )
+    parser.add_argument(
+        "--ort-opt",
+        choices=ORT_OPT_LEVELS,
+        default="all",
+        help="onnxruntime's graph optimization level for the comparison (default: all); a "
+        "failure is checked again at another level, to tell an optimization's error apart",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="ERR.svg|png",
+        help="with --localize: draw the file with Netron, each node coloured by its module's "
+        "divergence at its own scale, the root cause outlined, a legend above (needs Chromium)",
+    )
     add_export_options(parser)
     add_cache_option(parser)
     add_format_option(parser)
@@ -114,6 +172,8 @@ def run(args) -> ExitStatus:
         from ..onnx.repro import check_repro_request
 
         check_repro_request(args.repro, args.localize)
+    if args.output is not None:
+        _check_drawing(args)
     if args.decode_steps is not None:
         report = _verify_decode(args)
     elif args.data is not None or is_onnx_path(args.model):
@@ -134,17 +194,29 @@ def run(args) -> ExitStatus:
             repro=args.repro,
             save_data=args.save_data,
             use_cache=not args.no_cache,
+            precision=options.precision,
+            budget=args.budget,
+            metrics=args.metric,
+            ort_opt=args.ort_opt,
+            draw=args.output,
         )
     if args.report:
         save_report(report, args.report)
     emit(report, args)
+    if getattr(report, "drawing", None) is not None and args.format == "text":
+        print(report.drawing, file=args.stdout)
     return ExitStatus.OK if report else ExitStatus.FAILED
 
 
 def _check_outputs_apart(args) -> None:
     from ..util.files import check_outputs_apart, model_file
 
-    outputs = {"--report": args.report, "--save-data": args.save_data, "--repro": args.repro}
+    outputs = {
+        "--report": args.report,
+        "--save-data": args.save_data,
+        "--repro": args.repro,
+        "-o": args.output,
+    }
     inputs = {
         "MODEL": model_file(args.model),
         "--onnx": args.onnx,
@@ -153,6 +225,18 @@ def _check_outputs_apart(args) -> None:
         "--inputs": model_file(args.inputs),
     }
     check_outputs_apart(outputs, inputs)
+
+
+def _check_drawing(args) -> None:
+    """-o draws what --localize compared: refuse it without, and a bad path, before any work."""
+    if not args.localize or args.data is not None or is_onnx_path(args.model):
+        raise InspectorError(
+            "-o draws the module outputs --localize compares: give a PyTorch MODEL and --localize"
+        )
+    from ..netron.render import check_output, find_chromium
+
+    check_output(args.output)
+    find_chromium()
 
 
 def _verify_decode(args):
@@ -187,7 +271,7 @@ def _verify_data(args):
             "golden data, or verify its PyTorch model with "
             f"'inspector verify MODEL --onnx {args.model}'"
         )
-    for flag in ("onnx", "save_data", "localize", "repro"):
+    for flag in ("onnx", "save_data", "localize", "repro", "output"):
         if getattr(args, flag):
             raise InspectorError(
                 f"--{flag.replace('_', '-')} needs a PyTorch MODEL; it does not go with --data"
@@ -197,4 +281,12 @@ def _verify_data(args):
     refuse_options(args, MODEL_OPTIONS + EXPORT_OPTIONS + runs, reason)
     from ..onnx.golden import verify_data
 
-    return verify_data(args.model, args.data, atol=args.atol, rtol=args.rtol)
+    return verify_data(
+        args.model,
+        args.data,
+        atol=args.atol,
+        rtol=args.rtol,
+        budget=args.budget,
+        metrics=args.metric,
+        ort_opt=args.ort_opt,
+    )

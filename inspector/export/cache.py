@@ -257,10 +257,20 @@ def _key(loaded: LoadedModel, options: ExportOptions) -> str | None:
             options.exporter,
             options.dynamic_batch,
             [str(dim) for dim in options.dynamic_dims],
+            *_precision_recipe(options.precision),
         ],
         "versions": _versions(),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+
+def _precision_recipe(precision: str) -> list[str]:
+    """A converted file also depends on onnxruntime's converter and quantizer."""
+    if precision == "fp32":
+        return []
+    import onnxruntime
+
+    return [precision, onnxruntime.__version__]
 
 
 def _given_digest(loaded: LoadedModel) -> str | None:

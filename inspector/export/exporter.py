@@ -28,7 +28,7 @@ from onnxscript import ir
 from torch.export import graph_signature as signature
 from torch.utils import _pytree
 
-from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
+from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET, PRECISION, PRECISIONS
 from ..errors import InspectorError, option, raise_if_interrupted
 from ..usermodel.inputs import DynamicDim, Inputs, onnx_input_names, parse_dynamic_dim
 from ..usermodel.outputs import named_outputs
@@ -76,11 +76,16 @@ class ExportOptions:
     opset: int = OPSET
     dynamic_batch: bool = True
     dynamic_dims: tuple = ()  # inspector.usermodel.inputs.DynamicDim
+    precision: str = PRECISION  # fp32, or what export/precision.py converts the file to
 
     def __post_init__(self) -> None:
         self.check()
 
     def check(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise InspectorError(
+                f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"
+            )
         if self.graph not in GRAPHS:
             where = option("--graph", "graph", self.graph)
             raise InspectorError(f"{where}: choose one of {', '.join(GRAPHS)}")
@@ -107,16 +112,27 @@ class ExportResult:
     ops: dict[str, int] = field(default_factory=dict)
     model: str = ""
     dynamic_axes: list[str] = field(default_factory=list)  # the labels of the file's inputs
+    precision: str = PRECISION
+    kept_float32: list[str] = field(default_factory=list)  # ops the opset has no such type for
 
     def __str__(self) -> str:
         labels = ", ".join(self.dynamic_axes)
         batch = f"dynamic {labels}" if labels else "static shapes"
         ops = ", ".join(f"{op} {count}" for op, count in self.ops.items()) or "none"
+        precision = f", {self.precision}" if self.precision != PRECISION else ""
         return (
             f"exported {self.model or 'model'} -> {self.path} ({self.graph} graph, {self.exporter}, "
-            f"opset {self.opset}, {batch}) in {self.seconds:.2f} s\n"
+            f"opset {self.opset}{precision}, {batch}) in {self.seconds:.2f} s\n"
             f"  inputs: {', '.join(self.input_names)} | outputs: {', '.join(self.output_names)}\n"
-            f"  ops: {ops}"
+            f"  ops: {ops}" + self._kept_line()
+        )
+
+    def _kept_line(self) -> str:
+        if not self.kept_float32:
+            return ""
+        return (
+            f"\n  kept in float32 (opset {self.opset} has no {self.precision} for them): "
+            f"{', '.join(self.kept_float32)}; a later --opset may allow it (22 for bfloat16 Conv)"
         )
 
     def to_dict(self) -> dict:
@@ -159,6 +175,7 @@ def export_onnx(
     dynamic_dims: Iterable[DynamicDim | str] = (),
     verbose: bool = False,
     options: ExportOptions | None = None,
+    precision: str = PRECISION,
 ) -> ExportResult:
     """Export `loaded` (a LoadedModel) to the ONNX file `output`, check it, and describe it.
 
@@ -173,8 +190,10 @@ def export_onnx(
         dynamic_dims: more dynamic axes, as DynamicDim or "NAME.AXIS=LABEL" strings; every
             dynamic axis is confirmed by running the written file at other sizes.
         verbose: show the exporter's own messages.
-        options: all of opset, graph, exporter, dynamic_batch and dynamic_dims at once (what the
-            CLI and the export cache pass); the five keywords are then not read.
+        options: all of opset, graph, exporter, dynamic_batch, dynamic_dims and precision at
+            once (what the CLI and the export cache pass); those keywords are then not read.
+        precision: "fp32", or "fp16", "bf16", "int8": the checked float32 file converted
+            (export/precision.py), its inputs and outputs still float32.
 
     Returns:
         An ExportResult: the path, the input and output names, the dynamic axes and the op counts.
@@ -184,8 +203,9 @@ def export_onnx(
     """
     if options is None:
         dims = dynamic_dims_of(dynamic_dims)
-        options = ExportOptions(graph, exporter, opset, dynamic_batch, dims)
+        options = ExportOptions(graph, exporter, opset, dynamic_batch, dims, precision)
     graph, exporter, opset = options.graph, options.exporter, options.opset
+    precision = options.precision
     dynamic_batch = options.dynamic_batch
     destination = _destination(Path(output))
     axes = plan_axes(loaded, dynamic_batch, options.dynamic_dims)
@@ -217,6 +237,10 @@ def export_onnx(
         _confirm_opset(proto, loaded, exporter, opset)
         confirm_declared(proto, loaded, axes, _BAKED_HINT)
         confirm_runs(light, weights, loaded, axes, traced, _frozen_hint(exporter))
+        del light, weights
+        kept: list[str] = []
+        if precision != PRECISION:
+            proto, kept = _converted(staged, proto, loaded, traced, precision)
         _move_into_place(staged, destination)
     input_names, output_names = _io_names(proto)
     return ExportResult(
@@ -231,7 +255,28 @@ def export_onnx(
         ops=_op_counts(proto),
         model=loaded.spec,
         dynamic_axes=_declared_axes(proto),
+        precision=precision,
+        kept_float32=kept,
     )
+
+
+def _converted(staged: Path, proto, loaded: LoadedModel, traced: dict, precision: str):
+    """The staged float32 file rewritten in `precision`; its proto without weights."""
+    import onnx
+
+    from .precision import CALIBRATION_SEEDS, convert_file
+
+    calibration = None
+    if precision == "int8":
+        names = onnx_input_names(loaded.inputs)
+        wanted = {value.name for value in proto.graph.input}
+        calibration = []
+        for seed in range(CALIBRATION_SEEDS):
+            arrays = loaded.example_inputs(seed=seed, sizes=traced).arrays()
+            pairs = zip(names, arrays, strict=False)
+            calibration.append({name: array for name, array in pairs if name in wanted})
+    kept = convert_file(staged, precision, calibration)
+    return onnx.load(str(staged), load_external_data=False), kept
 
 
 def dynamic_dims_of(dynamic_dims) -> tuple:
@@ -427,12 +472,13 @@ _UNKNOWN_TYPE = re.compile(
 
 
 def _frozen_hint(exporter: str) -> str:
-    other = "try --exporter dynamo (it keeps sizes symbolic), or " if exporter != "dynamo" else ""
-    return f"{other}export with --static-batch (and without --dynamic-dim) to fix the sizes"
+    # Not "--exporter dynamo": a user on the torchscript exporter is there because dynamo failed.
+    return "export with --static-batch (and without --dynamic-dim) to fix the sizes"
 
 
 _DATA_DEPENDENT = ("data-dependent", "data dependent", "GuardOnDataDependentSymNode")
 MAX_REASON = 300  # characters of an exporter's reason in the one-line error
+MAX_LINE = 399  # characters of the whole error line, hints included
 
 
 def _run_exporter(loaded: LoadedModel, inputs: Inputs, options: ExportOptions, axes, verbose: bool):
@@ -471,22 +517,29 @@ def _exporter_error(
             "cannot take apart into tensors: use tensors, tuples, lists and dicts, or register the "
             "class with torch.utils._pytree.register_pytree_node"
         )
-    message = _shortened(exporter_failure(error))
+    hint = ""
     if options.exporter == "dynamo" and any(mark in text for mark in _DATA_DEPENDENT):
-        message += (
+        hint = (
             "; the model branches on tensor values, which torch.export cannot capture: try "
             "--exporter torchscript (tracing freezes the branch the example inputs take)"
         )
-    return InspectorError(f"{loaded.spec}: {message}")
+    elif options.exporter == "dynamo" and "No ONNX function found" not in text:
+        # T5's encoder fails in torch.export's decomposition (a view of symbolic strides) and
+        # exports with the tracer; a missing ONNX function is missing for both exporters.
+        hint = "; --exporter torchscript may export it (check the file with inspector verify)"
+    room = MAX_LINE - len("inspector: error: ") - len(f"{loaded.spec}: ") - len(hint)
+    message = _shortened(exporter_failure(error), max(room, 80))
+    return InspectorError(f"{loaded.spec}: {message}{hint}")
 
 
-def _shortened(message: str) -> str:
+def _shortened(message: str, limit: int = MAX_REASON) -> str:
     """Exporter messages can run to thousands of characters (a guard's whole expression)."""
     message = one_line(message)
-    if len(message) <= MAX_REASON:
+    if len(message) <= limit:
         return message
-    cut = message[:MAX_REASON].rsplit(" ", 1)[0].rstrip(",;:")
-    return f"{cut} ... (run with --verbose for the whole message)"
+    tail = " ... (--verbose shows all of it)"
+    cut = message[: limit - len(tail)].rsplit(" ", 1)[0].rstrip(",;:")
+    return f"{cut}{tail}"
 
 
 def _dynamo_export(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..defaults import ATOL, RTOL
 from ..util.memory import available_memory
 from ..util.text import printable
 from .compare import compare_outputs, constant_reason
 from .files import run_checked
+from .precision import file_precision
 from .report import Run, VerifyReport, nonfinite_warnings
 from .runtime import feeds, open_session, output_names, run_session
 from .testdata import SizeLimit, read_test_data
@@ -23,8 +23,11 @@ def verify_data(
     onnx_path: str | os.PathLike[str],
     data_dir: str | os.PathLike[str],
     *,
-    atol: float | Mapping[str, float] = ATOL,
-    rtol: float | Mapping[str, float] = RTOL,
+    atol: float | Mapping[str, float] | None = None,
+    rtol: float | Mapping[str, float] | None = None,
+    budget: dict | None = None,
+    metrics: Sequence[str] = (),
+    ort_opt: str = "all",
 ) -> VerifyReport:
     """Check an ONNX file against model-zoo test data, with onnxruntime alone (no PyTorch).
 
@@ -33,6 +36,10 @@ def verify_data(
         data_dir: a folder of `test_data_set_N/input_K.pb` and `output_K.pb`.
         atol: as verify() takes it: a number, or {output name: number}.
         rtol: as verify() takes it: a number, or {output name: number}.
+            None (both): the defaults of the file's precision (defaults.PRECISION_TOLERANCES).
+        budget: as verify() takes it: {"cosine": 0.999, "sqnr": 30, ...}.
+        metrics: as verify() takes them: "topk=K", "cosine".
+        ort_opt: onnxruntime's graph optimization level: "disable", "basic" or "all".
 
     Returns:
         A VerifyReport with one run per test data set, truthy when nothing mismatched.
@@ -43,17 +50,23 @@ def verify_data(
     # file that crashes onnxruntime mid-run ends in one line too, and the command costs one
     # interpreter with onnx and onnxruntime imported, not two.
     report = run_checked(
-        onnx_path, f"{__name__}:_verify_checked", (data_dir, atol, rtol), warnings=checker_warnings
+        onnx_path,
+        f"{__name__}:_verify_checked",
+        (data_dir, atol, rtol, budget, tuple(metrics), ort_opt),
+        warnings=checker_warnings,
     )
     report.warnings[:0] = checker_warnings
     return report
 
 
-def _verify_checked(onnx_path: str, data_dir, atol, rtol) -> VerifyReport:
+def _verify_checked(
+    onnx_path: str, data_dir, atol, rtol, budget=None, metrics=(), ort_opt="all"
+) -> VerifyReport:
     """verify_data's work, in the child, on a file that passed the checker."""
-    tolerances = Tolerances.of(atol, rtol)
     path = Path(onnx_path)
-    session = open_session(path, path.name)
+    precision = file_precision(path)
+    tolerances = Tolerances.of(atol, rtol, precision).judging(precision, budget, metrics)
+    session = open_session(path, path.name, optimization=ort_opt)
     data_sets = read_test_data(
         data_dir,
         [spec.type for spec in session.get_inputs()],
@@ -68,7 +81,8 @@ def _verify_checked(onnx_path: str, data_dir, atol, rtol) -> VerifyReport:
         tolerances.atol,
         tolerances.rtol,
         reference="the test data",
-        tolerances=tolerances if tolerances.to_dict() else None,
+        tolerances=tolerances if tolerances.to_dict() or tolerances.budget else None,
+        precision=precision,
     )
     constant: dict = {}
     for data_set in data_sets:

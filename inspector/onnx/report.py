@@ -13,7 +13,7 @@ from ..util import html
 from ..util.files import check_writable_destination, write_atomically
 from ..util.html import short_repr
 from ..util.text import plain_table, printable
-from .compare import SMALL, OutputDiff
+from .compare import SMALL, OutputDiff, json_float
 
 MAX_FAILURE_LINES = 8  # worst elements listed under the table; the JSON has all of them
 
@@ -72,6 +72,10 @@ class VerifyReport:
     tolerances: Any = None  # a tolerances.Tolerances when some output has its own
     intermediates: Any = None  # a localize.ModuleCheck when module outputs were compared
     repro: str | None = None  # the --repro folder written
+    precision: str = "fp32"  # what the file computes in (inspector.onnx.precision)
+    same_dtype: str | None = None  # the dtype PyTorch was also run in (fp16/bf16 files)
+    same_dtype_runs: list[Run] = field(default_factory=list)  # onnxruntime against it (no verdict)
+    drawing: Any = None  # verify --localize -o: the RenderResult of the divergence drawing
 
     @property
     def passed(self) -> bool:
@@ -84,7 +88,7 @@ class VerifyReport:
     def to_dict(self) -> dict:
         data: dict[str, Any] = {
             "passed": self.passed,
-            "atol": self.atol,
+            "atol": json_float(self.atol),
             "rtol": self.rtol,
             "tolerances": self.tolerances.to_dict() if self.tolerances else {},
             "runs": [run.to_dict() for run in self.runs],
@@ -93,7 +97,15 @@ class VerifyReport:
             "warnings": list(self.warnings),
             "expected_nonfinite": _nonfinite_counts(self.runs),
             "onnx": self.onnx_file,
+            "precision": self.precision,
+            **({"drawing": str(self.drawing.path)} if self.drawing is not None else {}),
+            "budget": dict(self.tolerances.budget) if self.tolerances else {},
         }
+        if self.same_dtype:
+            data["same_dtype"] = {
+                "dtype": self.same_dtype,
+                "runs": [run.to_dict() for run in self.same_dtype_runs],
+            }
         if self.intermediates is not None:
             data["intermediates"] = self.intermediates.to_dict()
         if self.localized:
@@ -103,7 +115,9 @@ class VerifyReport:
         return data
 
     def __str__(self) -> str:
-        lines = [self._headline(), _diff_table(self.runs), *self._notes()]
+        agreement = self._agreement()
+        lines = [self._headline(), _diff_table(self.runs, agreement), *self._same_dtype_lines()]
+        lines += self._notes()
         # Output names come from the ONNX file: its escape sequences must not reach the terminal.
         return "\n".join(printable(line) for line in "\n".join(lines).splitlines() if line)
 
@@ -119,11 +133,24 @@ class VerifyReport:
         )
 
     def _repr_html_(self) -> str:
-        columns, rows = _diff_rows(self.runs)
+        columns, rows = _diff_rows(self.runs, self._agreement())
         notes = [line.strip() for note in self._notes() for line in note.splitlines()]
         return html.block(
             self._headline(), html.table(columns, rows, right=columns[3:]), notes=notes
         )
+
+    def _agreement(self) -> bool:
+        """Low precision, or a budget: the table shows cosine, SQNR and Pearson."""
+        return self.precision != "fp32" or bool(self.tolerances and self.tolerances.budget)
+
+    def _same_dtype_lines(self) -> list[str]:
+        if not self.same_dtype_runs:
+            return []
+        return [
+            f"  onnxruntime against PyTorch in {self.same_dtype} (for information: what the "
+            "export adds to the precision's own error)",
+            _diff_table(self.same_dtype_runs, True, brief=True),
+        ]
 
     def _notes(self) -> list[str]:
         lines = [f"  {run.label}: {note}" for run in self.runs for note in run.notes]
@@ -146,6 +173,8 @@ class VerifyReport:
         where = f"{tolerances}; {self.onnx_file}"
         runs = f"{len(self.runs)} run(s)"
         modules = self.intermediates
+        if self.precision != "fp32":
+            where = f"{self.precision} file; {where}"
         if self.passed:
             also = f" and in {modules.compared} module outputs" if modules and modules else ""
             return (
@@ -166,7 +195,9 @@ class VerifyReport:
         return "".join(f" {flag} {value:g}" for flag, value, default in options if value != default)
 
     def _plain_tolerances(self) -> str:
-        return f"atol {self.atol:g}, rtol {self.rtol:g}"
+        from .tolerances import describe_pair
+
+        return describe_pair(self.atol, self.rtol)
 
 
 def save_report(report, destination) -> Path:
@@ -204,35 +235,55 @@ def _nonfinite_counts(runs: list[Run]) -> dict:
     return counts
 
 
-def _diff_table(runs: list[Run]) -> str:
-    columns, rows = _diff_rows(runs)
+def _diff_table(runs: list[Run], agreement: bool = False, brief: bool = False) -> str:
+    columns, rows = _diff_rows(runs, agreement, brief)
     table = plain_table(columns, rows, right=set(columns[3:]))
     return "\n".join("  " + line for line in table.splitlines())
 
 
-def _diff_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
+def _diff_rows(
+    runs: list[Run], agreement: bool = False, brief: bool = False
+) -> tuple[list[str], list[list[str]]]:
+    """The per-output table's columns and rows; `agreement` adds cosine, SQNR, Pearson and
+    --metric figures, `brief` keeps only max abs besides them."""
     nonfinite = any(
         diff.nonfinite_expected or diff.actual_nan or diff.actual_inf
         for run in runs
         for diff in run.outputs
     )
-    columns = ["run", "output", "shape", "max abs", "mean abs", "median abs", "p99 abs", "max rel"]
-    columns += ["mismatched"] + (["NaN/Inf (ref | ort)"] if nonfinite else [])
+    figures = ["max abs", "mean abs", "median abs", "p99 abs", "max rel"]
+    if agreement:  # room for the agreement figures: the JSON has the percentiles
+        figures = ["max abs"] if brief else ["max abs", "mean abs", "max rel"]
+    metrics = list(dict.fromkeys(k for run in runs for d in run.outputs for k in d.metrics))
+    columns = ["run", "output", "shape", *figures]
+    headers = [_METRIC_HEADERS.get(key, key) for key in metrics]
+    columns += ["cosine", "SQNR dB", "Pearson", *headers] if agreement else []
+    columns += [] if brief else ["mismatched"]
+    columns += ["NaN/Inf (ref | ort)"] if nonfinite and not brief else []
     rows = []
     for run in runs:
         for diff in run.outputs:
             # A newline in an output's name would make two lines of the table.
             row = [run.label, printable(diff.name), str(list(diff.shape))]
-            row += [
-                _number(value)
-                for value in (
-                    diff.max_abs_diff,
-                    diff.mean_abs_diff,
-                    diff.median_abs_diff,
-                    diff.p99_abs_diff,
-                    diff.max_rel_diff,
+            values = (
+                diff.max_abs_diff,
+                diff.mean_abs_diff,
+                diff.median_abs_diff,
+                diff.p99_abs_diff,
+                diff.max_rel_diff,
+            )
+            chosen = dict(
+                zip(
+                    ["max abs", "mean abs", "median abs", "p99 abs", "max rel"], values, strict=True
                 )
-            ]
+            )
+            row += [_number(chosen[figure]) for figure in figures]
+            if agreement:
+                row += [_fixed(diff.cosine), _agreement(diff.sqnr_db, 3), _fixed(diff.pearson)]
+                row += [_agreement(diff.metrics.get(key), 4) for key in metrics]
+            if brief:
+                rows.append(row)
+                continue
             row.append(f"{diff.mismatched} / {diff.size}")
             if nonfinite:
                 row.append(
@@ -240,6 +291,20 @@ def _diff_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
                 )
             rows.append(row)
     return columns, rows
+
+
+_METRIC_HEADERS = {"topk_agreement": "top-k agree", "min_row_cosine": "row cosine"}
+
+
+def _fixed(value: float | None) -> str:
+    """Cosine and Pearson sit near 1: 0.9999871 says what 1 (three digits) hides."""
+    return "-" if value is None else f"{value:.7f}"
+
+
+def _agreement(value: float | None, digits: int) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}g}" if math.isfinite(value) else ("inf" if value > 0 else "-inf")
 
 
 def _number(value: float) -> str:
@@ -268,6 +333,8 @@ def describe_failure(diff: OutputDiff, reference: str = "PyTorch") -> str:
             f"worst element [{index}]: {reference} {_value(diff.worst.expected)}, "
             f"onnxruntime {_value(diff.worst.actual)}"
         )
+    if diff.over_budget:
+        parts.append("over budget: " + ", ".join(diff.over_budget))
     passing = []
     if diff.required_atol is not None:
         passing.append(f"--atol {_round_up(diff.required_atol)} (at rtol {diff.rtol:g})")

@@ -23,9 +23,13 @@ def set_default_threads(threads: int | None) -> None:
     _default_threads = threads
 
 
-def open_session(model, label: str, *, threads: int | None = None):
+ORT_OPT_LEVELS = ("disable", "basic", "all")
+
+
+def open_session(model, label: str, *, threads: int | None = None, optimization: str = "all"):
     """An InferenceSession on CPUExecutionProvider for a path (already checked) or model bytes.
 
+    `optimization` is onnxruntime's graph optimization level (ORT_OPT_LEVELS).
     With `threads`, onnxruntime runs sequentially on that many intra-op threads (bench gives
     PyTorch the same number). A model onnxruntime cannot run (an opset or operator it does not
     implement) is the user's input problem, not a mismatch: an InspectorError with its reason.
@@ -36,7 +40,11 @@ def open_session(model, label: str, *, threads: int | None = None):
     options = onnxruntime.SessionOptions()
     # Errors only: old-opset models otherwise print a warning per session straight to stderr.
     options.log_severity_level = 3
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # --ort-opt: a mismatch can come from one of onnxruntime's graph rewrites (fusions)
+    options.graph_optimization_level = getattr(
+        onnxruntime.GraphOptimizationLevel,
+        "ORT_DISABLE_ALL" if optimization == "disable" else f"ORT_ENABLE_{optimization.upper()}",
+    )
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -48,6 +56,9 @@ def open_session(model, label: str, *, threads: int | None = None):
             providers=["CPUExecutionProvider"],
         )
     except Exception as error:  # onnxruntime's exception classes all derive from Exception
+        missing = _missing_kernel(error, model)
+        if missing:
+            raise InspectorError(f"{label}: {missing}") from error
         reason = _ir_version_reason(error) or f"{ort_reason(error)}{_opset_hint(model)}"
         raise InspectorError(f"onnxruntime cannot run {label}: {reason}") from error
 
@@ -282,6 +293,43 @@ def _signature_end(text: str) -> int | None:
                 end = found.end() if found else end
             return end
     return None
+
+
+_NO_KERNEL = re.compile(
+    r"Could not find an implementation for (\w+)\((\d+)\) node with name '([^']*)'"
+)
+
+
+def _missing_kernel(error: BaseException, model) -> str | None:
+    """One line for an op of a bfloat16 file the CPU provider has no kernel for (most ops):
+    the op, the node, and the ways out."""
+    found = _NO_KERNEL.search(str(error))
+    if not found or not _has_bfloat16(model):  # others keep onnxruntime's words and the opset
+        return None
+    op, version, node = found.groups()
+    return (
+        f"onnxruntime's CPU provider has no bfloat16 kernel for {op} (opset {version}, node "
+        f"{node!r}); export with --precision fp32 (or fp16), or run the file on a provider "
+        "that has one (CUDA)"
+    )
+
+
+def _has_bfloat16(model) -> bool:
+    import onnx
+
+    try:
+        proto = (
+            onnx.load_from_string(model)
+            if isinstance(model, bytes)
+            else onnx.load(str(model), load_external_data=False)
+        )
+    except Exception:
+        return False
+    bf16 = onnx.TensorProto.BFLOAT16
+    typed = [*proto.graph.value_info, *proto.graph.input, *proto.graph.output]
+    return any(t.data_type == bf16 for t in proto.graph.initializer) or any(
+        v.type.tensor_type.elem_type == bf16 for v in typed
+    )
 
 
 # onnxruntime's words for a file newer than it reads (its C++ source path comes before them).

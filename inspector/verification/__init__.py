@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..defaults import ATOL, EXPORTER, GRAPH, OPSET, RTOL, SEEDS
+from ..defaults import EXPORTER, GRAPH, OPSET, PRECISION, SEEDS
 from ..errors import InspectorError
 from ..onnx.compare import blind_reason, compare_outputs
 from ..onnx.files import check_onnx_file
 from ..onnx.golden import batch_of
+from ..onnx.precision import element_type, file_precision
 from ..onnx.report import Run, VerifyReport, nonfinite_warnings
 from ..onnx.repro import check_repro_request
 from ..onnx.runtime import feeds, open_session, output_names, run_session
@@ -30,6 +33,7 @@ from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
 from ..util.modes import eval_mode
 from ..util.progress import step
+from ..util.text import first_line
 
 if TYPE_CHECKING:
     from torch import nn
@@ -48,8 +52,8 @@ def verify(
     opset: int = OPSET,
     dynamic_batch: bool = True,
     dynamic_dims: Iterable[DynamicDim | str] = (),
-    atol: float | Mapping[str, float] = ATOL,
-    rtol: float | Mapping[str, float] = RTOL,
+    atol: float | Mapping[str, float] | None = None,
+    rtol: float | Mapping[str, float] | None = None,
     seeds: int = SEEDS,
     batch_sizes: Sequence[int] | None = None,
     localize: bool = False,
@@ -57,6 +61,11 @@ def verify(
     save_data: str | os.PathLike[str] | None = None,
     use_cache: bool = False,
     export_options: ExportOptions | None = None,
+    precision: str = PRECISION,
+    budget: dict | None = None,
+    metrics: Sequence[str] = (),
+    ort_opt: str = "all",
+    draw: str | os.PathLike[str] | None = None,
     **kwargs: Any,
 ) -> VerifyReport:
     """Export `model` (or take `onnx=`) and compare onnxruntime with PyTorch: truthy when it passed.
@@ -65,8 +74,13 @@ def verify(
     int64 token ids stay int64), a LoadedModel, or a MODEL spec string. The inputs given are one
     run; seeded inputs of the same dtypes and value ranges, over `seeds` seeds and `batch_sizes`
     (default: 1 and another size), are the others. graph, exporter, opset, dynamic_batch and
-    dynamic_dims are export_onnx's options. `atol` and `rtol` are numbers, or {output name: number}
-    dicts for the outputs that need their own (the others keep the defaults). With `localize`,
+    dynamic_dims are export_onnx's options, and precision (fp16, bf16, int8: the file is judged
+    against the float32 model with that precision's defaults, defaults.PRECISION_TOLERANCES).
+    `atol` and `rtol` are numbers, or {output name: number} dicts for the outputs that need their
+    own (the others keep the defaults; None: the file precision's). `budget` ({"cosine": 0.999,
+    "sqnr": 30, ...}) fails outputs whose figures fall short; `metrics` ("topk=5", "cosine") adds
+    task figures; `ort_opt` is onnxruntime's optimization level (disable, basic, all); `draw` (a
+    .svg/.png path, with localize) draws the file coloured by each module's divergence. With `localize`,
     the module where onnxruntime first departs from PyTorch is named; with `repro` (a folder) too,
     that module's part of the graph is written there with PyTorch's values as test data.
 
@@ -87,8 +101,14 @@ def verify(
         repro: with `localize`, a folder for the diverging module's subgraph and test data.
         save_data: a folder for the inputs and PyTorch's outputs as model-zoo test data.
         use_cache: export through the export cache.
-        export_options: graph, exporter, opset, dynamic_batch and dynamic_dims at once (what
-            the CLI passes); the five keywords are then not read.
+        export_options: graph, exporter, opset, dynamic_batch, dynamic_dims and precision at
+            once (what the CLI passes); those keywords are then not read.
+        precision: "fp32", "fp16", "bf16" or "int8": export_onnx's option; the file is judged
+            with that precision's default tolerances (and int8 by a budget).
+        budget: {"cosine": 0.999, "sqnr": 30, ...}: floors an output's figures must reach.
+        metrics: task figures to measure per output: "topk=K", "cosine".
+        ort_opt: onnxruntime's graph optimization level: "disable", "basic" or "all".
+        draw: with `localize`, a .svg/.png path for the file coloured by each module's divergence.
         **kwargs: the module's keyword example inputs.
 
     Returns:
@@ -104,12 +124,17 @@ def verify(
     tolerances = _check_tolerances(atol, rtol, seeds)
     check_repro_request(repro, localize)
     checks: dict[str, Any] = dict(
-        atol=tolerances,  # parsed once: verify_onnx takes the Tolerances as they are
+        # parsed once; the ones not given follow the precision of the file verify_onnx reads
+        atol=tolerances,
         seeds=seeds,
         batch_sizes=batch_sizes,
         save_data=save_data,
         localize=localize,
         repro=repro,
+        budget=budget,
+        metrics=metrics,
+        ort_opt=ort_opt,
+        draw=draw,
     )
     if onnx is not None:
         return verify_onnx(loaded, onnx, **checks)
@@ -117,7 +142,7 @@ def verify(
     from ..export.exporter import dynamic_dims_of
 
     options = export_options or ExportOptions(
-        graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims)
+        graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims), precision
     )
     with (
         eval_mode(loaded.module),
@@ -125,7 +150,9 @@ def verify(
     ):
         report = verify_onnx(loaded, path, **checks)
     if not path.exists():  # a temporary export, gone now: say what it was instead
-        report.onnx_file = f"temporary export, {options.graph} graph"
+        kind = f"{options.graph} graph"
+        kind += f", {options.precision}" if options.precision != PRECISION else ""
+        report.onnx_file = f"temporary export, {kind}"
     return report
 
 
@@ -133,24 +160,31 @@ def verify_onnx(
     loaded: LoadedModel,
     onnx_path,
     *,
-    atol: float | Mapping[str, float] | Tolerances = ATOL,
-    rtol: float | Mapping[str, float] = RTOL,
+    atol: float | Mapping[str, float] | Tolerances | None = None,
+    rtol: float | Mapping[str, float] | None = None,
     seeds: int = SEEDS,
     batch_sizes=None,
     save_data=None,
     localize: bool = False,
     repro=None,
+    budget: dict | None = None,
+    metrics: Sequence[str] = (),
+    ort_opt: str = "all",
+    draw: str | os.PathLike[str] | None = None,
 ) -> VerifyReport:
     """Run a LoadedModel in PyTorch and its ONNX file in onnxruntime on the same inputs.
 
     When an output cannot tell a right export from a wrong one (constant, or below 10 x atol),
-    every module's output is compared as well, and the verdict rests on them too.
+    every module's output is compared as well, and the verdict rests on them too. A file in
+    fp16, bf16 or int8 (inspector.onnx.precision) is judged with that precision's defaults,
+    and an fp16/bf16 one is also compared with PyTorch run in that dtype (for information).
     """
-    tolerances = Tolerances.of(atol, rtol)
     check_repro_request(repro, localize)
     with step("checking the ONNX file and opening it in onnxruntime"):
         path = check_onnx_file(onnx_path)
-        session = open_session(path, path.name)
+        precision = file_precision(path)
+        tolerances = Tolerances.of(atol, rtol, precision).judging(precision, budget, metrics)
+        session = open_session(path, path.name, optimization=ort_opt)
     tolerances.check_names(output_names(session), loaded.spec)
     cases = input_cases(loaded, session, seeds, batch_sizes)
     report = VerifyReport(
@@ -159,18 +193,24 @@ def verify_onnx(
         tolerances.atol,
         tolerances.rtol,
         localized=localize,
-        tolerances=tolerances if tolerances.to_dict() else None,
+        tolerances=tolerances if tolerances.to_dict() or tolerances.budget else None,
+        precision=precision,
     )
     keep = save_data is not None
-    with eval_mode(loaded.module):
+    with eval_mode(loaded.module), same_dtype_model(loaded, precision, report) as twin:
         results = []
         for number, case in enumerate(cases, 1):
             with step(
                 f"input set {number} of {len(cases)}: running PyTorch and onnxruntime, comparing"
             ):
-                results.append(_run_case(loaded, session, path.name, case, tolerances, keep))
+                results.append(_run_case(loaded, session, path.name, case, tolerances, keep, twin))
         report.runs = [result.run for result in results]
+        if twin is not None:
+            report.same_dtype_runs = [r.same_dtype for r in results if r.same_dtype is not None]
         report.warnings += nonfinite_warnings(report.runs, "PyTorch")
+        report.warnings += loose_tolerance_warnings(tolerances, report.runs)
+        if not report.passed:
+            report.warnings += other_level_check(loaded, path, ort_opt, cases, results, tolerances)
         blind = blind_outputs(results)
         if blind or localize:
             from .localize import compare_modules
@@ -178,6 +218,11 @@ def verify_onnx(
             inputs, label = _module_inputs(cases, report.runs)
             with step("comparing every module's output in PyTorch and onnxruntime"):
                 compare_modules(report, loaded, path, inputs, label, blind=blind, repro=repro)
+        if draw is not None and report.intermediates is not None:
+            from ..netron.error_drawing import draw_divergence
+
+            with step(f"drawing the module outputs' divergence into {draw}"):
+                report.drawing = draw_divergence(report.intermediates, path, draw)
     if keep:
         write_test_data(save_data, [r.data_set for r in results if r.data_set is not None])
     return report
@@ -196,12 +241,13 @@ class CaseResult:
 
     def __init__(self, run: Run, blind: dict, digests: dict, data_set: DataSet | None):
         self.run, self.blind, self.digests, self.data_set = run, blind, digests, data_set
+        self.same_dtype: Run | None = None  # onnxruntime against PyTorch in the file's dtype
 
 
 def _run_case(
-    loaded: LoadedModel, session, label, case: Case, tolerances, keep: bool
+    loaded: LoadedModel, session, label, case: Case, tolerances, keep: bool, twin=None
 ) -> CaseResult:
-    """One set of inputs through both runtimes."""
+    """One set of inputs through both runtimes (and through `twin`, PyTorch in the file's dtype)."""
     arrays = case.inputs.arrays()
     expected = torch_outputs(loaded, case.inputs)
     actual = run_session(session, feeds(session, arrays, label), label)
@@ -209,6 +255,17 @@ def _run_case(
     diffs, notes = compare_outputs(names, expected, actual, tolerances=tolerances)
     other_sizes = {k: v for k, v in case.sizes.items() if k != "batch"}
     run = Run(case.seed, batch_of(arrays), diffs, notes=notes, sizes=other_sizes)
+    result = _case_result(run, names, expected, case, tolerances, keep, arrays, session)
+    if twin is not None:
+        twin_expected = twin.outputs(case.inputs)
+        twin_diffs, twin_notes = compare_outputs(
+            names, twin_expected, actual, tolerances=tolerances
+        )
+        result.same_dtype = replace(run, outputs=twin_diffs, notes=twin_notes)
+    return result
+
+
+def _case_result(run, names, expected, case, tolerances, keep, arrays, session) -> CaseResult:
     pairs = list(zip(names, expected, strict=False))
     blind = {name: blind_reason(array, tolerances.for_output(name)[0]) for name, array in pairs}
     digests = {name: _digest(array, case.seed) for name, array in pairs}
@@ -216,6 +273,107 @@ def _run_case(
         return CaseResult(run, blind, digests, None)
     input_names = [spec.name for spec in session.get_inputs()]
     return CaseResult(run, blind, digests, DataSet("", arrays, expected, input_names, names))
+
+
+class SameDtypeModel:
+    """A copy of the model in float16 or bfloat16, run on the CPU with its float inputs cast:
+    what PyTorch itself computes in the file's precision, outputs back in float32."""
+
+    def __init__(self, loaded: LoadedModel, module, dtype):
+        self.loaded, self.module, self.dtype = loaded, module, dtype
+
+    def outputs(self, inputs: Inputs) -> list:
+        import numpy as np
+        import torch
+
+        def cast(value):
+            return (
+                value.to(self.dtype)
+                if torch.is_tensor(value) and value.is_floating_point()
+                else value
+            )
+
+        half = type(inputs)(
+            tuple(cast(v) for v in inputs.args), {k: cast(v) for k, v in inputs.kwargs.items()}
+        )
+        with torch.inference_mode():
+            outputs = half.call(self.module)
+        arrays = []
+        for _, tensor in named_outputs(outputs):
+            floating = tensor.is_floating_point()
+            arrays.append(to_numpy(tensor.float() if floating else tensor))
+        return [np.asarray(a) for a in arrays]
+
+
+@contextmanager
+def same_dtype_model(loaded: LoadedModel, precision: str, report: VerifyReport):
+    """Yield a SameDtypeModel for an fp16/bf16 file, or None (fp32, int8, or a model PyTorch
+    cannot run in that dtype on the CPU: a warning says why)."""
+    import copy
+
+    import torch
+
+    if precision not in ("fp16", "bf16"):
+        yield None
+        return
+    dtype = getattr(torch, element_type(precision))
+    try:
+        module = copy.deepcopy(loaded.module).to(dtype).eval()
+        twin = SameDtypeModel(loaded, module, dtype)
+        twin.outputs(loaded.first_inputs())  # one run: an op without a CPU kernel shows here
+    except Exception as error:  # the user's forward in another dtype: any failure is theirs
+        report.warnings.append(
+            f"PyTorch cannot run {loaded.spec} in {element_type(precision)} on the CPU "
+            f"({first_line(error)[:200]}): the file is compared with float32 PyTorch only"
+        )
+        yield None
+        return
+    report.same_dtype = element_type(precision)
+    try:
+        yield twin
+    finally:
+        del module
+
+
+def loose_tolerance_warnings(tolerances: Tolerances, runs: list[Run]) -> list[str]:
+    """An --atol NAME=V is honoured as given; say so when it is loose for the output's scale
+    (an error as large as a tenth of its largest value would pass)."""
+    from ..onnx.compare import SMALL
+
+    warnings = []
+    for name, atol in tolerances.atol_by_output.items():
+        peaks = [d.peak for run in runs for d in run.outputs if d.name == name and d.peak]
+        if peaks and max(peaks) < SMALL * atol:
+            warnings.append(
+                f"--atol {name}={atol:g} is loose for {name}, whose values stay under "
+                f"{max(peaks):.2g}: an error of a tenth of its largest value would pass"
+            )
+    return warnings
+
+
+def other_level_check(loaded, path, level: str, cases, results, tolerances) -> list[str]:
+    """A failure at one onnxruntime optimization level: rerun the failing cases at another
+    (disable, or all when it was disable). A pass there puts the blame on onnxruntime."""
+    other = "all" if level == "disable" else "disable"
+    failing = [case for case, result in zip(cases, results, strict=True) if not result.run]
+    if not failing:
+        return []
+    session = open_session(path, path.name, optimization=other)
+    for case in failing:
+        arrays = case.inputs.arrays()
+        actual = run_session(session, feeds(session, arrays, path.name), path.name)
+        expected = torch_outputs(loaded, case.inputs)
+        diffs, notes = compare_outputs(
+            output_names(session), expected, actual, tolerances=tolerances
+        )
+        if not all(diffs) or notes:
+            return []
+    if other == "disable":
+        return [
+            f"passes with --ort-opt disable: an onnxruntime optimization (level {level}) "
+            "changes the result"
+        ]
+    return [f"passes with --ort-opt all: the mismatch appears only with --ort-opt {level}"]
 
 
 def blind_outputs(results: list[CaseResult]) -> dict[str, str]:

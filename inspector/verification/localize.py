@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import InspectorError
-from ..onnx.compare import OutputDiff, compare_arrays
+from ..onnx.compare import OutputDiff, compare_arrays, judged
 from ..onnx.module_values import ModuleValues, module_values
 from ..onnx.report import describe_failure
 from ..onnx.runtime import feeds, open_session, run_session
@@ -92,6 +92,8 @@ class ModuleCheck:
     root_cause: Divergence | None = None
     skipped: int = 0  # modules with no ONNX value of their output's shape (folded, called twice)
     decisive: bool = False  # True when the verdict rests on it (the outputs could not tell)
+    errors: dict = field(default_factory=dict)  # module path -> max abs diff / its largest value
+    node_modules: dict = field(default_factory=dict)  # ONNX node name -> its compared module
 
     def __bool__(self) -> bool:
         return not self.diverging
@@ -150,9 +152,19 @@ class Evidence:
 
 
 def check_modules(
-    loaded: LoadedModel, onnx_path, inputs, *, atol: float, rtol: float, reason: str, run: str
+    loaded: LoadedModel,
+    onnx_path,
+    inputs,
+    *,
+    atol: float,
+    rtol: float,
+    reason: str,
+    run: str,
+    budget: dict | None = None,
 ) -> tuple[ModuleCheck, Evidence]:
-    """Run both sides once on `inputs` and compare every module's output."""
+    """Run both sides once on `inputs` and compare every module's output (also by `budget`, the
+    cosine/SQNR floors a low-precision file is judged by: where the error grows past them)."""
+    tol = (atol, rtol, budget or {})
     import onnx
 
     with user_code(loaded.spec, "its forward"):
@@ -169,16 +181,39 @@ def check_modules(
     evidence = Evidence(model, values, records, modules)
     check = ModuleCheck(reason, run, skipped=len(records) - len(paths))
     for path in paths:
-        value = _output_value(modules[path], records[path].output, values)
+        value = _output_value(modules[path], records[path].output, values, path == WHOLE_MODEL)
         if value is None:
             check.skipped += 1
             continue
         evidence.outputs[path] = value
         check.compared += 1
-        if not _compare(path, records[path].output, values[value], atol, rtol, statistics=False):
+        diff = _compare(path, records[path].output, values[value], *tol, statistics=False)
+        check.errors[path] = _scaled_error(diff)
+        if not diff:
             check.diverging.append(path)
-    check.root_cause = _root_cause(check.diverging, evidence, atol, rtol)
+    check.root_cause = _root_cause(check.diverging, evidence, tol)
+    check.node_modules = _node_modules(model.graph, modules, list(evidence.outputs))
     return check, evidence
+
+
+def _scaled_error(diff: OutputDiff) -> float:
+    """A module's divergence at its own scale: its largest error over its largest value."""
+    peak = diff.peak or 0.0
+    return diff.max_abs_diff / peak if peak > 0 else diff.max_abs_diff
+
+
+def _node_modules(graph, modules: dict, compared: list[str]) -> dict[str, str]:
+    """Node name (as a drawing names it) -> the innermost compared module it belongs to; nodes
+    of no module inside the model (quantization's Q/DQ pairs) belong to none."""
+    from ..onnx.diff.graph_index import unique_node_names
+
+    names = unique_node_names(graph.node)
+    owner: dict[int, str] = {}
+    inner = [path for path in compared if path != WHOLE_MODEL]
+    for path in sorted(inner, key=lambda p: p.count(".")):
+        for index in modules[path].nodes:
+            owner[index] = path  # deeper paths come later and win
+    return {names[index]: path for index, path in owner.items()}
 
 
 def _modules_of(graph) -> dict[str, ModuleValues]:
@@ -261,52 +296,102 @@ def _onnx_values(model, modules, paths, feed_arrays, label) -> dict:
     return arrays
 
 
-def _output_value(entry: ModuleValues, expected, arrays: dict) -> str | None:
-    """The value among the module's outputs that holds what PyTorch returned: the same shape and
-    dtype, and of several such the last one made."""
-    for value in reversed(entry.outputs):
-        got = arrays.get(value)
-        if got is not None and got.shape == expected.shape and got.dtype == expected.dtype:
-            return value
-    return None
+def _output_value(entry: ModuleValues, expected, arrays: dict, whole: bool = False) -> str | None:
+    """The value among the module's outputs that holds what PyTorch returned first: the same
+    shape and dtype. The whole model's outputs are in the graph's order, so its first is the
+    graph's first. A module's boundary values are in the order they are made, not returned: of
+    several that fit (a head's scores and boxes), the one closest to PyTorch's value is the one
+    it returned there; pairing by the order made compared scores with boxes (a false FAILED)."""
+    fitting = [
+        value
+        for value in entry.outputs
+        if (got := arrays.get(value)) is not None
+        and got.shape == expected.shape
+        and got.dtype == expected.dtype
+    ]
+    if not fitting:
+        return None
+    if whole:
+        return entry.outputs[0] if entry.outputs[0] in fitting else None
+    if len(fitting) == 1:
+        return fitting[0]
+    return min(reversed(fitting), key=lambda value: _distance(expected, arrays[value]))
 
 
-def _root_cause(diverging: list[str], evidence: Evidence, atol, rtol) -> Divergence | None:
+def _distance(expected, actual) -> float:
+    import numpy as np
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        gap = np.abs(np.asarray(expected, np.float64) - np.asarray(actual, np.float64))
+    return float(np.nanmax(gap)) if gap.size and not np.isnan(gap).all() else float("inf")
+
+
+def _root_cause(diverging: list[str], evidence: Evidence, tol) -> Divergence | None:
     """The first diverging module (in finishing order) whose inputs agree; failing that, the first
     whose inputs cannot be told, or the first to diverge at all."""
     verdicts = {}
+    if tol[2]:  # judged by a budget (int8): the module where the error grows the most
+        growth = {p: _sqnr_drop(p, evidence) for p in diverging if p != WHOLE_MODEL}
+        if growth:
+            path = max(growth, key=lambda p: growth[p])
+            record, entry = evidence.records[path], evidence.modules[path]
+            agree = _inputs_agree(record, entry, evidence.values, tol)
+            return _divergence(path, evidence, agree, tol)
     for wanted in (True, None, False):
         for path in diverging:
             if path not in verdicts:
                 record, entry = evidence.records[path], evidence.modules[path]
-                verdicts[path] = _inputs_agree(record, entry, evidence.values, atol, rtol)
+                verdicts[path] = _inputs_agree(record, entry, evidence.values, tol)
             if verdicts[path] is wanted:
-                return _divergence(path, evidence, wanted, atol, rtol)
+                return _divergence(path, evidence, wanted, tol)
     return None
 
 
-def _divergence(path: str, evidence: Evidence, inputs_agree, atol, rtol) -> Divergence:
+_CLEAN_DB = 150.0  # the SQNR of an input that arrives exact (float32 rounding is ~140 dB)
+
+
+def _sqnr_drop(path: str, evidence: Evidence) -> float:
+    """How many dB of SQNR a module loses: its inputs' worst SQNR (against PyTorch's) less its
+    output's. Quantization error enters at every layer; the layer that adds the most is named."""
+    from ..onnx.compare import similarity
+
+    def sqnr(expected, actual) -> float:
+        import numpy as np
+
+        want, got = np.asarray(expected, np.float64), np.asarray(actual, np.float64)
+        if want.shape != got.shape or not want.size:
+            return _CLEAN_DB
+        value = similarity(want, got)["sqnr_db"]
+        return _CLEAN_DB if value is None else min(value, _CLEAN_DB)
+
+    record, entry = evidence.records[path], evidence.modules[path]
+    pairs = paired_inputs(record, entry, evidence.values)
+    floor = min((sqnr(t, evidence.values[v]) for v, t in pairs.items()), default=_CLEAN_DB)
+    return floor - sqnr(record.output, evidence.values[evidence.outputs[path]])
+
+
+def _divergence(path: str, evidence: Evidence, inputs_agree, tol) -> Divergence:
     record, entry, value = evidence.records[path], evidence.modules[path], evidence.outputs[path]
     actual = evidence.values[value]
     return Divergence(
         path,
         record.type,
         value,
-        _compare(path, record.output, actual, atol, rtol, statistics=True),
+        _compare(path, record.output, actual, *tol, statistics=True),
         onnx_nodes=_nodes(evidence.model, entry),
         onnx_inputs=tuple(entry.inputs),
         inputs_agree=inputs_agree,
     )
 
 
-def _inputs_agree(record: _Record, entry: ModuleValues, arrays: dict, atol, rtol) -> bool | None:
+def _inputs_agree(record: _Record, entry: ModuleValues, arrays: dict, tol) -> bool | None:
     """True when every tensor the module received agrees with the ONNX value it was paired with,
     None when none could be paired."""
     pairs = paired_inputs(record, entry, arrays)
     if not pairs:
         return None
     return all(
-        _compare("", tensor, arrays[value], atol, rtol, statistics=False)
+        _compare("", tensor, arrays[value], *tol, statistics=False)
         for value, tensor in pairs.items()
     )
 
@@ -325,8 +410,16 @@ def paired_inputs(record: _Record, entry: ModuleValues, arrays: dict) -> dict:
     return pairs
 
 
-def _compare(name, expected, actual, atol, rtol, *, statistics: bool) -> OutputDiff:
-    return compare_arrays(name, expected, actual, atol=atol, rtol=rtol, statistics=statistics)
+def _compare(name, expected, actual, atol, rtol, budget, *, statistics: bool) -> OutputDiff:
+    diff = compare_arrays(name, expected, actual, atol=atol, rtol=rtol, statistics=statistics)
+    if budget and diff:
+        diff = judged(diff, expected, actual, _whole_output_budget(budget), ())
+    return diff
+
+
+def _whole_output_budget(budget: dict) -> dict:
+    """The figures of a budget that any value has (topk and row cosine are for outputs)."""
+    return {k: v for k, v in budget.items() if k in ("cosine", "sqnr", "pearson")}
 
 
 def _nodes(model, entry: ModuleValues) -> tuple[tuple[str, str], ...]:
@@ -371,6 +464,7 @@ def compare_modules(
     (report.localized) the root cause is reported, and with `repro` written out.
     """
     atol, rtol = report.atol, report.rtol  # the defaults: per-output ones are for outputs
+    budget = report.tolerances.budget if report.tolerances is not None else None
     if blind:
         reasons = "; ".join(f"{name}: {why}" for name, why in blind.items())
         reason = f"the outputs cannot tell a right export from a wrong one ({reasons})"
@@ -378,7 +472,7 @@ def compare_modules(
         reason = "--localize"
     try:
         check, evidence = check_modules(
-            loaded, onnx_path, inputs, atol=atol, rtol=rtol, reason=reason, run=run
+            loaded, onnx_path, inputs, atol=atol, rtol=rtol, reason=reason, run=run, budget=budget
         )
     except InspectorError as error:
         if report.localized:
