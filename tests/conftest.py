@@ -11,6 +11,9 @@ from hypothesis import settings
 
 from inspector.cli import main
 
+# Browser tests without Chromium: skipped with one notice line (failed in CI).
+pytest_plugins = ["_browser_plugin"]
+
 
 class CliResult:
     def __init__(self, code: int, out: str, err: str):

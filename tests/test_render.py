@@ -16,6 +16,8 @@ from inspector.netron.render import png_size, render
 
 SVG_TEXT = "{http://www.w3.org/2000/svg}text"
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
@@ -147,6 +149,45 @@ def test_missing_browser_skips_locally_and_fails_in_ci(monkeypatch, required, ou
     monkeypatch.setenv("INSPECTOR_REQUIRE_BROWSER", required)
     with pytest.raises(outcome, match="apt-get install chromium"):
         require_browser()
+
+
+BROWSER_TESTS = """
+import pytest
+from _netron_helpers import require_browser
+
+@pytest.fixture
+def chromium():
+    return require_browser()
+
+@pytest.mark.browser
+def test_svg(chromium):
+    pass
+
+@pytest.mark.browser
+@pytest.mark.parametrize("suffix", ["png", "svg"])
+def test_drawn(chromium, suffix):
+    pass
+
+def test_without_a_browser():
+    pass
+"""
+
+
+@pytest.mark.parametrize("required", ["", "1"])
+def test_browser_tests_skip_with_one_notice_line_or_fail_in_ci(pytester, monkeypatch, required):
+    """A machine without Chromium: every browser test skipped under one -ra line, not one per
+    test; in CI (INSPECTOR_REQUIRE_BROWSER=1) each of them fails instead."""
+    monkeypatch.setattr(render_module, "_chromium_candidates", lambda: [])
+    monkeypatch.setenv("INSPECTOR_REQUIRE_BROWSER", required)
+    pytester.makepyfile(test_drawing=BROWSER_TESTS)
+    result = pytester.runpytest("-p", "_browser_plugin", "-ra")
+    if required:
+        result.assert_outcomes(passed=1, errors=3)  # failed in their fixture
+        return
+    result.assert_outcomes(passed=1, skipped=3)
+    notices = [line for line in result.outlines if line.startswith("SKIPPED")]
+    assert len(notices) == 1, result.outlines
+    assert notices[0].startswith("SKIPPED [3] ") and "apt-get install chromium" in notices[0]
 
 
 def test_png_scale_keeps_huge_graphs_within_the_limits():

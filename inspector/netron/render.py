@@ -21,7 +21,7 @@ from pathlib import Path
 from ..defaults import LOOPBACK, RENDER_TIMEOUT
 from ..errors import InspectorError
 from ..onnx.files import check_onnx_file
-from ..util.files import check_name_length, write_atomically
+from ..util.files import check_folder_writable, check_name_length, write_atomically
 from ..util.text import first_line, xml_safe
 from .serve import netron_server, private_copy
 
@@ -77,6 +77,7 @@ def check_output(output) -> Path:
         raise InspectorError(f"{path} is a folder, not an image file")
     if not path.parent.is_dir():
         raise InspectorError(f"{path}: folder {path.parent} does not exist")
+    check_folder_writable(path)
     return path
 
 

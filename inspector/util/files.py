@@ -142,3 +142,15 @@ def check_writable_destination(path, option: str) -> Path:
     if path.is_dir():
         raise InspectorError(f"{option} {path} is a folder")
     return path
+
+
+def check_folder_writable(path) -> None:
+    """Refuse `path` if its folder takes no new file, by trying one: mode bits do not tell for
+    root, nor for chattr +i or a read-only mount. For checks made before slow work."""
+    path = Path(path)
+    try:
+        handle, scratch = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+    except OSError as error:
+        raise InspectorError(f"cannot write {path}: {error.strerror or error}") from error
+    os.close(handle)
+    os.unlink(scratch)
