@@ -22,6 +22,7 @@ from . import models
 from .defaults import INPUT_SEED
 from .errors import InspectorError
 from .models._registry import BUILD_SEED
+from .usermodel.candidates import missing_attr_error
 from .usermodel.checkpoint import load_state_dict
 from .usermodel.importing import import_attr
 from .usermodel.inputs import Inputs, InputSpec, parse_input, spec_of
@@ -355,6 +356,8 @@ def _module_and_default_inputs(spec, kwargs: dict) -> tuple[str, nn.Module, list
         )
     if ":" in spec:
         return spec, _build(import_attr(spec), kwargs, spec), None
+    if spec.endswith(".py"):
+        raise missing_attr_error(spec)
     entry = _registry_entry(spec)
     module = _build(lambda **kw: models.create_model(spec, **kw), kwargs, spec)
     return spec, module, list(entry.inputs) or [InputSpec(tuple(s)) for s in entry.input_shapes]

@@ -149,7 +149,9 @@ def check_folder_writable(path) -> None:
     root, nor for chattr +i or a read-only mount. For checks made before slow work."""
     path = Path(path)
     try:
-        handle, scratch = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        handle, scratch = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".probe", dir=path.parent
+        )
     except OSError as error:
         raise InspectorError(f"cannot write {path}: {error.strerror or error}") from error
     os.close(handle)
