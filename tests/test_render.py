@@ -9,12 +9,15 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 from _netron_helpers import require_browser, write_conv_bn_relu_onnx
+from test_install_hints import distribution_name
 
 import inspector.netron.render as render_module
 from inspector.errors import InspectorError
 from inspector.netron.render import png_size, render
 
 SVG_TEXT = "{http://www.w3.org/2000/svg}text"
+# The install hint works from any folder: the distribution's own name, not `pip install .[render]`
+RENDER_EXTRA = f"pip install '{distribution_name()}[render]'"
 
 pytest_plugins = ["pytester"]
 
@@ -119,14 +122,14 @@ def test_missing_chromium_says_how_to_install(cli, model, tmp_path, monkeypatch)
     monkeypatch.setattr(render_module, "_chromium_candidates", lambda: [None, "/nonexistent"])
     result = cli("render", model, "-o", tmp_path / "graph.png")
     assert result.code == 2
-    assert "apt-get install chromium" in result.err and "pip install .[render]" in result.err
+    assert "apt-get install chromium" in result.err and RENDER_EXTRA in result.err
 
 
 def test_missing_playwright_says_how_to_install(cli, model, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "playwright.sync_api", None)  # import fails
     result = cli("render", model, "-o", tmp_path / "graph.svg")
     assert result.code == 2
-    assert "pip install .[render]" in result.err
+    assert RENDER_EXTRA in result.err
 
 
 def test_png_size_reads_the_header():

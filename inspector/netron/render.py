@@ -36,7 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-INSTALL_HINT = "apt-get install chromium, and pip install .[render] for Playwright"
+# The distribution's name on the package index (pyproject.toml), right from any folder.
+INSTALL_HINT = "apt-get install chromium, and pip install 'torch-inspector[render]' for Playwright"
 PNG_SCALE = 2.0  # as Netron's own PNG export: 11 px labels stay sharp when zoomed in
 MAX_PNG_SIDE = 32767  # the largest side that image viewers (and Chromium's canvas) all accept
 MAX_PNG_PIXELS = 64 * 2**20  # 256 MB of RGBA in Chromium; huge graphs are drawn smaller
