@@ -88,8 +88,9 @@ def verify(
         exported_model(loaded, options=options, use_cache=use_cache) as path,
     ):
         report = verify_onnx(loaded, path, **checks)
-    if not path.exists():  # a temporary export, gone now: say what it was instead
-        report.onnx_file = f"temporary export, {graph} graph"
+    # The export verify made itself: named for what it is, not by its file (the cache's is a hash).
+    kept = "cached" if path.exists() else "temporary"
+    report.onnx_file = f"{kept} export, {graph} graph"
     return report
 
 
