@@ -4,7 +4,7 @@
     python benchmarks/run.py --quick          # fewer models and runs: a smoke test, not figures
     python benchmarks/run.py --only startup   # one section (startup, export, verify,
                                               # verify-modules, check-all, check-all-jobs, memory,
-                                              # large-model, runtime, diff)
+                                              # large-model, runtime, diff, verify-data)
 
 Every figure is the median of several runs with its min and max, next to a baseline measured in the
 same run. The hand-written section "Changes and their measured effect" comes from
@@ -38,6 +38,7 @@ SECTIONS = (
     "large-model",
     "runtime",
     "diff",
+    "verify-data",
 )
 QUICK_MODELS = ("relu", "conv_bn_relu")
 
@@ -139,6 +140,10 @@ def _run_section(name: str, quick: bool, runs: int) -> tuple[str, dict]:
 
         model = "mobilenet_v3_small" if quick else "mobilenet_v3_large"
         return diff_cost.markdown(diff_cost.measure(model, runs))
+    if name == "verify-data":
+        import verify_data_cost
+
+        return verify_data_cost.markdown(verify_data_cost.measure(runs))
     raise ValueError(f"unknown section {name}")
 
 

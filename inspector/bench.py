@@ -350,7 +350,7 @@ def _mult_adds_per_item(loaded: LoadedModel) -> int:
     from .summary import summarize
 
     one = replace(loaded, inputs=loaded.resized_inputs(batch_size=1), given=None)
-    return summarize(one, depth=1).mult_adds
+    return summarize(one, depth=1).mult_adds or 0  # None only without inputs, never here
 
 
 # Memory ----------------------------------------------------------------------------------------

@@ -27,8 +27,21 @@ EXPORTER = "dynamo"
 # example inputs are drawn under this seed (models are built under inspector.models' BUILD_SEED)
 INPUT_SEED = 0
 
-# summary
+# summary: torchinfo's own names for columns, row settings and modes (col_names=, row_settings=)
 SUMMARY_DEPTH = 3
+SUMMARY_COLUMNS = (
+    "input_size",
+    "output_size",
+    "num_params",
+    "params_percent",
+    "kernel_size",
+    "mult_adds",
+    "trainable",
+)
+SUMMARY_ROW_SETTINGS = ("depth", "var_names", "ascii_only", "hide_recursive_layers")
+SUMMARY_MODES = ("eval", "train")
+SUMMARY_DEFAULT_COLUMNS = ("output_size", "num_params", "mult_adds")
+SUMMARY_DEFAULT_ROW_SETTINGS = ("depth", "var_names")
 
 # bench
 BENCH_BATCH_SIZES = (1, 8)

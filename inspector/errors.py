@@ -31,6 +31,13 @@ class InspectorError(Exception):
         return " ".join(super().__str__().split())
 
 
+class LibraryError(InspectorError):
+    """A library failed on input it should take: one line naming the library, exit 3 (a bug,
+    though not the user's)."""
+
+    exit_code = ExitStatus.INTERNAL
+
+
 # Ctrl-C can land inside a library that swallows the KeyboardInterrupt (torch, mid-import, turns it
 # into a later "partially initialized module" error). The CLI's signal handler remembers it here, so
 # an interrupt always ends the command with 128 + the signal, whatever became of the exception.

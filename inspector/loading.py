@@ -28,6 +28,7 @@ from .usermodel.importing import import_attr
 from .usermodel.inputs import Inputs, InputSpec, parse_input, spec_of
 from .usermodel.outputs import register_output_types
 from .usermodel.usercode import user_code
+from .util.text import shape_text
 
 # Example inputs may take at most this share of the available memory: the model's activations and
 # the exporter need the rest, and an allocation that does not fit ends in the kernel's OOM killer.
@@ -105,6 +106,7 @@ def load_model(
     inputs_factory: str | None = None,
     kwargs=None,
     checkpoint=None,
+    inputs_required: bool = True,
 ) -> LoadedModel:
     """Build the model named by `spec` (or take the nn.Module given), load its checkpoint, and put
     it in eval mode.
@@ -112,7 +114,8 @@ def load_model(
     Inputs, one way at most: `inputs` (SPEC strings such as "input_ids=2x16:int64:0..1000",
     InputSpecs or tensors; a dict for keyword inputs), `input_shapes` (float32 shapes), or
     `inputs_factory` ("module:fn" returning a tensor, a tuple, a dict or (tuple, dict)).
-    Without any, a registry model's own example inputs.
+    Without any, a registry model's own example inputs; with `inputs_required=False` a model
+    without any (a summary lists its parameters then).
     """
     kwargs = dict(kwargs or {})
     given_ways = [w for w in (inputs, input_shapes, inputs_factory) if w]
@@ -132,12 +135,13 @@ def load_model(
     elif inputs or input_shapes or default:
         specs = _specs(inputs) if inputs else [InputSpec(tuple(s)) for s in input_shapes or []]
         loaded.inputs = _in_forward_order(module, specs or _specs(default), spec)
-    if not loaded.inputs:
+    if not loaded.inputs and loaded.given is None and inputs_required:
         raise InspectorError(
             f"{spec}: no example input is known; pass --input (e.g. --input 1x3x224x224, or "
             "--input input_ids=2x16:int64:0..1000 per keyword input) or --input-shape"
         )
-    check_forward_takes(loaded)
+    if loaded.inputs or loaded.given is not None:
+        check_forward_takes(loaded)
     check_inputs_fit_in_memory(loaded.inputs, spec)
     return loaded
 
@@ -177,8 +181,13 @@ def check_forward_takes(loaded: LoadedModel) -> None:
         signature = inspect.signature(loaded.module.forward)
     except (TypeError, ValueError):
         return
-    positional = [spec for spec in loaded.inputs if spec.name is None]
-    keywords = {spec.name: spec for spec in loaded.inputs if spec.name is not None}
+    positional: list = [spec for spec in loaded.inputs if spec.name is None]
+    keywords: dict = {spec.name: spec for spec in loaded.inputs if spec.name is not None}
+    if loaded.given is not None:  # the very values, dicts and tuples as they are
+        positional, keywords = (
+            list(loaded.given.args),
+            {k: v for k, v in loaded.given.kwargs.items() if k not in loaded.constants},
+        )
     taken = ", ".join(signature.parameters) or "nothing"
     try:
         signature.bind(*positional, **keywords, **loaded.constants)
@@ -233,34 +242,62 @@ def _as_given(value, where: str = "inputs") -> Inputs:
             "or (tuple, dict)"
         )
     for item in args:
-        if not isinstance(item, torch.Tensor):
+        if not isinstance(item, (torch.Tensor, *_CONTAINERS)):
             raise InspectorError(
-                f"{where}: positional input {item!r:.40} is a {type(item).__name__}; "
-                "positional inputs must be tensors (pass Python values as keywords)"
+                f"{where}: positional input {value_text(item)} is no tensor; positional inputs "
+                "are tensors, or dicts, lists and tuples of them (pass Python values as keywords)"
             )
     for key, item in kwargs.items():
-        if not isinstance(item, (torch.Tensor, *CONSTANT_TYPES)):
+        if not _is_input_value(item):
             raise InspectorError(
-                f"{where}: keyword input {key!r} is a {type(item).__name__}; give tensors, "
-                "or None/bool/int/float/str constants"
+                f"{where}: keyword input {key!r} is {value_text(item)}; give tensors, "
+                "None/bool/int/float/str constants, or dicts, lists and tuples of these"
             )
     return Inputs(args, kwargs)
 
 
+_CONTAINERS = (dict, list, tuple)  # a namedtuple is a tuple
+
+
+def _is_input_value(value) -> bool:
+    """A tensor, a constant, or a dict, list or tuple (a namedtuple too) of these, as torchinfo
+    and forward take them."""
+    if isinstance(value, (torch.Tensor, *CONSTANT_TYPES)):
+        return True
+    items = value.values() if isinstance(value, dict) else value
+    return isinstance(value, _CONTAINERS) and all(_is_input_value(v) for v in items)
+
+
+def value_text(value) -> str:
+    """A value as an error line names it: a tensor's dtype and shape, a container's type and
+    length, never a repr cut mid-number."""
+    if isinstance(value, torch.Tensor):
+        dtype = str(value.dtype).removeprefix("torch.")
+        return f"a {dtype} tensor of shape {shape_text(value.shape)}"
+    name = type(value).__name__
+    article = "an" if name[:1].lower() in "aeiou" else "a"
+    if isinstance(value, _CONTAINERS):
+        return f"{article} {name} of {len(value)}"
+    return f"{article} {name}"
+
+
 def _holds_tensors(inputs) -> bool:
-    values = inputs.values() if isinstance(inputs, dict) else inputs
+    """Values to call forward with (tensors, or dicts and tuples such as ({},)), not specs."""
     if isinstance(inputs, torch.Tensor):
         return True
-    return any(isinstance(v, torch.Tensor) for v in values)
+    values = inputs.values() if isinstance(inputs, dict) else inputs
+    return any(isinstance(v, (torch.Tensor, *_CONTAINERS)) for v in values)
 
 
 def _use_given(loaded: LoadedModel, given: Inputs) -> None:
     """Given tensors: they are one run, and their specs (shape, dtype, value range) make the
     seeded stand-ins of other sizes."""
+    from torch.utils._pytree import tree_leaves
+
     loaded.given = given
-    loaded.inputs = [spec_of(t) for t in given.args] + [
-        spec_of(v, k) for k, v in given.kwargs.items() if isinstance(v, torch.Tensor)
-    ]
+    # Tensors inside a dict or tuple input are listed one by one (the summary's input shapes).
+    loaded.inputs = [spec_of(t) for t in tree_leaves(given.args) if isinstance(t, torch.Tensor)]
+    loaded.inputs += [spec_of(v, k) for k, v in given.kwargs.items() if isinstance(v, torch.Tensor)]
     loaded.constants = {k: v for k, v in given.kwargs.items() if not isinstance(v, torch.Tensor)}
 
 

@@ -14,8 +14,8 @@ from _graph_helpers import mlp, mlp_weights, model_of, scoped_node
 
 from inspector.errors import InspectorError
 from inspector.onnx.diff import diff_models
-from inspector.onnx.graph_index import GraphIndex, unique_node_names
-from inspector.onnx.matching import match_nodes
+from inspector.onnx.diff.graph_index import GraphIndex, unique_node_names
+from inspector.onnx.diff.matching import match_nodes
 
 
 def test_a_model_equals_itself_and_runs_on_seeded_inputs():

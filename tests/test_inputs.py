@@ -124,8 +124,10 @@ def test_an_inputs_function_gives_positional_keyword_and_constant_inputs():
     ("source", "message"),
     [
         ("def make():\n    return 'text'\n", "gave a str"),
-        ("def make():\n    return (torch.ones(2), 3)\n", "positional inputs must be tensors"),
-        ("def make():\n    return {'x': [1, 2]}\n", "keyword input 'x' is a list"),
+        ("def make():\n    return (torch.ones(2), 3)\n", "positional input an int is no tensor"),
+        ("def make():\n    return {'x': [1, object()]}\n", "keyword input 'x' is a list of 2"),
+        # a value is named by its type, never by a repr cut mid-number
+        ("def make():\n    return (torch.ones(2), {3.14159265})\n", "positional input a set is"),
         ("def make():\n    raise ValueError('no data here')\n", "no data here"),
         ("make = 3\n", "is a int, not a function"),
     ],

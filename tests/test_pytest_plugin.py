@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from inspector.pytest_plugin import snapshot_path
-from inspector.snapshot import record_differences
+from inspector.pytest_plugin.snapshot import record_differences
 
 pytest_plugins = ["pytester"]
 

@@ -109,3 +109,35 @@ def test_importing_every_onnx_module_leaves_torch_unloaded():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+MAX_TOP_LEVEL_MODULES = 11  # each command's work in one place: a helper lives beside its command
+
+
+def test_few_modules_at_the_top_level():
+    top = sorted(path.name for path in PACKAGE.glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+
+
+def test_no_module_shadows_a_function_of_the_python_api():
+    """Importing inspector.X sets the attribute X of the package: a module named like a function
+    of the API (`inspector.diff`, `inspector.verify`) would replace the function once imported."""
+    import inspector
+
+    clashes = [
+        name
+        for name in inspector._API
+        if (PACKAGE / f"{name}.py").exists() or (PACKAGE / name / "__init__.py").exists()
+    ]
+    assert not clashes
+
+
+def test_every_package_is_installed():
+    """A package missing from pyproject's list works from a checkout and is absent from the wheel."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {".".join(path.parent.relative_to(ROOT).parts) for path in PACKAGE.rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)

@@ -24,6 +24,8 @@ SUMMARY_KEYS = {
     "input_dtypes",
     "output_names",
     "mult_adds_counter",
+    "dense_params",  # total_params before pruning
+    "uncounted_layers",  # layers the FLOP counter saw nothing in (torchinfo's figure used)
 }
 LAYER_KEYS = {
     "name",
@@ -141,7 +143,7 @@ def test_counting_leaves_dynamo_unloaded_and_counts_the_same():
 import sys
 import torch
 from torch.utils import flop_counter
-from inspector.counting import count_mult_adds
+from inspector.summary.counting import count_mult_adds
 from inspector.loading import load_model
 loaded = load_model("exercise_model")
 first = count_mult_adds(loaded.module, loaded.example_inputs())

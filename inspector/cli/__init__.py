@@ -37,8 +37,8 @@ COMMANDS = (
     "view",
     "render",
     "bench",
-    "check_all",
-    "conv_shape",
+    "checkall",
+    "convshape",
 )
 
 EPILOG = """\

@@ -84,7 +84,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> ExitStatus:
-    from ..diff import onnx_files
+    from ..diffing import onnx_files
     from ..onnx.diff import diff_models
 
     if args.output:
@@ -111,7 +111,7 @@ def run(args) -> ExitStatus:
 
 def _sides(args):
     """The two sides, a MODEL loaded once when both sides name it."""
-    from ..diff import Side
+    from ..diffing import Side
 
     graphs = _per_side(args.graph, "--graph", defaults.GRAPH)
     exporters = _per_side(args.exporter, "--exporter", defaults.EXPORTER)

@@ -112,7 +112,8 @@ def add_model_options(parser) -> None:
         "--inputs",
         metavar="MODULE:FN",
         help="a function (package.module:fn or file.py:fn) returning example inputs: a tensor, "
-        "a tuple (positional), a dict (keyword) or (tuple, dict)",
+        "a tuple (positional), a dict (keyword) or (tuple, dict); an input may itself be a "
+        "dict, list or namedtuple, and () calls a forward that takes nothing",
     )
     opts.add_argument(
         "--kwargs",
@@ -195,7 +196,7 @@ def add_format_option(parser, *choices: str) -> None:
 # --- running ------------------------------------------------------------------------------------
 
 
-def load(args):
+def load(args, inputs_required: bool = True):
     """The MODEL and its options -> a LoadedModel (imports torch)."""
     from ..loading import load_model, parse_kwargs
 
@@ -206,6 +207,7 @@ def load(args):
         inputs_factory=args.inputs,
         kwargs=parse_kwargs(args.kwargs, args.kwarg),
         checkpoint=args.checkpoint,
+        inputs_required=inputs_required,
     )
 
 

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..defaults import RENDER_TIMEOUT
+from ..onnx.diff.graph_index import unique_node_names
 from ..onnx.files import check_onnx_file_once, vouch_for
-from ..onnx.graph_index import unique_node_names
 from .render import RenderResult, render
 
 SVG = "http://www.w3.org/2000/svg"

@@ -8,7 +8,10 @@ crafted file that crashes them should end in an error naming the file, not in a 
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import importlib
+import pickle
 import signal
 import subprocess
 import sys
@@ -22,7 +25,7 @@ from ..util.text import first_line
 # and onnxruntime (never torch): it costs a Python start-up and those two imports.
 _CHILD_CODE = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from inspector.onnx.files import _child_main; _child_main(sys.argv[2], sys.argv[3] == 'runtime')"
+    "from inspector.onnx.files import _child_main; _child_main(sys.argv[2], sys.argv[3])"
 )
 _STAGE_NAMES = {"checker": "the onnx checker", "onnxruntime": "onnxruntime"}
 _INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -33,19 +36,60 @@ _INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _VOUCHED: set[str] = set()
 
 
-def check_onnx_file(path, *, runtime: bool = True) -> Path:
+def check_onnx_file(path, *, runtime: bool = True, warnings: list | None = None) -> Path:
     """Return the path of a readable, valid ONNX model, or raise InspectorError saying why not.
 
     Call this before giving a file to onnxruntime. It runs the onnx checker by path and, with
-    `runtime=True`, a first onnxruntime load, both in a child process.
+    `runtime=True`, a first onnxruntime load, both in a child process. A file that passes the
+    checker's structural and safety checks (external-data paths included) but fails its strict
+    shape inference is not refused: shape inference can be stricter than the operators' own
+    semantics (onnx's `test_mvn`, whose function body onnxruntime runs), and onnxruntime
+    still judges the file. That disagreement goes to `warnings`, when given.
     """
     path = existing_file(path, "ONNX file")
     if _VOUCHED and file_digest(path) in _VOUCHED:
         return path
-    problem = _check_in_child(path, runtime)
+    problem, said, _ = _check_in_child(path, "runtime" if runtime else "checker")
     if problem:
         raise InspectorError(problem)
+    if warnings is not None:
+        warnings += said
     return path
+
+
+def run_checked(path, work: str, arguments: tuple = (), *, warnings: list | None = None):
+    """check_onnx_file, then `work(path, *arguments)` in the same child process; its result.
+
+    `work` ("package.module:function") runs onnxruntime on the file (a crash in it is blamed on
+    onnxruntime and refused like one at load). For a command that only runs the file
+    (`verify FILE.onnx --data`) this saves the second interpreter, with its onnx and onnxruntime
+    imports, that checking in a child and running in this process would cost. An InspectorError
+    in the child is raised here with its message (--debug shows the child's traceback); any other
+    exception becomes a RuntimeError, an internal error. The result and the arguments travel
+    pickled between this process and its own child.
+    """
+    path = existing_file(path, "ONNX file")
+    if _VOUCHED and file_digest(path) in _VOUCHED:
+        module, name = work.split(":")
+        return getattr(importlib.import_module(module), name)(str(path), *arguments)
+    payload = base64.b64encode(pickle.dumps((work, arguments))).decode()
+    problem, said, lines = _check_in_child(path, "work", payload)
+    if problem:
+        raise InspectorError(problem)
+    if warnings is not None:
+        warnings += said
+    for line in lines:
+        if line.startswith("raised "):
+            message, detail, user_error = pickle.loads(base64.b64decode(line[len("raised ") :]))
+            kind = InspectorError if user_error else RuntimeError
+            raise kind(message) from ChildTraceback(detail)
+        if line.startswith("result "):
+            return pickle.loads(base64.b64decode(line[len("result ") :]))
+    raise RuntimeError(f"the child process that ran {path} returned no result")
+
+
+class ChildTraceback(Exception):
+    """The traceback of an exception raised in the child process, for --debug."""
 
 
 def check_onnx_file_once(path) -> Path:
@@ -155,45 +199,47 @@ def _all_tensors(graph):
                 yield from _all_tensors(subgraph)
 
 
-def _check_in_child(path: Path, runtime: bool) -> str | None:
-    """Run the checks in a fresh interpreter; return the problem in one line, or None if sound."""
+def _check_in_child(path: Path, mode: str, payload: str = "") -> tuple[str | None, list[str], list]:
+    """Run the checks in a fresh interpreter (mode "checker", "runtime", or "work" with its
+    `payload` on stdin); return the problem in one line (None if sound), the warnings it gave,
+    and its lines of output."""
     package_root = str(Path(__file__).resolve().parents[2])
-    command = [
-        sys.executable,
-        "-c",
-        _CHILD_CODE,
-        package_root,
-        str(path),
-        "runtime" if runtime else "checker",
-    ]
-    done = _run_child(command)
+    command = [sys.executable, "-c", _CHILD_CODE, package_root, str(path), mode]
+    done = _run_child(command, payload)
     lines = done.stdout.splitlines()
+    problem, warnings = _verdict(path, done, lines)
+    return problem, warnings, lines
+
+
+def _verdict(path: Path, done, lines: list[str]) -> tuple[str | None, list[str]]:
     stages = [line.split(" ", 1)[1] for line in lines if line.startswith("stage ")]
     stage = _STAGE_NAMES.get(stages[-1] if stages else "checker", "the onnx checker")
     # Stopped by Ctrl-C, SIGTERM or SIGHUP sent to the whole group: we were interrupted too.
     if done.returncode == ExitStatus.INTERRUPTED or -done.returncode in _INTERRUPTS:
         raise KeyboardInterrupt
+    warnings = [line[len("warning ") :] for line in lines if line.startswith("warning ")]
     if done.returncode < 0:
         name = signal.Signals(-done.returncode).name
-        return f"ONNX file {path} crashed {stage} ({name}); refusing a damaged or hostile file"
+        return (
+            f"ONNX file {path} crashed {stage} ({name}); refusing a damaged or hostile file",
+            warnings,
+        )
     if "ok" in lines:
-        return None
+        return None, warnings
     verdicts = [line[len("error ") :] for line in lines if line.startswith("error ")]
     if verdicts:
-        return verdicts[-1]
+        return verdicts[-1], warnings
     detail = first_line(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "")
     return f"ONNX file {path} cannot be checked: {stage} exited with status {done.returncode}" + (
         f": {detail}" if done.stderr.strip() else ""
-    )
+    ), warnings
 
 
-def _run_child(command: list[str]) -> subprocess.CompletedProcess:
+def _run_child(command: list[str], payload: str = "") -> subprocess.CompletedProcess:
     pipe = subprocess.PIPE
-    with subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=pipe, stderr=pipe, text=True
-    ) as child:
+    with subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=pipe, text=True) as child:
         try:
-            out, err = child.communicate()
+            out, err = child.communicate(payload)
         except BaseException:
             # Ctrl-C: subprocess.run would give the child 0.25 s and leave it unreaped (a zombie
             # for whoever inherits it); stop it and reap it ourselves.
@@ -203,17 +249,40 @@ def _run_child(command: list[str]) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(command, child.returncode, out, err)
 
 
-def _child_main(path: str, runtime: bool) -> None:
-    """In the child: name each stage before it starts, so a crash can be blamed, then the verdict."""
+def _child_main(path: str, mode: str) -> None:
+    """In the child: name each stage before it starts, so a crash can be blamed, then the verdict
+    (and in mode "work", the work's result or exception, pickled on one line)."""
     try:
         _say("stage checker")
         problem = _checker_problem(path)
-        if problem is None and runtime:
+        if problem is None and mode == "runtime":
             _say("stage onnxruntime")
             problem = _runtime_problem(path)
+        if problem is None and mode == "work":
+            _say("stage onnxruntime")
+            _say(_work_line(path, sys.stdin.read()))
         _say(f"error {problem}" if problem else "ok")
     except KeyboardInterrupt:
         sys.exit(ExitStatus.INTERRUPTED)
+
+
+def _work_line(path: str, payload: str) -> str:
+    import traceback
+
+    work, arguments = pickle.loads(base64.b64decode(payload))
+    module, name = work.split(":")
+    try:
+        result = getattr(importlib.import_module(module), name)(path, *arguments)
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:
+        detail = "".join(traceback.format_exception(error))
+        message = (
+            str(error) if isinstance(error, InspectorError) else f"{type(error).__name__}: {error}"
+        )
+        raised = (message, detail, isinstance(error, InspectorError))
+        return "raised " + base64.b64encode(pickle.dumps(raised)).decode()
+    return "result " + base64.b64encode(pickle.dumps(result)).decode()
 
 
 def _say(line: str) -> None:
@@ -226,7 +295,17 @@ def _checker_problem(path: str) -> str | None:
 
     try:
         onnx.checker.check_model(path, full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+    except onnx.shape_inference.InferenceError as error:
+        # Strict shape inference disagrees; the structural and safety checks alone decide.
+        try:
+            onnx.checker.check_model(path)
+        except onnx.checker.ValidationError as invalid:
+            return f"{path} is not a valid ONNX model: {first_line(invalid)}"
+        _say(
+            f"warning the onnx checker's shape inference disagrees with {Path(path).name} "
+            f"(onnxruntime runs it anyway): {first_line(error)}"
+        )
+    except onnx.checker.ValidationError as error:
         return f"{path} is not a valid ONNX model: {first_line(error)}"
     except DecodeError:
         return f"{path} is not an ONNX model (its bytes do not decode)"

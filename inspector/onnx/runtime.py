@@ -54,11 +54,144 @@ def open_session(model, label: str, *, threads: int | None = None):
 
 
 def run_session(session, feeds: dict, label: str, output_names=None) -> list:
-    """Run once; a refused input (wrong shape, dtype or name) is a user error naming the cause."""
+    """Run once and return the outputs; a refused input (wrong shape, dtype or name) is a user
+    error naming the cause.
+
+    Feeds and outputs may be of any ONNX element type, not only those numpy holds: bfloat16, the
+    float8 family, float4, int4/uint4 and int2/uint2 go in and come out as ml_dtypes arrays
+    (`ml_dtypes.bfloat16`, `float8_e4m3fn`, `int4`, ...), which is what `onnx.numpy_helper`
+    reads and writes for them. onnxruntime's own numpy conversion refuses these types ("Numpy_type
+    256 can't be converted to MLDataType") or hands float8 back as raw uint8, so such a feed
+    becomes an `OrtValue` created with the ONNX element type over the array's bytes (packed
+    two or four to a byte for the 4- and 2-bit types, as onnx packs them), and when an output has
+    such a type the run returns `OrtValue`s whose bytes onnx converts back (`ort_value_array`).
+    A type this onnxruntime cannot carry is one InspectorError naming the input and its type.
+    Sequence feeds are lists of arrays and an absent optional is None, as `session.run` takes
+    them; sequences come back as lists.
+    """
+    keep: list = []  # the buffers under the OrtValues: they must outlive the run
+    fed = {name: _fed(value, name, label, keep) for name, value in feeds.items()}
     try:
-        return session.run(output_names, feeds, quiet_run())
+        if not _needs_ort_values(session, output_names):
+            return session.run(output_names, fed, quiet_run())
+        names = output_names or [output.name for output in session.get_outputs()]
+        values = session.run_with_ort_values(names, _as_ort_values(fed, label), quiet_run())
+    except InspectorError:
+        raise
     except Exception as error:
         raise InspectorError(f"onnxruntime failed to run {label}: {ort_reason(error)}") from error
+    return [ort_value_array(value, name, label) for name, value in zip(names, values, strict=True)]
+
+
+# Element types numpy holds itself: onnxruntime converts these both ways.
+_NUMPY_TYPES = frozenset(
+    f"tensor({name})"
+    for name in ("float", "double", "float16", "bool", "string")
+    + tuple(f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64))
+)
+
+
+def _needs_ort_values(session, output_names) -> bool:
+    wanted = set(output_names) if output_names else None
+    return any(
+        output.type.startswith("tensor(") and output.type not in _NUMPY_TYPES
+        for output in session.get_outputs()
+        if wanted is None or output.name in wanted
+    )
+
+
+def _fed(value, name: str, label: str, keep: list):
+    """The value as onnxruntime takes it: an OrtValue for an ml_dtypes array, else itself."""
+    import numpy as np
+
+    # ml_dtypes' types are not numpy's own, whatever kind they claim (float8_e5m2 says 'f').
+    if not isinstance(value, np.ndarray) or value.dtype.type.__module__ == "numpy":
+        return value
+    return ort_value(value, name, label, keep)
+
+
+def ort_value(array, name: str, label: str, keep: list):
+    """An OrtValue holding an ml_dtypes array (bfloat16, float8, float4, int4, int2, ...) with its
+    ONNX element type. `keep` receives the buffer the OrtValue reads, which must outlive it."""
+    import numpy as np
+    import onnxruntime
+    from onnx import helper, numpy_helper
+
+    try:
+        element_type = helper.np_dtype_to_tensor_dtype(array.dtype)
+        # onnx lays the values out as onnxruntime reads them (little-endian, 4- and 2-bit
+        # values packed low bits first); a buffer of one byte per element (two for bfloat16)
+        # and the tensor's shape is always at least as large as the packed bytes.
+        raw = np.frombuffer(numpy_helper.from_array(array).raw_data, np.uint8)
+        buffer = np.zeros(array.shape, np.uint16 if array.dtype.itemsize == 2 else np.uint8)
+        if raw.size > buffer.nbytes:
+            raise ValueError(f"{raw.size} bytes for {array.size} elements")
+        buffer.reshape(-1).view(np.uint8)[: raw.size] = raw
+        value = onnxruntime.OrtValue.ortvalue_from_numpy_with_onnx_type(buffer, element_type)
+    except Exception as error:
+        type_name = array.dtype.name
+        raise InspectorError(
+            f"input {name!r} of {label} is {type_name}: onnxruntime "
+            f"{onnxruntime.__version__} cannot hold it ({ort_reason(error)})"
+        ) from error
+    keep.append(buffer)
+    return value
+
+
+def _as_ort_values(fed: dict, label: str) -> dict:
+    import numpy as np
+    import onnxruntime
+
+    values = {}
+    for name, value in fed.items():
+        if isinstance(value, np.ndarray):
+            value = onnxruntime.OrtValue.ortvalue_from_numpy(value)
+        elif not isinstance(value, onnxruntime.OrtValue):
+            raise InspectorError(
+                f"input {name!r} of {label} is a {type(value).__name__}: onnxruntime takes "
+                "sequences and optionals only beside outputs numpy can hold"
+            )
+        values[name] = value
+    return values
+
+
+def ort_value_array(value, name: str, label: str):
+    """A tensor OrtValue as a numpy or ml_dtypes array: its bytes read back through onnx."""
+    import ctypes
+
+    import onnx
+    from onnx import numpy_helper
+
+    if not value.is_tensor():
+        raise InspectorError(
+            f"output {name!r} of {label} is not a tensor: onnxruntime returns sequences and "
+            "optionals only beside outputs numpy can hold"
+        )
+    type_name = value.data_type()
+    if type_name in _NUMPY_TYPES:
+        return value.numpy()
+    tensor = onnx.TensorProto()
+    tensor.data_type = _ONNX_TYPES[type_name]
+    tensor.dims.extend(value.shape())
+    size = value.tensor_size_in_bytes()
+    tensor.raw_data = ctypes.string_at(value.data_ptr(), size) if size else b""
+    return numpy_helper.to_array(tensor)
+
+
+class _OnnxTypes(dict):
+    """onnxruntime's type names ("tensor(float8e4m3fn)") -> ONNX element types, built on use."""
+
+    def __missing__(self, key: str) -> int:
+        import onnx
+
+        for name, number in onnx.TensorProto.DataType.items():
+            self[f"tensor({name.lower().replace('_', '')})"] = number
+        if key not in self:
+            raise InspectorError(f"onnxruntime returned a {key}, which onnx cannot read")
+        return self[key]
+
+
+_ONNX_TYPES = _OnnxTypes()
 
 
 def quiet_run():
@@ -87,7 +220,49 @@ def output_names(session) -> list[str]:
 
 
 def ort_reason(error: BaseException) -> str:
-    return _ORT_PREFIX.sub("", one_line(error))
+    """onnxruntime's message without its prefix and without the C++ source location it names
+    ("/onnxruntime_src/.../attention_helper.h:164 Status onnxruntime::...(...) x == y was false.")
+    : that is for onnxruntime's developers; --debug still shows the whole message."""
+    return _strip_source(_ORT_PREFIX.sub("", one_line(error)))
+
+
+# A source path and line, then the C++ function it is in, then maybe the failed condition.
+_SOURCE = re.compile(r"(?:\S*/)?[\w.-]+\.(?:h|hpp|cc|cpp|cxx|c):\d+ ")
+_FAILED_CONDITION = re.compile(r"^.*? was false\. ")
+
+
+def _strip_source(message: str) -> str:
+    match = _SOURCE.search(message)
+    if not match:
+        return message
+    rest = message[match.end() :]
+    end = _signature_end(rest)
+    if end is None:
+        return message[: match.start()] + rest
+    rest = rest[end:].lstrip()
+    rest = _FAILED_CONDITION.sub("", rest, count=1)
+    return (message[: match.start()] + rest).strip()
+
+
+def _signature_end(text: str) -> int | None:
+    """Where a C++ signature ("ns::f(const T&, int) const [with T = float]") ends in `text`."""
+    open_at = text.find("(")
+    if open_at < 0:
+        return None
+    depth = 0
+    for index in range(open_at, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[index], 0)
+        if depth == 0:
+            end = index + 1
+            for suffix in (
+                re.compile(r"::<lambda\(\)>"),
+                re.compile(r" const\b"),
+                re.compile(r" \[with [^\]]*\]"),
+            ):
+                found = suffix.match(text, end)
+                end = found.end() if found else end
+            return end
+    return None
 
 
 def _opset_hint(model) -> str:

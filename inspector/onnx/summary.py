@@ -13,7 +13,7 @@ from .files import load_onnx
 @dataclass(frozen=True)
 class TensorInfo:
     name: str
-    shape: list  # ints, or names for symbolic dimensions such as "batch"
+    shape: list | None  # ints, or names for symbolic dimensions such as "batch"; None: any rank
     dtype: str
 
 
@@ -33,9 +33,10 @@ class OnnxSummary:
 
     def __str__(self) -> str:
         lines = [f"ONNX model {self.file} (opset {self.opset})"]
+        width = max([8] + [len(t.dtype) for t in self.inputs + self.outputs])
         for title, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
             lines.append(f"{title}:")
-            lines += [f"  {t.name:<16} {t.dtype:<8} {shape_text(t.shape)}" for t in tensors]
+            lines += [f"  {t.name:<16} {t.dtype:<{width}} {_shape_text(t.shape)}" for t in tensors]
         lines.append("ops:")
         lines += [f"  {op:<24} {count:>5}" for op, count in self.ops.items()]
         lines.append(f"total params: {self.total_params:,}")
@@ -51,12 +52,18 @@ class OnnxSummary:
             "| tensor | kind | dtype | shape |",
             "|---|---|---|---|",
         ]
-        rows += [f"| {t.name} | input | {t.dtype} | {shape_text(t.shape)} |" for t in self.inputs]
-        rows += [f"| {t.name} | output | {t.dtype} | {shape_text(t.shape)} |" for t in self.outputs]
+        rows += [f"| {t.name} | input | {t.dtype} | {_shape_text(t.shape)} |" for t in self.inputs]
+        rows += [
+            f"| {t.name} | output | {t.dtype} | {_shape_text(t.shape)} |" for t in self.outputs
+        ]
         rows += ["", "| op | count |", "|---|---:|"]
         rows += [f"| {op} | {count} |" for op, count in self.ops.items()]
         rows += ["", f"- total params: {self.total_params:,}"]
         return "\n".join(map(printable, rows))
+
+
+def _shape_text(shape) -> str:
+    return "?" if shape is None else shape_text(shape)
 
 
 def summarize_onnx(path) -> OnnxSummary:
@@ -88,14 +95,63 @@ def _all_nodes(graph):
 
 
 def _tensor_info(value, onnx) -> TensorInfo:
-    tensor_type = value.type.tensor_type
-    shape = [
+    """A graph input or output: a tensor's numpy dtype name and shape; for a sequence, optional
+    or map, its ONNX type (`seq(tensor(float))`) and the shape of the tensors inside it."""
+    kind = value.type.WhichOneof("value")
+    if kind in (None, "tensor_type"):
+        tensor_type = value.type.tensor_type
+        dtype = (
+            onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
+            if tensor_type.elem_type
+            else "?"
+        )
+        return TensorInfo(value.name, _shape(tensor_type), dtype)
+    inner = _innermost_tensor(value.type)
+    shape = _shape(inner) if inner is not None and inner.HasField("shape") else None
+    return TensorInfo(value.name, shape, _type_text(value.type, onnx))
+
+
+def _shape(tensor_type) -> list:
+    return [
         d.dim_param or d.dim_value if (d.dim_param or d.HasField("dim_value")) else "?"
         for d in tensor_type.shape.dim
     ]
-    dtype = (
-        onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
-        if tensor_type.elem_type
-        else "?"
-    )
-    return TensorInfo(value.name, shape, dtype)
+
+
+def _type_text(type_proto, onnx) -> str:
+    """ONNX's own spelling, as onnxruntime prints it: seq(tensor(float)), map(int64,tensor(float))."""
+    kind = type_proto.WhichOneof("value")
+    if kind == "tensor_type":
+        return f"tensor({_element_name(type_proto.tensor_type.elem_type, onnx)})"
+    if kind == "sparse_tensor_type":
+        return f"sparse_tensor({_element_name(type_proto.sparse_tensor_type.elem_type, onnx)})"
+    if kind == "sequence_type":
+        return f"seq({_type_text(type_proto.sequence_type.elem_type, onnx)})"
+    if kind == "optional_type":
+        return f"optional({_type_text(type_proto.optional_type.elem_type, onnx)})"
+    if kind == "map_type":
+        key = _element_name(type_proto.map_type.key_type, onnx)
+        return f"map({key},{_type_text(type_proto.map_type.value_type, onnx)})"
+    return "?"
+
+
+def _element_name(elem_type: int, onnx) -> str:
+    if not elem_type:
+        return "?"
+    return onnx.TensorProto.DataType.Name(elem_type).lower()
+
+
+def _innermost_tensor(type_proto):
+    """The tensor type a sequence, optional or map holds, however deeply (None: none)."""
+    while True:
+        kind = type_proto.WhichOneof("value")
+        if kind == "tensor_type":
+            return type_proto.tensor_type
+        if kind == "sequence_type":
+            type_proto = type_proto.sequence_type.elem_type
+        elif kind == "optional_type":
+            type_proto = type_proto.optional_type.elem_type
+        elif kind == "map_type":
+            type_proto = type_proto.map_type.value_type
+        else:
+            return None

@@ -69,12 +69,18 @@ def check_save_destination(folder) -> Path:
     return folder
 
 
-def read_test_data(folder) -> list[DataSet]:
+def read_test_data(folder, input_types=None, output_types=None) -> list[DataSet]:
     """Every test_data_set_N under `folder`, in N order, or an InspectorError saying what is wrong.
 
     The folder may come from someone else's repository: only the files that exist are read, their
     indices must run 0..N-1 without gaps, and each must be a regular file inside the folder that
     holds its values itself (no external data, which would be read from wherever it points).
+
+    `input_types`/`output_types` are the model's types as onnxruntime names them
+    ("tensor(float)", "seq(tensor(int64))", "optional(tensor(int32))", "map(int64,tensor(float))"):
+    a sequence's file is a SequenceProto (read as a list), an optional's an OptionalProto (None
+    when empty), a map's a MapProto (a dict), as onnx's own backend runner reads them; without
+    types every file is a TensorProto. A model with no inputs needs no input_0.pb.
     """
     folder = check_name_length(folder, "--data")
     if not folder.is_dir():
@@ -89,7 +95,8 @@ def read_test_data(folder) -> list[DataSet]:
     for path in sets.values():
         if not path.is_dir():
             raise InspectorError(f"--data {folder}: {path.name} is not a folder")
-    return [_read_set(path, root) for path in _in_order(sets, folder, "test_data_set_{}")]
+    types = {"input": input_types, "output": output_types}
+    return [_read_set(path, root, types) for path in _in_order(sets, folder, "test_data_set_{}")]
 
 
 def _numbered(folder: Path, pattern: re.Pattern, root: Path, kind: str | None = None) -> dict:
@@ -144,41 +151,87 @@ def _write_set(folder: Path, data_set: DataSet) -> None:
             (folder / f"{kind}_{index}.pb").write_bytes(tensor.SerializeToString())
 
 
-def _read_set(folder: Path, root: Path) -> DataSet:
+def _read_set(folder: Path, root: Path, types: dict) -> DataSet:
     data_set = DataSet(folder.name)
     for kind in ("input", "output"):
         found = _numbered(folder, _TENSOR_NAME, root, kind)
-        if not found:
+        kinds = types[kind]
+        if not found and kinds != []:
             raise InspectorError(f"--data {folder} has no {kind}_0.pb")
-        for path in _in_order(found, folder, kind + "_{}.pb"):
-            name, array = _read_tensor(path)
-            getattr(data_set, f"{kind}s").append(array)
+        for index, path in enumerate(_in_order(found, folder, kind + "_{}.pb")):
+            value_type = kinds[index] if kinds and index < len(kinds) else "tensor"
+            name, value = _read_value(path, value_type)
+            getattr(data_set, f"{kind}s").append(value)
             getattr(data_set, f"{kind}_names").append(name)
     return data_set
 
 
-def _read_tensor(path: Path):
+# The proto a file holds, by the start of the type onnxruntime gives its input or output.
+_PROTOS = {"seq": "SequenceProto", "optional": "OptionalProto", "map": "MapProto"}
+
+
+def _read_value(path: Path, value_type: str):
+    """(name, value) of one .pb file: an array, or a list, None or dict of them (see above)."""
     import onnx
     from google.protobuf.message import DecodeError
-    from onnx import numpy_helper
 
-    tensor = onnx.TensorProto()
+    proto_name = _PROTOS.get(value_type.split("(", 1)[0], "TensorProto")
+    proto = getattr(onnx, proto_name)()
     data = read_regular_file(path, "--data")
     try:
-        tensor.ParseFromString(data)
-        if tensor.data_type == onnx.TensorProto.UNDEFINED:
+        proto.ParseFromString(data)
+        if proto_name == "TensorProto" and proto.data_type == onnx.TensorProto.UNDEFINED:
             raise ValueError("no element type")
     except (DecodeError, ValueError, TypeError) as error:
         reason = " ".join(str(error).split()) or type(error).__name__
-        raise InspectorError(f"{path} is not a serialized ONNX TensorProto: {reason}") from error
+        raise InspectorError(f"{path} is not a serialized ONNX {proto_name}: {reason}") from error
+    for tensor in _tensors_in(proto):
+        _refuse_external(path, tensor, onnx)
+    try:
+        return proto.name, _value_of(proto, proto_name)
+    except (ValueError, TypeError, KeyError, IndexError) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise InspectorError(f"{path} is not a serialized ONNX {proto_name}: {reason}") from error
+
+
+def _value_of(proto, proto_name: str):
+    from onnx import numpy_helper
+
+    if proto_name == "TensorProto":
+        return numpy_helper.to_array(proto)
+    if proto_name == "SequenceProto":
+        return numpy_helper.to_list(proto)
+    if proto_name == "OptionalProto":
+        return numpy_helper.to_optional(proto)
+    return numpy_helper.to_dict(proto)
+
+
+def _tensors_in(proto):
+    """Every TensorProto inside a tensor, sequence, optional or map, however deeply nested."""
+    import onnx
+
+    if isinstance(proto, onnx.TensorProto):
+        yield proto
+    elif isinstance(proto, onnx.SequenceProto):
+        yield from proto.tensor_values
+        for inner in [*proto.sequence_values, *proto.map_values, *proto.optional_values]:
+            yield from _tensors_in(inner)
+    elif isinstance(proto, onnx.OptionalProto):
+        if proto.HasField("tensor_value"):
+            yield proto.tensor_value
+        for field in ("sequence_value", "map_value", "optional_value"):
+            if proto.HasField(field):
+                yield from _tensors_in(getattr(proto, field))
+    elif isinstance(proto, onnx.MapProto):
+        yield from _tensors_in(proto.values)
+    else:
+        raise TypeError(f"unexpected {type(proto).__name__}")
+
+
+def _refuse_external(path: Path, tensor, onnx) -> None:
     if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
         where = next((e.value for e in tensor.external_data if e.key == "location"), "")
         raise InspectorError(
             f"{path} keeps its values in an external file ({where or 'no location given'}); "
             "test data must hold its values itself, so it is never read"
         )
-    try:
-        return tensor.name, numpy_helper.to_array(tensor)
-    except (ValueError, TypeError) as error:
-        reason = " ".join(str(error).split()) or type(error).__name__
-        raise InspectorError(f"{path} is not a serialized ONNX TensorProto: {reason}") from error

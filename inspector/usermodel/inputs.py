@@ -177,11 +177,24 @@ class Inputs:
     def call(self, module):
         return module(*self.args, **self.kwargs)
 
+    def to(self, device) -> Inputs:
+        """The same inputs on `device` (tensors nested in dicts, lists and tuples too)."""
+        import torch
+        from torch.utils._pytree import tree_map
+
+        def move(value):
+            return value.to(device) if isinstance(value, torch.Tensor) else value
+
+        return Inputs(tree_map(move, self.args), tree_map(move, self.kwargs))
+
     def describe(self) -> str:
         """The shapes and dtypes, as an error message names them."""
         import torch
+        from torch.utils._pytree import tree_leaves
 
-        named = [(None, value) for value in self.args] + list(self.kwargs.items())
+        # Tensors inside a dict or tuple input are named by the argument that holds them.
+        named = [(None, value) for value in tree_leaves(self.args)]
+        named += [(key, leaf) for key, value in self.kwargs.items() for leaf in tree_leaves(value)]
         texts = [
             str(spec_of(value, name)).split(":")[0] + _dtype_suffix(value)
             for name, value in named

@@ -22,10 +22,10 @@ MAX_LINES = 20  # a diff longer than this says how many more changes it left out
 def architecture_record(module, *inputs, use_cache: bool = True, **keyword_inputs) -> dict:
     """The record of an nn.Module called with example `inputs` (their shapes and dtypes are what
     counts); keyword inputs go to forward by name."""
-    from .export.cache import exported_model
-    from .loading import loaded_from_module
-    from .onnx.summary import summarize_onnx
-    from .summary import summarize
+    from ..export.cache import exported_model
+    from ..loading import loaded_from_module
+    from ..onnx.summary import summarize_onnx
+    from ..summary import summarize
 
     loaded = loaded_from_module(module, inputs, keyword_inputs)
     summary = summarize(loaded, depth=DEPTH)

@@ -7,8 +7,9 @@ totals here come from the parameters themselves and from PyTorch's own FLOP coun
 
 from __future__ import annotations
 
+import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ class ParameterCounts:
     total: int
     trainable: int
     bytes: int
+    dense: int  # before pruning: every element of a pruned weight, as stored
 
     @property
     def non_trainable(self) -> int:
@@ -28,13 +30,29 @@ class ParameterCounts:
 
 
 def parameter_counts(module) -> ParameterCounts:
-    """Every parameter once, however many layers share it (parameters() deduplicates)."""
-    params = list(module.parameters())
+    """Every parameter once, however many layers share it (parameters() deduplicates); a weight
+    pruned by torch.nn.utils.prune counts its mask's kept elements, as torchinfo's rows do."""
+    kept = _pruned_counts(module)
+    params = {id(p): p for p in module.parameters()}.values()
+    counts = [(kept.get(id(p), p.numel()), p) for p in params]
     return ParameterCounts(
-        total=sum(p.numel() for p in params),
-        trainable=sum(p.numel() for p in params if p.requires_grad),
-        bytes=sum(p.numel() * p.element_size() for p in params),
+        total=sum(n for n, _ in counts),
+        trainable=sum(n for n, p in counts if p.requires_grad),
+        bytes=sum(n * p.element_size() for n, p in counts),
+        dense=sum(p.numel() for _, p in counts),
     )
+
+
+def _pruned_counts(module) -> dict[int, int]:
+    """id of each `NAME_orig` parameter -> the ones in its `NAME_mask` buffer (prune's layout)."""
+    kept = {}
+    for sub in module.modules():
+        buffers = dict(sub.named_buffers(recurse=False))
+        for name, param in sub.named_parameters(recurse=False):
+            mask = buffers.get(name.removesuffix("_orig") + "_mask")
+            if name.endswith("_orig") and mask is not None:
+                kept[id(param)] = int(mask.count_nonzero())
+    return kept
 
 
 def shared_owners(module) -> dict[str, str]:
@@ -67,11 +85,14 @@ def count_mult_adds(module, inputs) -> MultAdds | None:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    device = next((t.device for t in (*module.parameters(), *module.buffers())), None)
+    if device is not None:
+        inputs = inputs.to(device)  # a CUDA model counts on CUDA, as it runs
     try:
         with (
             torch.inference_mode(),
             _dynamo_left_unloaded(),
-            FlopCounterMode(display=False) as counter,
+            FlopCounterMode(display=False, custom_mapping=_missing_formulas()) as counter,
         ):
             inputs.call(module)
     except Exception:  # an operator the counter cannot trace: the caller keeps torchinfo's
@@ -84,6 +105,37 @@ def count_mult_adds(module, inputs) -> MultAdds | None:
         path = "" if key == root else key.removeprefix(root + ".")
         per_module[path] = sum(counts.values()) // FLOPS_PER_MULT_ADD
     return MultAdds(counter.get_total_flops() // FLOPS_PER_MULT_ADD, per_module)
+
+
+def _missing_formulas() -> dict:
+    """Formulas for CPU kernels torch's counter has none for (torch 2.13), so they counted 0:
+    nn.LSTM's oneDNN layer and the CPU flash attention behind F.scaled_dot_product_attention.
+    Each returns FLOPs (2 per mult-add), as the counter's own formulas do."""
+    import torch
+
+    aten = torch.ops.aten
+    formulas: dict[str, Callable[..., int]] = {
+        "mkldnn_rnn_layer": _rnn_layer_flops,
+        "_scaled_dot_product_flash_attention_for_cpu": _attention_flops,
+    }
+    return {getattr(aten, name): f for name, f in formulas.items() if hasattr(aten, name)}
+
+
+def _rnn_layer_flops(input_shape, weight_ih, weight_hh, *_args, out_shape=None, **_kwargs) -> int:
+    """One direction of one recurrent layer: each time step of each sequence multiplies its input
+    by weight_ih and the hidden state by weight_hh (all gates at once). A packed sequence's input
+    is (sum of its lengths, features): the same product counts only the real steps. The gates'
+    elementwise products and the bias adds are not counted (see the README)."""
+    steps = math.prod(input_shape[:-1])
+    return FLOPS_PER_MULT_ADD * steps * (math.prod(weight_ih) + math.prod(weight_hh))
+
+
+def _attention_flops(query, key, value, *_args, out_shape=None, **_kwargs) -> int:
+    """softmax(Q K^T) V: two batched matmuls; causal attention counts the whole square, as
+    torch's formulas for the CUDA kernels do."""
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query, key, value)
 
 
 _CACHED_WRAPPER = "__dynamo_disable"  # where torch/_compile.py's _disable_dynamo caches its wrapper

@@ -4,7 +4,7 @@ The comparison itself (the mismatch rule and its statistics) is `inspector.onnx.
 module runs the PyTorch side. Every dynamic axis the file declares is varied: the batch over
 `batch_sizes`, other axes (a sequence) between a smaller and a larger size than the example's.
 When an output cannot tell a right export from a wrong one (constant, tiny, or the same for every
-input), every module's output is compared as well (`inspector.localize`), and the verdict rests on
+input), every module's output is compared as well (`inspector.verification.localize`), and the verdict rests on
 them too. A VerifyReport is truthy only when nothing mismatched, so `assert inspector.verify(model,
 x)` is a real test, and the CLI exits 1 on any mismatch.
 """
@@ -13,23 +13,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .defaults import ATOL, EXPORTER, GRAPH, OPSET, RTOL, SEEDS
-from .errors import InspectorError
-from .onnx.compare import blind_reason, compare_outputs
-from .onnx.files import check_onnx_file
-from .onnx.golden import batch_of
-from .onnx.report import Run, VerifyReport, nonfinite_warnings
-from .onnx.repro import check_repro_request
-from .onnx.runtime import feeds, open_session, output_names, run_session
-from .onnx.testdata import DataSet, write_test_data
-from .onnx.tolerances import Tolerances
-from .usermodel.inputs import Inputs, to_numpy
-from .usermodel.outputs import named_outputs
-from .usermodel.usercode import forward_hint, user_code
-from .util.modes import eval_mode
+from ..defaults import ATOL, EXPORTER, GRAPH, OPSET, RTOL, SEEDS
+from ..errors import InspectorError
+from ..onnx.compare import blind_reason, compare_outputs
+from ..onnx.files import check_onnx_file
+from ..onnx.golden import batch_of
+from ..onnx.report import Run, VerifyReport, nonfinite_warnings
+from ..onnx.repro import check_repro_request
+from ..onnx.runtime import feeds, open_session, output_names, run_session
+from ..onnx.testdata import DataSet, write_test_data
+from ..onnx.tolerances import Tolerances
+from ..usermodel.inputs import Inputs, to_numpy
+from ..usermodel.outputs import named_outputs
+from ..usermodel.usercode import forward_hint, user_code
+from ..util.modes import eval_mode
 
 if TYPE_CHECKING:
-    from .loading import LoadedModel
+    from ..loading import LoadedModel
 
 
 def verify(
@@ -62,7 +62,7 @@ def verify(
     the module where onnxruntime first departs from PyTorch is named; with `repro` (a folder) too,
     that module's part of the graph is written there with PyTorch's values as test data.
     """
-    from .export.exporter import ExportOptions
+    from ..export.exporter import ExportOptions
 
     loaded = _as_loaded(model, args, kwargs)
     _check_tolerances(atol, rtol, seeds)
@@ -78,8 +78,8 @@ def verify(
     )
     if onnx is not None:
         return verify_onnx(loaded, onnx, **checks)
-    from .export.cache import exported_model
-    from .export.exporter import dynamic_dims_of
+    from ..export.cache import exported_model
+    from ..export.exporter import dynamic_dims_of
 
     options = ExportOptions(graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims))
     options.check()
@@ -203,7 +203,7 @@ def _digest(array, seed) -> tuple | None:
     """(seed, (shape, dtype, digest of the bytes)) of a float output, or None."""
     import hashlib
 
-    from .onnx.compare import is_float
+    from ..onnx.compare import is_float
 
     if not is_float(array.dtype):
         return None
@@ -288,7 +288,7 @@ def _module_inputs(cases: list[Case], runs: list[Run]) -> tuple[Inputs, str]:
 def _as_loaded(model, args: tuple, kwargs: dict):
     import torch
 
-    from .loading import LoadedModel, load_model, loaded_from_module
+    from ..loading import LoadedModel, load_model, loaded_from_module
 
     if isinstance(model, (LoadedModel, str)):
         if args or kwargs:

@@ -1,4 +1,4 @@
-"""Nodes of two graphs, once paired (inspector.onnx.matching): which were removed, added or changed,
+"""Nodes of two graphs, once paired (inspector.onnx.diff.matching): which were removed, added or changed,
 and how each node of B should be coloured in a drawing. No torch here.
 
 A paired node changed when an attribute differs (an unset one counts as its default), a weight it

@@ -61,7 +61,7 @@ def run(args) -> ExitStatus:
         zoo=args.models,
     )
     if args.junit_xml:
-        from ..junit import junit_xml
+        from ..checkall.junit import junit_xml
 
         write_atomically(args.junit_xml, junit_xml(report), f"--junit-xml {args.junit_xml}")
     emit(report, args)

@@ -79,7 +79,7 @@ def model_snapshot(request):
     calls = itertools.count(1)
 
     def check(module, *inputs):
-        from .errors import InspectorError
+        from ..errors import InspectorError
         from .snapshot import architecture_record, record_differences
 
         path = snapshot_path(request.node, next(calls))
@@ -124,8 +124,8 @@ def snapshot_path(node, call: int = 1) -> Path:
 
 
 def _write(path: Path, record: dict) -> None:
+    from ..util.files import write_atomically
     from .snapshot import dump_record
-    from .util.files import write_atomically
 
     path.parent.mkdir(parents=True, exist_ok=True)  # xdist workers may race here: exist_ok
     write_atomically(path, dump_record(record))

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .compare import compare_arrays
+from ..compare import compare_arrays
 from .diff_report import InitializerChange
 
 

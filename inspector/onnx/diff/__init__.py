@@ -6,8 +6,8 @@ and their outputs on the same seeded inputs. No torch here, so tests and CI can 
     result = diff_models("authored.onnx", "optimized.onnx")
     assert result, result  # truthy when equal; prints a summary line and tables
 
-Nodes are paired across the graphs by inspector.onnx.matching and compared by
-inspector.onnx.node_diff; weights by name in inspector.onnx.weight_diff.
+Nodes are paired across the graphs by inspector.onnx.diff.matching and compared by
+inspector.onnx.diff.node_diff; weights by name in inspector.onnx.diff.weight_diff.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ..defaults import ATOL, DIFF_BATCH_SIZES, RTOL, SEEDS
-from ..errors import InspectorError
-from .compare import compare_outputs, largest_value, scale_warnings
+from ...defaults import ATOL, DIFF_BATCH_SIZES, RTOL, SEEDS
+from ...errors import InspectorError
+from ..compare import compare_outputs, largest_value, scale_warnings
+from ..files import check_onnx_file, check_onnx_file_once
+from ..report import Run
+from ..runtime import feeds, open_session, output_names, run_session
 from .diff_report import ModelDiff, OpCount, TensorChange
-from .files import check_onnx_file, check_onnx_file_once
 from .graph_index import GraphIndex
 from .inputs import input_specs, recorded_shapes, seeded_arrays
 from .matching import match_nodes
 from .node_diff import node_changes
-from .report import Run
-from .runtime import feeds, open_session, output_names, run_session
 from .weight_diff import WeightDiff
 
 _MAX_PROTO_BYTES = 2**31 - 1

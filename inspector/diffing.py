@@ -18,7 +18,7 @@ from typing import Any
 from .defaults import ATOL, EXPORTER, GRAPH, RTOL, SEEDS
 from .errors import InspectorError
 from .onnx.diff import diff_models
-from .onnx.diff_report import ModelDiff
+from .onnx.diff.diff_report import ModelDiff
 
 
 @dataclass(frozen=True)

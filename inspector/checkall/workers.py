@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ExitStatus, note_interrupt, was_interrupted
+from ..errors import ExitStatus, note_interrupt, was_interrupted
 
 # How long a worker may take to finish its clean-up after Ctrl-C before it is killed.
 STOP_SECONDS = 60.0

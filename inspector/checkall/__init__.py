@@ -2,7 +2,7 @@
 
 The models are the built-in registry's, or exactly those a user's zoo (a FILE.py or
 package.module) registers with `inspector.register_model`. With jobs > 1 they are checked in
-worker processes (inspector.workers), the cores split between them.
+worker processes (inspector.checkall.workers), the cores split between them.
 
 Registry models are untrained, so each one's BatchNorms get seeded statistics first (see
 give_batchnorm_statistics): the check then exercises every layer instead of near-identities.
@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .errors import InspectorError, was_interrupted
-from .util.progress import progress_bar
-from .util.text import one_line, plain_table
+from ..errors import InspectorError, was_interrupted
+from ..util.progress import progress_bar
+from ..util.text import one_line, plain_table
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -119,8 +119,8 @@ def import_zoo(source: str) -> list[str]:
     Those registered while it is imported, and, if it had been imported before, those whose
     builder it defines.
     """
-    from . import models
-    from .usermodel.importing import import_code
+    from .. import models
+    from ..usermodel.importing import import_code
 
     with models.recording_registrations() as recorded:
         module = import_code(source)
@@ -142,7 +142,7 @@ def select_models(
 ) -> list[str]:
     """Registered names (only those `among`, if given; matching `pattern`), dealt round-robin so
     each shard gets big and small."""
-    from . import models
+    from .. import models
 
     names = models.list_models(pattern)
     if among is not None:
@@ -228,7 +228,7 @@ def prepare_worker(zoo: str | None, threads: int) -> None:
     """In a check-all worker: its share of the cores, for torch and onnxruntime; the user's zoo."""
     import torch
 
-    from .onnx.runtime import set_default_threads
+    from ..onnx.runtime import set_default_threads
 
     torch.set_num_threads(threads)
     set_default_threads(threads)
@@ -248,9 +248,9 @@ def _usable_cores() -> int:
 
 
 def check_model(name: str, *, use_cache: bool = True, **verify_options) -> ModelCheck:
-    from .export.cache import exported_model
-    from .loading import load_model
-    from .verification import verify_onnx
+    from ..export.cache import exported_model
+    from ..loading import load_model
+    from ..verification import verify_onnx
 
     params = export_seconds = None
     start = time.perf_counter()

@@ -17,17 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import InspectorError
-from .onnx.compare import OutputDiff, compare_arrays
-from .onnx.module_values import ModuleValues, module_values
-from .onnx.report import describe_failure
-from .onnx.runtime import feeds, open_session, run_session
-from .onnx.scopes import node_module
-from .usermodel.inputs import to_numpy
-from .usermodel.usercode import user_code
+from ..errors import InspectorError
+from ..onnx.compare import OutputDiff, compare_arrays
+from ..onnx.module_values import ModuleValues, module_values
+from ..onnx.report import describe_failure
+from ..onnx.runtime import feeds, open_session, run_session
+from ..onnx.scopes import node_module
+from ..usermodel.inputs import to_numpy
+from ..usermodel.usercode import user_code
 
 if TYPE_CHECKING:
-    from .loading import LoadedModel
+    from ..loading import LoadedModel
 
 
 WHOLE_MODEL = "(whole model)"  # the name --localize gives the top module
@@ -412,7 +412,7 @@ def compare_modules(
 def _write_repro(folder, cause: Divergence, evidence: Evidence, onnx_path):
     """The root cause's nodes as a model of their own, fed with what PyTorch gave that module
     (onnxruntime's value where PyTorch has none: a shape computed outside it)."""
-    from .onnx.repro import write_repro
+    from ..onnx.repro import write_repro
 
     record, entry = evidence.records[cause.layer], evidence.modules[cause.layer]
     given = paired_inputs(record, entry, evidence.values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .scopes import node_module
+from ..scopes import node_module
 
 
 class GraphIndex:

@@ -7,9 +7,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..util.text import plain_table
-from .compare import json_float
-from .report import Run
+from ...util.text import plain_table
+from ..compare import json_float
+from ..report import Run
 
 # Node colours of a drawn diff, strongest first: a node of B shows the first that applies.
 NODE_STATES = ("added", "removed-neighbour", "changed", "unchanged")
