@@ -5,7 +5,7 @@ TORCH_VERSION ?= 2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint figure bench clean
+.PHONY: install demo test test-fast test-matrix lint figure bench clean
 
 install: $(STAMP)
 
@@ -35,13 +35,23 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto -m "not slow and not browser and not subprocess" \
 		--hypothesis-profile fast
 
+# The fast subset on each stack the ranges in pyproject.toml promise (stacks/: the floors, the
+# newest releases, and the pin above), each in its own .venv-STACK. `make test-matrix STACKS=floors`
+# runs one.
+STACKS ?= floors newest pinned
+test-matrix:
+	@failed=""; for stack in $(STACKS); do \
+		TORCH_VERSION=$(TORCH_VERSION) bash stacks/run.sh $$stack || failed="$$failed $$stack"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-matrix failed on:$$failed"; exit 1; fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check inspector models tests examples benchmarks
 	$(BIN)/ruff format --check inspector models tests examples benchmarks
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-floors .venv-newest build *.egg-info
 
 # The README's pictures, drawn by Netron from our own exports: the exercise model, the lecture's
 # Figure 1 (one MobileNetV3-Small block cut out as its own graph) and the whole network at depth 1.

@@ -19,3 +19,27 @@ def six_linears() -> nn.Module:
     for _ in range(LAYERS):
         layers += [nn.Linear(WIDTH, WIDTH), nn.ReLU()]
     return nn.Sequential(*layers[:-1])
+
+
+def sixteen_linears() -> nn.Module:
+    """The same layers sixteen times: 268,500,992 parameters, 1.07 GB of float32 (the checkpoint
+    benchmark's model)."""
+    layers = []
+    for _ in range(16):
+        layers += [nn.Linear(WIDTH, WIDTH), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+def llama_7b() -> nn.Module:
+    """Llama-2-7B's shape from a transformers config (6.7B parameters, 27 GB of float32): only a
+    meta-device build can summarize it here."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        vocab_size=32000,
+    )
+    return LlamaForCausalLM(config)

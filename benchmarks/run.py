@@ -36,6 +36,7 @@ SECTIONS = (
     "check-all-jobs",
     "memory",
     "large-model",
+    "big-models",
     "runtime",
     "diff",
     "verify-data",
@@ -123,6 +124,10 @@ def _run_section(name: str, quick: bool, runs: int) -> tuple[str, dict]:
         import large_models
 
         return large_models.markdown(large_models.measure(1 if quick else runs))
+    if name == "big-models":
+        import big_models
+
+        return big_models.markdown(big_models.measure(1 if quick else runs))
     if name == "memory":
         import memory
 

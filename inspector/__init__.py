@@ -43,6 +43,8 @@ _API = {
     "RenderResult": "netron.render",
     "render": "netron.render",
     "view": "netron.serve",
+    "show": "drawing",
+    "Drawing": "drawing",
     "conv_output_size": "convshape",
     "solve_conv": "convshape",
 }

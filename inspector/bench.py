@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,8 +22,10 @@ from .onnx.files import check_onnx_file
 from .onnx.runtime import feeds as paired_feeds
 from .onnx.runtime import open_session
 from .usermodel.usercode import user_code
+from .util import html
+from .util.html import short_repr
 from .util.modes import eval_mode
-from .util.progress import progress_bar
+from .util.progress import progress_bar, step
 
 if TYPE_CHECKING:
     from .loading import LoadedModel
@@ -161,11 +164,26 @@ class BenchReport:
             ]
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        speedups = ", ".join(
+            f"batch {r.batch_size} {r.speedup():.2f}x"
+            for r in self.results
+            if "onnxruntime" in r.timings
+        )
+        return short_repr("BenchReport", f"{self.model}: onnxruntime vs PyTorch eager {speedups}")
+
+    def _repr_html_(self) -> str:
+        tables = [
+            html.table(columns, rows, title=title, right=columns)
+            for title, columns, rows in self.tables()
+        ]
+        return html.block(self.header(), *tables)
+
     def __rich__(self):
         from rich.console import Group
         from rich.table import Table
 
-        parts = [self.header()]
+        parts: list = [self.header()]
         for title, columns, rows in self.tables():
             table = Table(title=title, title_justify="left")
             for column in columns:
@@ -189,9 +207,9 @@ def default_threads() -> int:
 
 
 def benchmark(
-    model,
+    model: str | LoadedModel,
     *,
-    batch_sizes=defaults.BENCH_BATCH_SIZES,
+    batch_sizes: Sequence[int] = defaults.BENCH_BATCH_SIZES,
     threads: int | None = None,
     runs: int = defaults.BENCH_RUNS,
     warmup: int = defaults.BENCH_WARMUP,
@@ -201,16 +219,29 @@ def benchmark(
 ) -> BenchReport:
     """Time a model in PyTorch eager and in onnxruntime at each batch size.
 
-    `model` is a MODEL spec string (`"exercise_model"`) or a LoadedModel (from `load_model`).
-    `onnx_files` maps "authored"/"optimized" to already exported files; by default both graphs are
-    exported (through the export cache unless `use_cache` is False).
+    Args:
+        model: a MODEL spec string (`"exercise_model"`) or a LoadedModel (from `load_model`).
+        batch_sizes: the batch sizes to time.
+        threads: intra-op threads for both runtimes (default: the physical cores).
+        runs: timed runs per runtime and batch size.
+        warmup: untimed runs before them.
+        onnx_files: "authored"/"optimized" -> an already exported file; by default both graphs
+            are exported (through the export cache unless `use_cache` is False).
+        use_cache: export through the export cache.
+        progress: show a progress display on stderr.
+
+    Returns:
+        A BenchReport: median and p90 latency, throughput and GFLOP/s per runtime and batch size.
     """
-    loaded = _as_loaded(model)
+    from .loading import as_loaded
+
+    loaded = as_loaded(model, caller="benchmark")
     threads = threads or default_threads()
     _check_arguments(batch_sizes, threads, runs, warmup)
     for batch_size in batch_sizes:  # refuse before anything big is allocated or exported
         _check_fits_memory(loaded, batch_size)
-    mult_adds = _mult_adds_per_item(loaded)
+    with step(f"counting the mult-adds of {loaded.spec}"):
+        mult_adds = _mult_adds_per_item(loaded)
     report = BenchReport(loaded.spec, runs, warmup, mult_adds)
     with ExitStack() as stack:
         files = onnx_files or {
@@ -231,19 +262,6 @@ def benchmark(
     return report
 
 
-def _as_loaded(model):
-    from .loading import LoadedModel, load_model
-
-    if isinstance(model, LoadedModel):
-        return model
-    if isinstance(model, str):
-        return load_model(model)
-    raise InspectorError(
-        f"benchmark() takes a MODEL spec or a LoadedModel (inspector.load_model(...)), "
-        f"not {type(model).__name__}"
-    )
-
-
 def _check_arguments(batch_sizes, threads, runs, warmup) -> None:
     if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
         raise InspectorError(f"batch sizes must be positive integers, not {list(batch_sizes)}")
@@ -256,9 +274,11 @@ def _time_batch(
 ) -> dict:
     inputs = loaded.example_inputs(batch_size=batch_size)
     with user_code(loaded.spec, "its forward"), _out_of_memory_is_user_error(loaded, batch_size):
+        bar.describe(f"batch {batch_size}: timing PyTorch eager")
         timings = {"torch": _time_torch(loaded.module, inputs, threads, runs, warmup)}
         bar.advance()
         for runtime, (path, label) in sessions.items():
+            bar.describe(f"batch {batch_size}: timing {TITLES[runtime]}")
             session = open_session(check_onnx_file(path), label, threads=threads)
             _describe_session(report, session)
             run = _bound_run(session, _feeds(session, inputs, batch_size, label))

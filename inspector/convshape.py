@@ -24,6 +24,7 @@ from .errors import InspectorError
 
 AXIS_NAMES = ("height", "width")
 AXIS_DROPPED = ("row", "column")
+Size = int | tuple[int, int]  # one value for every axis, or (height, width)
 DEFAULT_LIMIT = 20  # solutions listed (simplest first); the total is always counted
 MAX_SEARCHED_PADDINGS = 10_000  # a free padding is searched one value at a time
 
@@ -182,8 +183,24 @@ def _counted(count: int, nouns) -> str:
     return " and ".join(f"{count} {noun}{'s' * (count > 1)}" for noun in nouns)
 
 
-def conv_output_size(input, kernel, stride=1, padding=0, dilation=1) -> ConvShape:
-    """Output size of nn.Conv2d (or Conv1d) along each axis; each argument is an int or (H, W)."""
+def conv_output_size(
+    input: Size, kernel: Size, stride: Size = 1, padding: Size = 0, dilation: Size = 1
+) -> ConvShape:
+    """Output size of nn.Conv2d (or Conv1d) along each axis; each argument is an int or (H, W).
+
+    Args:
+        input: the input size.
+        kernel: the kernel size.
+        stride: the stride.
+        padding: the zero padding on each side.
+        dilation: the kernel's dilation.
+
+    Returns:
+        A ConvShape: the output size per axis, and the rows or columns the kernel never covers.
+
+    Raises:
+        InspectorError: a size that is not a positive integer, or a kernel larger than the input.
+    """
     rows = _axes(input=input, kernel=kernel, stride=stride, padding=padding, dilation=dilation)
     pair = _is_pair(input, kernel, stride, padding, dilation)
     axes = tuple(
@@ -317,12 +334,31 @@ def _simplest(candidates, limit: int) -> list[tuple[int, int]]:
     return list(itertools.islice(heapq.merge(*streams), limit))
 
 
-def solve_conv(input, kernel, output, stride=None, padding=None, dilation=1, limit=DEFAULT_LIMIT):
+def solve_conv(
+    input: Size,
+    kernel: Size,
+    output: Size,
+    stride: Size | None = None,
+    padding: Size | None = None,
+    dilation: Size = 1,
+    limit: int | None = DEFAULT_LIMIT,
+) -> ConvSolutions:
     """Every stride and padding (within the bounds above) that give `output`, simplest first.
 
-    Each argument is an int or an (H, W) pair; a given stride or padding is kept fixed and only the
-    other is searched. At most `limit` settings are listed (None: all); `.total` counts them all.
-    Raises InspectorError when no setting reaches `output`.
+    Args:
+        input: the input size, an int or an (H, W) pair like every size here.
+        kernel: the kernel size.
+        output: the output size wanted.
+        stride: kept fixed when given; searched when None.
+        padding: kept fixed when given; searched when None.
+        dilation: the kernel's dilation.
+        limit: at most this many settings are listed (None: all); `.total` counts them all.
+
+    Returns:
+        ConvSolutions: the settings found, simplest first, and how many there are.
+
+    Raises:
+        InspectorError: no setting reaches `output`.
     """
     pair = _is_pair(input, kernel, output, stride, padding, dilation)
     rows = _axes(

@@ -9,16 +9,20 @@ optimized` shows where BatchNormalization went.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .defaults import ATOL, EXPORTER, GRAPH, RTOL, SEEDS
 from .errors import InspectorError
 from .onnx.diff import diff_models
 from .onnx.diff.diff_report import ModelDiff
+
+if TYPE_CHECKING:
+    from .loading import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -45,11 +49,11 @@ class Side:
 
 
 def diff(
-    a,
-    b,
+    a: str | os.PathLike[str] | LoadedModel,
+    b: str | os.PathLike[str] | LoadedModel,
     *,
-    graph=GRAPH,
-    exporter=EXPORTER,
+    graph: str | tuple[str, str] = GRAPH,
+    exporter: str | tuple[str, str] = EXPORTER,
     run: bool = True,
     atol: float = ATOL,
     rtol: float = RTOL,
@@ -58,7 +62,19 @@ def diff(
 ) -> ModelDiff:
     """Compare `a` with `b` (each an .onnx path, a MODEL spec or a LoadedModel): truthy if equal.
 
-    `graph` and `exporter` are one value for both sides or a pair (A's, B's).
+    Args:
+        a: an .onnx file, a MODEL spec or a LoadedModel (a model is exported first).
+        b: the same kinds, compared with `a`.
+        graph: the graph a model is exported as: one for both sides, or a pair (A's, B's).
+        exporter: the torch.onnx exporter: one for both sides, or a pair (A's, B's).
+        run: also run both in onnxruntime and compare their outputs.
+        atol: the absolute tolerance for weights and outputs.
+        rtol: the relative tolerance for weights and outputs.
+        seeds: seeded random inputs per batch size.
+        use_cache: export through the export cache.
+
+    Returns:
+        A ModelDiff, truthy when the two are equal within the tolerances.
     """
     graphs, exporters = _pair(graph), _pair(exporter)
     side_a = Side(a, graphs[0], exporters[0])
@@ -82,7 +98,9 @@ def _onnx_file(side: Side, use_cache: bool) -> Iterator[Path]:
     if side.is_file:
         yield Path(side.source)
         return
-    loaded = _loaded(side.source)
+    from .loading import as_loaded
+
+    loaded = as_loaded(side.source, caller="diff")
     if side.exporter == EXPORTER:
         from .export import exported_model
 
@@ -99,12 +117,6 @@ def _onnx_file(side: Side, use_cache: bool) -> Iterator[Path]:
         export_onnx(loaded, path, graph=side.graph, exporter=side.exporter)
         vouch_for(path)  # checked as it was written
         yield path
-
-
-def _loaded(source):
-    from .loading import LoadedModel, load_model
-
-    return source if isinstance(source, LoadedModel) else load_model(str(source))
 
 
 def _pair(value) -> tuple:

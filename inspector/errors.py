@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import signal
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 
 class ExitStatus(enum.IntEnum):
@@ -36,6 +39,29 @@ class LibraryError(InspectorError):
     though not the user's)."""
 
     exit_code = ExitStatus.INTERNAL
+
+
+# A message names an option as its caller wrote it: `--opset 99` on the command line, `opset=99`
+# from Python. The CLI sets this while a command runs.
+_on_command_line: ContextVar[bool] = ContextVar("inspector_on_command_line", default=False)
+_NO_VALUE = object()
+
+
+@contextlib.contextmanager
+def on_command_line() -> Iterator[None]:
+    token = _on_command_line.set(True)
+    try:
+        yield
+    finally:
+        _on_command_line.reset(token)
+
+
+def option(flag: str, parameter: str, value: object = _NO_VALUE) -> str:
+    """`--opset 99` while the command line runs, `opset=99` from Python (without a value: the
+    flag, or the parameter's name)."""
+    if _on_command_line.get():
+        return flag if value is _NO_VALUE else f"{flag} {value}"
+    return parameter if value is _NO_VALUE else f"{parameter}={value!r}"
 
 
 # Ctrl-C can land inside a library that swallows the KeyboardInterrupt (torch, mid-import, turns it

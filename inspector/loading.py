@@ -13,7 +13,9 @@ import inspect
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,8 +28,10 @@ from .usermodel.candidates import missing_attr_error
 from .usermodel.checkpoint import load_state_dict
 from .usermodel.importing import import_attr
 from .usermodel.inputs import Inputs, InputSpec, parse_input, spec_of
+from .usermodel.meta import build_on_meta, fits_in_memory, weight_bytes
 from .usermodel.outputs import register_output_types
 from .usermodel.usercode import user_code
+from .util.progress import step
 from .util.text import shape_text
 
 # Example inputs may take at most this share of the available memory: the model's activations and
@@ -101,21 +105,40 @@ class LoadedModel:
 def load_model(
     spec: str | nn.Module,
     *,
-    inputs=None,
-    input_shapes=None,
+    inputs: Sequence[Any] | Mapping[str, Any] | torch.Tensor | None = None,
+    input_shapes: Sequence[Sequence[int]] | None = None,
     inputs_factory: str | None = None,
-    kwargs=None,
-    checkpoint=None,
+    kwargs: Mapping[str, Any] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
     inputs_required: bool = True,
+    meta: bool | None = False,
 ) -> LoadedModel:
     """Build the model named by `spec` (or take the nn.Module given), load its checkpoint, and put
-    it in eval mode.
+    a model it built in eval mode (a module given keeps its training flags: inspector runs it in
+    eval mode and gives every layer its own flag back).
 
-    Inputs, one way at most: `inputs` (SPEC strings such as "input_ids=2x16:int64:0..1000",
-    InputSpecs or tensors; a dict for keyword inputs), `input_shapes` (float32 shapes), or
-    `inputs_factory` ("module:fn" returning a tensor, a tuple, a dict or (tuple, dict)).
-    Without any, a registry model's own example inputs; with `inputs_required=False` a model
-    without any (a summary lists its parameters then).
+    Args:
+        spec: a registry name (`"exercise_model"`), `"package.module:attr"`,
+            `"path/to/file.py:attr"` (a class or a function returning an nn.Module), or an
+            nn.Module built in Python.
+        inputs: the example inputs as SPEC strings (`"input_ids=2x16:int64:0..1000"`,
+            `"1x3x224x224"`), InputSpecs or tensors; a dict for keyword inputs.
+        input_shapes: float32 example input shapes, one per forward argument.
+        inputs_factory: `"module:fn"` or `"file.py:fn"` returning a tensor, a tuple, a dict or
+            (tuple, dict). Give the inputs one way at most; with none, a registry model's own.
+        kwargs: the constructor's (or factory's) keyword arguments.
+        checkpoint: a state_dict file (.pt/.pth, read with weights_only=True, or .safetensors).
+        inputs_required: False lets a model without example inputs load (a summary then lists
+            its parameters).
+        meta: True builds the model on PyTorch's meta device (shapes without storage: enough
+            for a summary); None does so only when its weights would not fit in memory.
+
+    Returns:
+        A LoadedModel: the module, its typed and named example inputs, and where they came from.
+
+    Raises:
+        InspectorError: an unknown model, bad constructor arguments, inputs forward does not
+            take, a checkpoint that does not fit.
     """
     kwargs = dict(kwargs or {})
     given_ways = [w for w in (inputs, input_shapes, inputs_factory) if w]
@@ -123,11 +146,15 @@ def load_model(
         raise InspectorError(
             "give the example inputs one way: --input, --input-shape or --inputs, not several"
         )
-    spec, module, default = _module_and_default_inputs(spec, kwargs)
-    if checkpoint is not None:
-        load_state_dict(module, checkpoint)
-    module.eval()
-    loaded = LoadedModel(spec, module, [], kwargs, checkpoint and str(checkpoint))
+    built = not isinstance(spec, nn.Module)
+    label = spec if isinstance(spec, str) else type(spec).__name__
+    with step(f"loading {label}"):
+        spec, module, default = _module_and_default_inputs(spec, kwargs, meta)
+        if checkpoint is not None:
+            load_state_dict(module, checkpoint)
+    if built:  # ours to set; a caller's module keeps its flags (every run is in eval_mode)
+        module.eval()
+    loaded = LoadedModel(spec, module, [], kwargs, str(checkpoint) if checkpoint else None)
     if inputs_factory:
         _use_given(loaded, _call_factory(inputs_factory))
     elif inputs is not None and _holds_tensors(inputs):
@@ -301,6 +328,39 @@ def _use_given(loaded: LoadedModel, given: Inputs) -> None:
     loaded.constants = {k: v for k, v in given.kwargs.items() if not isinstance(v, torch.Tensor)}
 
 
+def as_loaded(
+    model: LoadedModel | str | nn.Module,
+    args: tuple = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    caller: str,
+) -> LoadedModel:
+    """What every function that takes a MODEL does with it (verify, benchmark, diff): a
+    LoadedModel as it is, a MODEL spec loaded, an nn.Module with its example inputs (`args`,
+    `kwargs`) wrapped, or with none loaded as load_model(module) loads it."""
+    if isinstance(model, LoadedModel):
+        if args or kwargs:
+            raise InspectorError(
+                f"{caller}(LoadedModel) takes no example inputs: give them to "
+                "load_model(..., inputs=[...]) instead"
+            )
+        return model
+    if isinstance(model, str):
+        if args or kwargs:
+            raise InspectorError(
+                f"{caller}(MODEL spec) takes no example inputs: give them to "
+                "load_model(..., inputs=[...]) instead"
+            )
+        return load_model(model)
+    if isinstance(model, nn.Module):
+        if args or kwargs:
+            return loaded_from_module(model, tuple(args), dict(kwargs or {}))
+        return load_model(model)
+    raise InspectorError(
+        f"{caller}() takes an nn.Module, a LoadedModel or a MODEL spec, not {type(model).__name__}"
+    )
+
+
 def loaded_from_module(module: nn.Module, args: tuple, kwargs: dict) -> LoadedModel:
     """The Python API's `verify(module, *args, **kwargs)`: a LoadedModel around given inputs."""
     if not args and not kwargs:
@@ -382,7 +442,9 @@ def _registry_entry(name: str):
         raise InspectorError(f"unknown model {name!r}{hint}") from error
 
 
-def _module_and_default_inputs(spec, kwargs: dict) -> tuple[str, nn.Module, list | None]:
+def _module_and_default_inputs(
+    spec, kwargs: dict, meta: bool | None = False
+) -> tuple[str, nn.Module, list | None]:
     """The spec's name, its module, and a registry model's own example inputs."""
     if isinstance(spec, nn.Module):
         name = type(spec).__name__
@@ -392,12 +454,25 @@ def _module_and_default_inputs(spec, kwargs: dict) -> tuple[str, nn.Module, list
             f"load_model takes a MODEL spec (a string) or an nn.Module; got {type(spec).__name__}"
         )
     if ":" in spec:
-        return spec, _build(import_attr(spec), kwargs, spec), None
+        return spec, _build_maybe_on_meta(import_attr(spec), kwargs, spec, meta), None
     if spec.endswith(".py"):
         raise missing_attr_error(spec)
     entry = _registry_entry(spec)
-    module = _build(lambda **kw: models.create_model(spec, **kw), kwargs, spec)
+    module = _build_maybe_on_meta(lambda **kw: models.create_model(spec, **kw), kwargs, spec, meta)
     return spec, module, list(entry.inputs) or [InputSpec(tuple(s)) for s in entry.input_shapes]
+
+
+def _build_maybe_on_meta(factory, kwargs: dict, spec: str, meta: bool | None) -> nn.Module:
+    """Built on the meta device when asked (meta=True), or when asked to decide (None) and the
+    weights, measured on a meta build first, would not fit in memory; else built as usual."""
+    if meta is False or isinstance(factory, nn.Module):
+        return _build(factory, kwargs, spec)
+    probe, why = build_on_meta(lambda: _build(factory, kwargs, spec))
+    if probe is None and meta:
+        raise InspectorError(f"{spec} cannot be built on the meta device: {why}")
+    if probe is not None and (meta or not fits_in_memory(weight_bytes(probe), available_memory())):
+        return probe
+    return _build(factory, kwargs, spec)
 
 
 def _build(factory, kwargs: dict, spec: str) -> nn.Module:

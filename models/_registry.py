@@ -14,7 +14,7 @@ model = create_model("my_net")
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -39,7 +39,13 @@ _REGISTRY: dict[str, ModelEntry] = {}
 _RECORDINGS: list[list[str]] = []  # open recording_registrations() blocks
 
 
-def register_model(*, description: str, input_shape=None, input_shapes=None, inputs=None):
+def register_model(
+    *,
+    description: str,
+    input_shape: Sequence[int] | None = None,
+    input_shapes: Sequence[Sequence[int]] | None = None,
+    inputs: Sequence[str] | None = None,
+) -> Callable[[Callable], Callable]:
     """Register the decorated builder under its function name, for every inspector command.
 
         import inspector
@@ -56,9 +62,21 @@ def register_model(*, description: str, input_shape=None, input_shapes=None, inp
     exactly the models it registers; every model is built under a fixed seed. A name registered
     twice is an error, unless the same builder registers again (its module imported a second
     time).
+
+    Args:
+        description: one line for `inspector list`.
+        input_shape: the shape of the one float32 input.
+        input_shapes: one float32 shape per forward argument.
+        inputs: typed, named input specs, as `--input` takes them.
+
+    Returns:
+        The decorator, which registers the builder and returns it unchanged.
+
+    Raises:
+        ValueError: another builder already has this name.
     """
-    shapes = input_shapes if input_shapes is not None else [input_shape] if input_shape else []
-    shapes = tuple(tuple(shape) for shape in shapes)
+    given = input_shapes if input_shapes is not None else [input_shape] if input_shape else []
+    shapes = tuple(tuple(shape) for shape in given)
     typed = tuple(str(spec) for spec in inputs or ())
 
     def decorate(builder):
@@ -93,7 +111,14 @@ def recording_registrations() -> Iterator[list[str]]:
 
 
 def list_models(pattern: str | None = None) -> list[str]:
-    """Registered names, sorted; `pattern` is a shell-style wildcard such as "mobilenet*"."""
+    """Registered names, sorted.
+
+    Args:
+        pattern: a shell-style wildcard such as `"mobilenet*"`; None lists every model.
+
+    Returns:
+        The names, sorted.
+    """
     names = sorted(_REGISTRY)
     if pattern:
         names = fnmatch.filter(names, pattern)

@@ -30,7 +30,7 @@ def model_of(nodes, weights: dict, *, features: int = 4, outputs=("y",)) -> onnx
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs],
         initializer=[numpy_helper.from_array(array, name) for name, array in weights.items()],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
     return onnx.shape_inference.infer_shapes(model, strict_mode=True)
 
 

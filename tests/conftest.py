@@ -15,9 +15,21 @@ from inspector.cli import main
 pytest_plugins = ["_browser_plugin"]
 
 
+def split_steps(err: str) -> tuple[str, list[str]]:
+    """(stderr without the progress lines, the steps): the lines `inspector: step: ...` that
+    long work prints on a stderr that is no terminal. Tests of errors, notes and warnings read the
+    rest, so "one line" still means one line of error; tests of progress read the steps."""
+    from inspector.util.progress import PREFIX
+
+    lines = err.splitlines(keepends=True)
+    steps = [line[len(PREFIX) :].rstrip("\n") for line in lines if line.startswith(PREFIX)]
+    return "".join(line for line in lines if not line.startswith(PREFIX)), steps
+
+
 class CliResult:
     def __init__(self, code: int, out: str, err: str):
-        self.code, self.out, self.err = code, out, err
+        self.code, self.out = code, out
+        self.err, self.steps = split_steps(err)
 
     def json(self):
         return json.loads(self.out)

@@ -166,14 +166,14 @@ def test_its_own_export_is_named_by_what_it_is_not_its_cache_file(tmp_path, monk
     assert hashed.name not in str(refused.value)
 
 
-def test_python_api_takes_a_spec_and_refuses_a_bare_module(tmp_path, monkeypatch):
+def test_python_api_takes_a_spec_and_a_module_needs_its_inputs(tmp_path, monkeypatch):
     import inspector
 
     monkeypatch.setattr(bench, "_exported", fake_exported(tmp_path))
     report = inspector.benchmark("relu", batch_sizes=[2], runs=1, warmup=1)
     assert isinstance(report, inspector.BenchReport) and report.model == "relu"
-    with pytest.raises(inspector.InspectorError, match="MODEL spec or a LoadedModel"):
-        inspector.benchmark(torch.nn.ReLU())
+    with pytest.raises(inspector.InspectorError, match="no example input is known"):
+        inspector.benchmark(torch.nn.ReLU())  # read as load_model reads it: inputs needed
 
 
 def test_report_prints_and_serializes_without_running_anything():

@@ -220,6 +220,21 @@ def test_changing_the_export_code_misses(cache_dir, monkeypatch, tmp_path):
     assert cache_module.cache_key(loaded) != before
 
 
+@pytest.mark.parametrize("module", cache_module.NAMING_MODULES, ids=lambda m: m.__name__)
+def test_changing_the_code_that_names_inputs_and_outputs_misses(
+    cache_dir, monkeypatch, tmp_path, module
+):
+    """Input and output names are written into the file by code outside inspector/export/."""
+    loaded = tiny()
+    before = cache_module.cache_key(loaded)
+    source = Path(module.__file__)
+    edited = tmp_path / source.parent.name / source.name
+    edited.parent.mkdir()
+    edited.write_text(source.read_text() + "\n# edited\n")
+    monkeypatch.setattr(module, "__file__", str(edited))
+    assert cache_module.cache_key(loaded) != before
+
+
 def test_another_entry_copied_under_this_key_is_made_again(cache_dir, exports):
     """Both are sound exports with matching digests, but the sidecar names the other key."""
     import shutil

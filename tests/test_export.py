@@ -14,8 +14,10 @@ import pytest
 import torch
 from _export_helpers import assert_matches_torch, give_batchnorm_statistics
 from _params import registered_models
+from conftest import split_steps
 from onnx import numpy_helper
 
+import inspector
 from inspector.errors import InspectorError
 from inspector.export import ExportResult, export_onnx
 from inspector.export import exporter as export_module
@@ -285,7 +287,9 @@ def test_cli_writes_name_onnx_here_and_hides_exporter_noise(tmp_path):
     assert run.returncode == 0, run.stderr
     assert _listing(tmp_path) == ["relu.onnx"]
     assert run.stdout.startswith("exported relu -> relu.onnx") and "ops: Relu 1" in run.stdout
-    assert run.stderr == "", "exporter noise leaked"
+    err, steps = split_steps(run.stderr)
+    assert err == "", "exporter noise leaked"
+    assert steps[0] == "loading relu" and steps[1].startswith("exporting relu to ONNX"), steps
 
 
 def test_verbose_shows_the_exporter_progress_on_stderr(tmp_path, cli):
@@ -441,6 +445,21 @@ def test_public_torch_onnx_export_path_gives_the_same_graph(tmp_path, monkeypatc
     assert_matches_torch(result.path, loaded, batch_size=3, seed=2)
 
 
+def test_a_private_export_without_our_keywords_falls_back_to_the_public_api(monkeypatch):
+    # torch 2.10's private core export takes no opset_version: calling it would fail every export.
+    from torch.onnx._internal.exporter import _core
+
+    def export_of_torch_2_10(model, args=(), kwargs=None, *, registry=None, dynamic_shapes=None):
+        raise AssertionError("not to be called")
+
+    export_module._reusable_exporter.cache_clear()
+    monkeypatch.setattr(_core, "export", export_of_torch_2_10)
+    try:
+        assert export_module._reusable_exporter(18) is None
+    finally:
+        export_module._reusable_exporter.cache_clear()
+
+
 def test_an_opset_the_exporter_silently_ignores_is_refused(tmp_path, cli):
     # The dynamo exporter cannot convert to opset 13 and quietly writes 18 instead.
     out = tmp_path / "relu.onnx"
@@ -468,9 +487,47 @@ def test_native_exporter_output_is_hidden_too(tmp_path, capfd):
             "--exporter",
             "torchscript",
             "--opset",
-            "28",
+            str(onnx.defs.onnx_opset_version()),  # onnx knows it; the TorchScript exporter not
         ]
     )
     out, err = capfd.readouterr()
-    assert code == 2 and out == ""
+    err, steps = split_steps(err)
+    assert code == 2 and out == "" and steps[-1].startswith("exporting relu to ONNX")
     assert err.count("\n") == 1 and err.startswith("inspector: error: relu: export failed")
+
+
+@pytest.mark.parametrize(
+    ("options", "python", "flag"),
+    [
+        ({"opset": 999}, "opset=999", "--opset 999"),
+        ({"opset": 8, "exporter": "torchscript"}, "opset=8", "--opset 8"),
+        ({"dynamic_dims": ["nothing.1=sequence"]}, "dynamic_dims='nothing.1=sequence'", None),
+    ],
+)
+def test_an_error_names_the_parameter_from_python_and_the_flag_from_the_cli(
+    cli, tmp_path, options, python, flag
+):
+    with pytest.raises(InspectorError) as raised:
+        export_onnx(load_model("relu"), tmp_path / "relu.onnx", **options)
+    assert str(raised.value).startswith(python) and "--" not in str(raised.value)
+    if flag:
+        argv = [f"--{k}={v}" for k, v in options.items()]
+        result = cli("export", "relu", "-o", tmp_path / "relu.onnx", *argv)
+        assert result.code == 2 and result.err.startswith(f"inspector: error: {flag}:")
+
+
+def test_repro_without_localize_names_the_parameters_from_python(tmp_path):
+    torch.manual_seed(0)
+    with pytest.raises(InspectorError, match=r"^repro needs localize=True") as raised:
+        inspector.verify(torch.nn.Linear(3, 2), torch.randn(2, 3), repro=tmp_path / "repro")
+    assert "--" not in str(raised.value)
+
+
+def test_a_used_save_data_folder_names_the_parameter_from_python(tmp_path):
+    used = tmp_path / "data"
+    used.mkdir()
+    (used / "keep.txt").write_text("mine")
+    torch.manual_seed(0)
+    with pytest.raises(InspectorError, match=r"^save_data='.*data' already exists"):
+        inspector.verify(torch.nn.Linear(3, 2), torch.randn(2, 3), save_data=used)
+    assert (used / "keep.txt").read_text() == "mine"

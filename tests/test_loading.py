@@ -57,7 +57,7 @@ def test_package_module_attr():
 def test_a_module_built_in_python_is_taken_as_it_is():
     model = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2)).train()
     loaded = load_model(model, inputs=["3x5:int64:0..10"])
-    assert loaded.module is model and not model.training and loaded.spec == "Sequential"
+    assert loaded.module is model and model.training and loaded.spec == "Sequential"
     ids = loaded.example_inputs().args[0]
     assert ids.dtype == torch.int64 and ids.shape == (3, 5)
     with pytest.raises(InspectorError, match="takes no constructor arguments"):
@@ -202,3 +202,62 @@ def test_a_file_without_attr_names_its_models(tmp_path, cli):
     empty.write_text("x = 1\n")
     assert "names no model: add :ATTR" in cli("summary", empty).err
     assert "no such file" in cli("summary", tmp_path / "absent.py").err
+
+
+def _flags_and_state(module):
+    return (
+        [sub.training for sub in module.modules()],
+        [p.requires_grad for p in module.parameters()],
+        {k: v.clone() for k, v in module.state_dict().items()},
+    )
+
+
+def test_the_callers_module_leaves_inspector_as_it_came_in(tmp_path):
+    """load_model, summarize, export and verify run the model in eval mode, then give every layer
+    its own training flag back; nothing touches the weights, the BatchNorm statistics or the
+    requires_grad flags."""
+    import inspector
+
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.5),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 6 * 6, 2),
+    ).train()
+    model[1].running_mean.uniform_(-1, 1)
+    model[1].running_var.uniform_(0.5, 2)
+    model[3].eval()  # one layer's own flag inside a training model
+    model[0].weight.requires_grad_(False)
+    before = _flags_and_state(model)
+
+    loaded = inspector.load_model(model, inputs=["2x3x8x8"])
+    inspector.summarize(loaded)
+    inspector.export_onnx(loaded, tmp_path / "model.onnx")
+    assert inspector.verify(loaded, onnx=tmp_path / "model.onnx", seeds=1)
+
+    after = _flags_and_state(model)
+    assert after[:2] == before[:2]
+    assert after[2].keys() == before[2].keys()
+    assert all(torch.equal(after[2][k], before[2][k]) for k in before[2])
+
+
+@pytest.mark.parametrize(
+    ("name", "call"),
+    [
+        ("verify", lambda inspector: inspector.verify(42)),
+        ("benchmark", lambda inspector: inspector.benchmark(42)),
+        ("diff", lambda inspector: inspector.diff(42, "relu", run=False)),
+    ],
+)
+def test_every_function_that_takes_a_model_reads_it_the_same_way(name, call):
+    """One function (loading.as_loaded) turns a MODEL argument into a LoadedModel for all."""
+    import inspector
+
+    with pytest.raises(InspectorError) as raised:
+        call(inspector)
+    assert str(raised.value) == (
+        f"{name}() takes an nn.Module, a LoadedModel or a MODEL spec, not int"
+    )

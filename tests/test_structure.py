@@ -141,3 +141,33 @@ def test_every_package_is_installed():
     )
     found = {".".join(path.parent.relative_to(ROOT).parts) for path in PACKAGE.rglob("__init__.py")}
     assert found <= listed, sorted(found - listed)
+
+
+def _api_functions():
+    import inspect
+
+    import inspector
+
+    for name in inspector._API:
+        obj = getattr(inspector, name)
+        if inspect.isfunction(obj):
+            yield name, obj
+
+
+@pytest.mark.parametrize("name", [name for name, _ in _api_functions()])
+def test_the_public_functions_are_documented_as_torchinfo_does(name):
+    """Every parameter annotated, and a docstring with Args: (each parameter) and Returns:."""
+    import inspect
+
+    import inspector
+
+    function = getattr(inspector, name)
+    parameters = inspect.signature(function).parameters
+    assert not [p for p in parameters if parameters[p].annotation is inspect.Parameter.empty]
+    assert inspect.signature(function).return_annotation is not inspect.Signature.empty
+    doc = inspect.getdoc(function) or ""
+    assert "\nArgs:\n" in doc and "\nReturns:\n" in doc, name
+    args = doc.split("\nArgs:\n")[1].split("\n\n")[0]
+    for parameter in parameters.values():
+        star = {"VAR_POSITIONAL": "*", "VAR_KEYWORD": "**"}.get(parameter.kind.name, "")
+        assert f"    {star}{parameter.name}: " in args, f"{name}: Args: misses {parameter.name}"

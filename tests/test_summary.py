@@ -26,6 +26,7 @@ SUMMARY_KEYS = {
     "mult_adds_counter",
     "dense_params",  # total_params before pruning
     "uncounted_layers",  # layers the FLOP counter saw nothing in (torchinfo's figure used)
+    "meta",  # built on the meta device (shapes and counts, no values)
 }
 LAYER_KEYS = {
     "name",

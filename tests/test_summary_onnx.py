@@ -32,7 +32,7 @@ def small_onnx(tmp_path):
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 4, 8, 8])],
         weights,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
     path = tmp_path / "small.onnx"
     onnx.save(model, path)
     return path

@@ -353,3 +353,37 @@ def test_nan_in_the_reference_is_a_warning_counted_in_json():
     data = report.to_dict()
     assert data["expected_nonfinite"] == {"y": {"nan": 1, "inf": 0, "runs": 1}}
     assert data["runs"][0]["outputs"][0]["expected_nan"] == 1
+
+
+def test_one_verify_parses_its_tolerances_and_checks_its_export_options_once(monkeypatch):
+    """The options are parsed into one object each and passed down, not unpacked and rebuilt."""
+    import torch
+
+    import inspector
+    from inspector.export.exporter import ExportOptions
+    from inspector.onnx import tolerances
+
+    parsed, checked = [], []
+    real_split, real_check = tolerances._split, ExportOptions.check
+
+    def split(value, default, option):
+        parsed.append(option)
+        return real_split(value, default, option)
+
+    def check(options):
+        checked.append(options)
+        return real_check(options)
+
+    monkeypatch.setattr(tolerances, "_split", split)
+    monkeypatch.setattr(ExportOptions, "check", check)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh())
+    assert inspector.verify(model, torch.randn(2, 4), atol={"output": 1e-4}, seeds=1)
+    assert sorted(parsed) == ["atol", "rtol"]
+    assert len(checked) == 1
+    parsed.clear(), checked.clear()
+    from inspector.cli import main
+
+    assert main(["verify", "linear", "--seeds", "1", "--atol", "1e-4", "--no-cache"]) == 0
+    assert sorted(parsed) == ["atol", "rtol"]
+    assert len(checked) == 1  # built once by the command line, passed down as it is

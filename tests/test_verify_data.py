@@ -28,7 +28,7 @@ def _scale_shift_model(path, scale, shift):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
         [numpy_helper.from_array(scale, "scale"), numpy_helper.from_array(shift, "shift")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
     onnx.save(model, str(path))
     return path
 
@@ -231,3 +231,30 @@ def test_help_and_usage_errors_of_verify_and_check_all_import_no_backend():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "extra"),
+    [
+        ("summary", ["--checkpoint", "x.pt"]),
+        ("summary", ["--input-shape", "1,4"]),
+        ("verify", ["--data", "DATA", "--opset", "7"]),
+        ("verify", ["--data", "DATA", "--checkpoint", "x.pt"]),
+        ("verify", ["--data", "DATA", "--static-batch"]),
+        ("verify", ["--data", "DATA", "--seeds", "2"]),
+        ("render", ["-o", "OUT", "--kwargs", "{}"]),
+        ("render", ["-o", "OUT", "--no-cache"]),
+    ],
+)
+def test_an_option_that_does_nothing_for_an_onnx_file_is_exit_2(
+    cli, golden, tmp_path, command, extra
+):
+    """The rule diff already had, in every command: a model or export option given with an
+    .onnx file is refused by name rather than silently ignored."""
+    model, data = golden
+    extra = [{"DATA": str(data), "OUT": str(tmp_path / "out.svg")}.get(arg, arg) for arg in extra]
+    result = cli(command, model, *extra)
+    flag = next(arg for arg in extra if arg.startswith("-") and arg not in ("--data", "-o"))
+    assert result.code == 2
+    assert result.err.startswith(f"inspector: error: {flag} ") and result.err.count("\n") == 1
+    assert not (tmp_path / "out.svg").exists()

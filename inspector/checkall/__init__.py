@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import InspectorError, was_interrupted
+from ..util import html
+from ..util.html import short_repr
 from ..util.progress import progress_bar
 from ..util.text import one_line, plain_table
 
@@ -85,19 +87,40 @@ class CheckAllReport:
         }
 
     def __str__(self) -> str:
+        if not self.checks:
+            return self.headline()
+        notes = [f"  {note}" for note in self._notes()]
+        return "\n".join([_table(self.checks), self.headline(), *notes])
+
+    def __repr__(self) -> str:
+        failed = sum(not check.passed for check in self.checks)
+        verdict = "PASSED" if self.passed else "FAILED"
+        return short_repr(
+            "CheckAllReport",
+            f"{verdict} {html.counted(len(self.checks), 'model')}, {failed} failed",
+        )
+
+    def _repr_html_(self) -> str:
+        columns, rows = _rows(self.checks)
+        return html.block(
+            self.headline(), html.table(columns, rows, right=columns[1:4]), notes=self._notes()
+        )
+
+    def headline(self) -> str:
         where = f" (shard {self.shard[0]}/{self.shard[1]})" if self.shard else ""
         if not self.checks:
             return f"PASSED | no models to check{where}"
         failed = [check.model for check in self.checks if not check.passed]
         total = len(self.checks)
-        headline = (
-            f"PASSED | all {total} model(s) export and verify{where}"
-            if not failed
-            else f"FAILED | {len(failed)} of {total} model(s) fail{where}: {', '.join(failed)}"
-        )
-        notes = [f"  {check.model}: {check.error}" for check in self.checks if check.error]
-        notes += [f"  {check.model}: warning: {w}" for check in self.checks for w in check.warnings]
-        return "\n".join([_table(self.checks), headline, *notes])
+        if not failed:
+            return f"PASSED | all {total} model(s) export and verify{where}"
+        return f"FAILED | {len(failed)} of {total} model(s) fail{where}: {', '.join(failed)}"
+
+    def _notes(self) -> list[str]:
+        notes = [f"{check.model}: {check.error}" for check in self.checks if check.error]
+        return notes + [
+            f"{check.model}: warning: {w}" for check in self.checks for w in check.warnings
+        ]
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -307,6 +330,11 @@ def give_batchnorm_statistics(module, seed: int = 0):
 
 
 def _table(checks: list[ModelCheck]) -> str:
+    columns, rows = _rows(checks)
+    return plain_table(columns, rows, right=set(columns[1:4]))
+
+
+def _rows(checks: list[ModelCheck]) -> tuple[list[str], list[list[str]]]:
     rows = [
         [
             check.model,
@@ -318,4 +346,4 @@ def _table(checks: list[ModelCheck]) -> str:
         for check in checks
     ]
     columns = ["model", "params", "export s", "max abs diff", "verdict"]
-    return plain_table(columns, rows, right={"params", "export s", "max abs diff"})
+    return columns, rows

@@ -23,8 +23,10 @@ from ..errors import (
     interrupted_message,
     interrupted_status,
     note_interrupt,
+    on_command_line,
     was_interrupted,
 )
+from ..util.progress import steps_shown
 from ..util.text import first_line, printable
 
 # In the order `inspector --help` lists them; each is a module of this package.
@@ -116,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:  # --help, --version and usage errors
         return stop.code if isinstance(stop.code, int) else ExitStatus.USAGE
     args.stdout = sys.stdout
-    with _interrupts_remembered(), _json_stdout_kept_clean(args):
+    with (
+        _interrupts_remembered(),
+        _json_stdout_kept_clean(args),
+        steps_shown(sys.stderr),
+        on_command_line(),
+    ):
         code = _run_command(args)
     # A failure after Ctrl-C is the interrupt's doing; a command that ends on Ctrl-C by design
     # (view) and returns 0 keeps its code. SIGTERM and SIGHUP end every command with 128 + signal.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import ExitStatus
 from .options import add_format_option, emit
 
@@ -47,6 +49,7 @@ def run(args) -> ExitStatus:
         "kernel": size("--kernel"),
         "dilation": size("--dilation", 1),
     }
+    result: Any
     if args.output is None:
         result = conv_output_size(**sizes, stride=size("--stride", 1), padding=size("--padding", 0))
     else:

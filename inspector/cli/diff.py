@@ -7,7 +7,9 @@ import argparse
 from .. import defaults
 from ..errors import ExitStatus, InspectorError
 from .options import (
+    EXPORT_OPTIONS,
     MODEL_HELP,
+    MODEL_OPTIONS,
     add_cache_option,
     add_format_option,
     add_model_options,
@@ -16,6 +18,7 @@ from .options import (
     load,
     non_negative_float,
     positive_int,
+    refuse_options,
 )
 
 NAME = "diff"
@@ -134,20 +137,9 @@ def _per_side(values, option: str, default: str) -> tuple[str, str]:
 
 
 def _refuse_model_options(args) -> None:
-    """Two .onnx files: an export option would silently do nothing, so say so."""
-    given = {
-        "--graph": "graph",
-        "--exporter": "exporter",
-        "--input": "input",
-        "--input-shape": "input_shape",
-        "--inputs": "inputs",
-        "--checkpoint": "checkpoint",
-        "--kwargs": "kwargs",
-        "-k": "kwarg",
-    }
-    for option, name in given.items():
-        if getattr(args, name, None):
-            raise InspectorError(f"{option} applies to a MODEL; A and B are both .onnx files")
+    """Two .onnx files: a model or export option would silently do nothing, so say so."""
+    reason = "applies to a MODEL; A and B are both .onnx files"
+    refuse_options(args, MODEL_OPTIONS + EXPORT_OPTIONS, reason)
 
 
 def _draw(result, path_b, args):

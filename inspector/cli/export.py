@@ -9,6 +9,7 @@ from .options import (
     add_model_argument,
     add_model_options,
     emit,
+    export_options,
     load,
 )
 
@@ -30,16 +31,9 @@ def add_arguments(parser) -> None:
 def run(args) -> ExitStatus:
     from ..export import default_output, export_onnx
 
+    options = export_options(args)  # checked here, before the model loads
     loaded = load(args)
-    result = export_onnx(
-        loaded,
-        args.output or default_output(loaded),
-        opset=args.opset,
-        graph=args.graph,
-        exporter=args.exporter,
-        dynamic_batch=not args.static_batch,
-        dynamic_dims=args.dynamic_dim,
-        verbose=args.verbose,
-    )
+    output = args.output or default_output(loaded)
+    result = export_onnx(loaded, output, options=options, verbose=args.verbose)
     emit(result, args)
     return ExitStatus.OK

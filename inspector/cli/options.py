@@ -11,6 +11,7 @@ import json
 import sys
 
 from .. import defaults
+from ..errors import InspectorError
 
 MODEL_HELP = (
     "a registry name (see 'inspector list'), package.module:attr, or path/to/file.py:attr "
@@ -196,7 +197,7 @@ def add_format_option(parser, *choices: str) -> None:
 # --- running ------------------------------------------------------------------------------------
 
 
-def load(args, inputs_required: bool = True):
+def load(args, inputs_required: bool = True, meta: bool | None = False):
     """The MODEL and its options -> a LoadedModel (imports torch)."""
     from ..loading import load_model, parse_kwargs
 
@@ -208,6 +209,7 @@ def load(args, inputs_required: bool = True):
         kwargs=parse_kwargs(args.kwargs, args.kwarg),
         checkpoint=args.checkpoint,
         inputs_required=inputs_required,
+        meta=meta,
     )
 
 
@@ -226,6 +228,48 @@ def export_options(args):
 
 def is_onnx_path(spec: str) -> bool:
     return spec.lower().endswith(".onnx")
+
+
+# (flag, dest) of the options that only mean something for a PyTorch MODEL.
+MODEL_OPTIONS = (
+    ("--input", "input"),
+    ("--input-shape", "input_shape"),
+    ("--inputs", "inputs"),
+    ("--kwargs", "kwargs"),
+    ("-k", "kwarg"),
+    ("--checkpoint", "checkpoint"),
+)
+EXPORT_OPTIONS = (
+    ("--graph", "graph"),
+    ("--exporter", "exporter"),
+    ("--opset", "opset"),
+    ("--static-batch", "static_batch"),
+    ("--dynamic-dim", "dynamic_dim"),
+    ("--no-cache", "no_cache"),
+)
+# An option left at these values was not given (a flag given with its default is not told apart).
+_UNGIVEN = {
+    "graph": defaults.GRAPH,
+    "exporter": defaults.EXPORTER,
+    "opset": defaults.OPSET,
+    "seeds": defaults.SEEDS,
+}
+
+
+def refuse_options(args, options, reason: str) -> None:
+    """An option that would silently do nothing here is a user error naming it (exit 2), in
+    every command alike: `summary FILE.onnx --checkpoint x.pt`, `verify FILE.onnx --opset 7`."""
+    for flag, dest in options:
+        value = getattr(args, dest, None)
+        if value not in (None, False, [], ()) and value != _UNGIVEN.get(dest):
+            raise InspectorError(f"{flag} {reason}")
+
+
+def refuse_model_options_for_a_file(args) -> None:
+    """MODEL|FILE.onnx commands: the model and export options do nothing for a file."""
+    if is_onnx_path(args.model):
+        reason = f"applies to a MODEL; {args.model} is an ONNX file"
+        refuse_options(args, MODEL_OPTIONS + EXPORT_OPTIONS, reason)
 
 
 def emit(result, args) -> None:

@@ -15,6 +15,7 @@ from .options import (
     emit,
     onnx_for,
     positive_int,
+    refuse_model_options_for_a_file,
 )
 
 NAME = "render"
@@ -91,6 +92,7 @@ def run(args) -> ExitStatus:
 
     # The input first, then the browser (render looks for it): a machine without Chromium still
     # says what is wrong with a model, a file or -o.
+    refuse_model_options_for_a_file(args)
     check_output(args.output)  # fail fast, before an export
     with onnx_for(args) as path, drawable_for(args, path) as drawing:
         print_notes(drawing)

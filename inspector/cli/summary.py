@@ -15,6 +15,7 @@ from .options import (
     is_onnx_path,
     load,
     positive_int,
+    refuse_model_options_for_a_file,
 )
 
 NAME = "summary"
@@ -55,6 +56,13 @@ def add_arguments(parser) -> None:
         help="run forward in eval (default) or train mode; the model's flags and BatchNorm's "
         "running statistics come back as they were",
     )
+    parser.add_argument(
+        "--meta",
+        action="store_true",
+        help="build the model on PyTorch's meta device (shapes without storage): parameters, "
+        "shapes and mult-adds of a model too large to allocate; done without asking when its "
+        "weights would take over half the available memory",
+    )
     add_format_option(parser, "text", "json", "markdown")
 
 
@@ -73,6 +81,7 @@ def _names(known: tuple[str, ...]):
 
 
 def run(args) -> ExitStatus:
+    refuse_model_options_for_a_file(args)
     if is_onnx_path(args.model):
         from ..onnx.summary import summarize_onnx
 
@@ -81,7 +90,7 @@ def run(args) -> ExitStatus:
         from ..summary import summarize
 
         summary = summarize(
-            load(args, inputs_required=False),
+            load(args, inputs_required=False, meta=True if args.meta else None),
             depth=args.depth,
             col_names=args.columns,
             row_settings=args.row_settings,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from .. import defaults
 from ..errors import ExitStatus, InspectorError
 from .options import (
+    EXPORT_OPTIONS,
+    MODEL_OPTIONS,
     add_cache_option,
     add_export_options,
     add_format_option,
@@ -16,6 +18,7 @@ from .options import (
     is_onnx_path,
     load,
     positive_int,
+    refuse_options,
     tolerance,
 )
 
@@ -84,6 +87,14 @@ def add_arguments(parser) -> None:
         "PyTorch's values as DIR/test_data_set_0, so 'inspector verify DIR/model.onnx --data DIR' "
         "reproduces the mismatch without PyTorch",
     )
+    parser.add_argument(
+        "--decode-steps",
+        type=positive_int,
+        metavar="N",
+        help="a causal LM (transformers): export it with its cache as inputs and outputs, run the "
+        "prompt and N greedy steps in PyTorch and onnxruntime, each fed its own cache, and "
+        "compare every step's logits and cache and its greedy tokens",
+    )
     add_export_options(parser)
     add_cache_option(parser)
     add_format_option(parser)
@@ -102,20 +113,18 @@ def run(args) -> ExitStatus:
         from ..onnx.repro import check_repro_request
 
         check_repro_request(args.repro, args.localize)
-    if args.data is not None or is_onnx_path(args.model):
+    if args.decode_steps is not None:
+        report = _verify_decode(args)
+    elif args.data is not None or is_onnx_path(args.model):
         report = _verify_data(args)
     else:
         from ..verification import verify
 
-        options = export_options(args)
+        options = export_options(args)  # checked here, before the model loads
         report = verify(
             load(args),
             onnx=args.onnx,
-            graph=options.graph,
-            exporter=options.exporter,
-            opset=options.opset,
-            dynamic_batch=options.dynamic_batch,
-            dynamic_dims=options.dynamic_dims,
+            export_options=options,
             atol=args.atol,
             rtol=args.rtol,
             seeds=args.seeds,
@@ -129,6 +138,25 @@ def run(args) -> ExitStatus:
         save_report(report, args.report)
     emit(report, args)
     return ExitStatus.OK if report else ExitStatus.FAILED
+
+
+def _verify_decode(args):
+    """--decode-steps N: its own export (the cache in and out) and loop; the options that judge
+    one forward's export do not apply."""
+    from ..verification.decode import verify_decode
+
+    alone = ("onnx", "data", "localize", "repro", "save_data")
+    given = [name for name in alone if getattr(args, name) not in (None, False)]
+    if given or is_onnx_path(args.model):
+        what = f"--{given[0].replace('_', '-')}" if given else "an ONNX file"
+        raise InspectorError(f"--decode-steps checks a PyTorch MODEL; it does not go with {what}")
+    return verify_decode(
+        load(args),
+        args.decode_steps,
+        atol=args.atol,
+        rtol=args.rtol,
+        opset=export_options(args).opset,
+    )
 
 
 def _verify_data(args):
@@ -149,6 +177,9 @@ def _verify_data(args):
             raise InspectorError(
                 f"--{flag.replace('_', '-')} needs a PyTorch MODEL; it does not go with --data"
             )
+    runs = (("--seeds", "seeds"), ("--batch-sizes", "batch_sizes"))
+    reason = "applies to a PyTorch MODEL; it does not go with --data"
+    refuse_options(args, MODEL_OPTIONS + EXPORT_OPTIONS + runs, reason)
     from ..onnx.golden import verify_data
 
     return verify_data(args.model, args.data, atol=args.atol, rtol=args.rtol)

@@ -12,6 +12,7 @@ from .options import (
     add_model_options,
     onnx_for,
     port_number,
+    refuse_model_options_for_a_file,
 )
 from .render import add_view_options, drawable_for, print_notes
 
@@ -50,6 +51,7 @@ def run(args) -> ExitStatus:
 
     from ..netron.serve import check_host, view
 
+    refuse_model_options_for_a_file(args)
     check_host(args.host, args.allow_remote)  # before an export that would be wasted
     announce = None
     if args.format == "json":

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InspectorError
+from ..errors import InspectorError, option
 from ..usermodel.inputs import Inputs, onnx_input_names
+from ..util.progress import step
 
 if TYPE_CHECKING:
     from ..loading import LoadedModel
@@ -31,13 +32,15 @@ def plan_axes(loaded: LoadedModel, dynamic_batch: bool, dynamic_dims=()) -> list
         index = names.index(dim.input) if dim.input in names else aliases.get(dim.input)
         if index is None:
             raise InspectorError(
-                f"--dynamic-dim {dim}: {loaded.spec} has no input {dim.input!r}; its inputs are "
+                f"{option('--dynamic-dim', 'dynamic_dims', str(dim))}: {loaded.spec} has no input "
+                f"{dim.input!r}; its inputs are "
                 f"{', '.join(names)}"
             )
         rank = len(loaded.inputs[index].shape)
         if not 0 <= dim.axis < rank:
             raise InspectorError(
-                f"--dynamic-dim {dim}: input {dim.input!r} has {rank} axes (0 to {rank - 1})"
+                f"{option('--dynamic-dim', 'dynamic_dims', str(dim))}: input {dim.input!r} has "
+                f"{rank} axes (0 to {rank - 1})"
             )
         axes[index][dim.axis] = dim.label
     return axes
@@ -194,6 +197,11 @@ def confirm_runs(light, weights: dict, loaded: LoadedModel, axes, traced, hint: 
     """
     if not traced:
         return
+    with step("running the export in onnxruntime at other input sizes"):
+        _confirm_runs(light, weights, loaded, axes, traced, hint)
+
+
+def _confirm_runs(light, weights: dict, loaded: LoadedModel, axes, traced, hint: str) -> None:
     from ..onnx.runtime import open_session
 
     session = open_session(light.SerializeToString(), loaded.spec)

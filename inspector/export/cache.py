@@ -3,7 +3,8 @@
 The key hashes everything the exported file depends on: the source files of the model's classes
 and of its registry builder, the layers' settings (the module's repr), every tensor of its state
 (parameters and buffers, byte for byte), its constructor arguments, the input shapes, the export
-options, and the versions of inspector, torch, onnx and onnxscript. A changed weight is a different
+options, inspector's own export code (this folder and the code that names inputs and outputs), and
+the versions of inspector, torch, onnx and onnxscript. A changed weight is a different
 key, so a stale entry cannot be hit.
 
 Location: $INSPECTOR_CACHE_DIR, else $XDG_CACHE_HOME/inspector, else ~/.cache/inspector. Entries
@@ -34,6 +35,8 @@ from .. import __version__
 from ..defaults import EXPORTER, GRAPH, OPSET
 from ..errors import InspectorError
 from ..onnx.files import check_onnx_file, file_digest, vouch_for
+from ..usermodel import inputs as input_naming
+from ..usermodel import outputs as output_naming
 from ..util.files import write_atomically
 from ..util.leftovers import owned_folder
 from .exporter import ExportOptions, export_onnx, file_stem
@@ -91,15 +94,7 @@ def _temporary_folder() -> Path:
 
 
 def _export(loaded: LoadedModel, path: Path, options: ExportOptions) -> Path:
-    return export_onnx(
-        loaded,
-        path,
-        graph=options.graph,
-        exporter=options.exporter,
-        opset=options.opset,
-        dynamic_batch=options.dynamic_batch,
-        dynamic_dims=options.dynamic_dims,
-    ).path
+    return export_onnx(loaded, path, options=options).path
 
 
 def cached_export(
@@ -326,11 +321,19 @@ def _versions() -> dict[str, str]:
     }
 
 
+# Outside this folder, the code that names the file's inputs (positional `input_0..`, keyword
+# names) and outputs (dict keys, ModelOutput fields, `output_0..`): a renamed output is another file.
+NAMING_MODULES = (input_naming, output_naming)
+
+
 def _exporter_code_digest() -> str:
-    """Every file of this folder (the exporter, its passes, this cache): no list to keep by hand."""
+    """Every file of this folder (the exporter, its passes, this cache), no list to keep by hand,
+    and the naming code the exporter calls."""
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(f"{path.name}\0".encode())
+    paths = [*sorted(Path(__file__).parent.glob("*.py"))]
+    paths += [Path(module.__file__ or "") for module in NAMING_MODULES]
+    for path in paths:
+        digest.update(f"{path.parent.name}/{path.name}\0".encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

@@ -8,25 +8,37 @@ moved into place, so a failure or Ctrl-C never leaves half a file and never touc
 from __future__ import annotations
 
 import functools
+import io
 import os
 import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# The backends load with this module: it is the export. The CLI imports inspector.export only
+# inside the commands that export, so `--help` and the ONNX-only commands never load them.
+import onnx
+import torch
+from onnxscript import ir
+from torch.export import graph_signature as signature
+from torch.utils import _pytree
+
 from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET
-from ..errors import InspectorError, raise_if_interrupted
-from ..usermodel.inputs import Inputs, onnx_input_names
+from ..errors import InspectorError, option, raise_if_interrupted
+from ..usermodel.inputs import DynamicDim, Inputs, onnx_input_names, parse_dynamic_dim
 from ..usermodel.outputs import named_outputs
-from ..usermodel.usercode import forward_hint, user_code
+from ..usermodel.usercode import TOKEN_IDS_HINT, forward_hint, user_code
+from ..util import html
 from ..util.files import check_name_length
+from ..util.html import short_repr
 from ..util.leftovers import owned_folder
 from ..util.modes import eval_mode
+from ..util.progress import step
 from ..util.text import first_line, one_line
 from .axes import (
     confirm_declared,
@@ -39,6 +51,8 @@ from .axes import (
 )
 from .naming import add_metadata, name_inputs_and_outputs
 from .noise import exporter_failure, quiet
+from .passes import authored_graph
+from .writer import weights_detached, write_model
 
 if TYPE_CHECKING:
     from ..loading import LoadedModel
@@ -54,7 +68,8 @@ TORCHSCRIPT_MIN_OPSET = 9
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """Everything that shapes the exported file (and so the export cache's key)."""
+    """Everything that shapes the exported file (and so the export cache's key), checked once,
+    when it is made: the commands and the cache pass this object down, not its fields."""
 
     graph: str = GRAPH
     exporter: str = EXPORTER
@@ -62,12 +77,17 @@ class ExportOptions:
     dynamic_batch: bool = True
     dynamic_dims: tuple = ()  # inspector.usermodel.inputs.DynamicDim
 
+    def __post_init__(self) -> None:
+        self.check()
+
     def check(self) -> None:
         if self.graph not in GRAPHS:
-            raise InspectorError(f"--graph {self.graph!r}: choose one of {', '.join(GRAPHS)}")
+            where = option("--graph", "graph", self.graph)
+            raise InspectorError(f"{where}: choose one of {', '.join(GRAPHS)}")
         if self.exporter not in EXPORTERS:
             raise InspectorError(
-                f"--exporter {self.exporter!r}: choose one of {', '.join(EXPORTERS)}"
+                f"{option('--exporter', 'exporter', self.exporter)}: choose one of "
+                f"{', '.join(EXPORTERS)}"
             )
         _check_opset(self.opset, self.exporter)
 
@@ -104,25 +124,69 @@ class ExportResult:
         data["path"] = str(self.path)
         return data
 
+    def __repr__(self) -> str:
+        nodes = html.counted(sum(self.ops.values()), "node")
+        return short_repr(
+            "ExportResult", f"{self.model or 'model'} -> {self.path}: opset {self.opset}, {nodes}"
+        )
+
+    def _repr_html_(self) -> str:
+        fields = [
+            ("file", self.path),
+            ("graph", self.graph),
+            ("exporter", self.exporter),
+            ("opset", self.opset),
+            ("dynamic axes", ", ".join(self.dynamic_axes) or "none (static shapes)"),
+            ("inputs", ", ".join(self.input_names)),
+            ("outputs", ", ".join(self.output_names)),
+            ("seconds", f"{self.seconds:.2f}"),
+        ]
+        return html.block(
+            f"exported {self.model or 'model'} -> {self.path}",
+            html.table(["", ""], [[k, v] for k, v in fields]),
+            html.table(["op", "count"], list(self.ops.items()), right=["count"]),
+        )
+
 
 def export_onnx(
     loaded: LoadedModel,
-    output,
+    output: str | os.PathLike[str],
     *,
     opset: int = OPSET,
     graph: str = GRAPH,
     exporter: str = EXPORTER,
     dynamic_batch: bool = True,
-    dynamic_dims=(),
+    dynamic_dims: Iterable[DynamicDim | str] = (),
     verbose: bool = False,
+    options: ExportOptions | None = None,
 ) -> ExportResult:
     """Export `loaded` (a LoadedModel) to the ONNX file `output`, check it, and describe it.
 
-    `dynamic_dims` (DynamicDim, or "NAME.AXIS=LABEL" strings) makes more axes than the batch
-    dynamic; every dynamic axis is confirmed by running the written file at other sizes.
+    Args:
+        loaded: the model and its example inputs, from `load_model`.
+        output: the .onnx file to write (atomically: an existing file is replaced only by a
+            checked one).
+        opset: the ONNX opset.
+        graph: "authored" (one node per layer as written) or "optimized" (the exporter's fusions).
+        exporter: "dynamo" or "torchscript".
+        dynamic_batch: make axis 0 of every input dynamic.
+        dynamic_dims: more dynamic axes, as DynamicDim or "NAME.AXIS=LABEL" strings; every
+            dynamic axis is confirmed by running the written file at other sizes.
+        verbose: show the exporter's own messages.
+        options: all of opset, graph, exporter, dynamic_batch and dynamic_dims at once (what the
+            CLI and the export cache pass); the five keywords are then not read.
+
+    Returns:
+        An ExportResult: the path, the input and output names, the dynamic axes and the op counts.
+
+    Raises:
+        InspectorError: the model does not export, or the file does not run as declared.
     """
-    options = ExportOptions(graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims))
-    options.check()
+    if options is None:
+        dims = dynamic_dims_of(dynamic_dims)
+        options = ExportOptions(graph, exporter, opset, dynamic_batch, dims)
+    graph, exporter, opset = options.graph, options.exporter, options.opset
+    dynamic_batch = options.dynamic_batch
     destination = _destination(Path(output))
     axes = plan_axes(loaded, dynamic_batch, options.dynamic_dims)
     start = time.perf_counter()
@@ -132,6 +196,7 @@ def export_onnx(
         traced = trace_sizes(loaded, axes)
         inputs = _trace_inputs(loaded, traced)
         with (
+            step(f"exporting {loaded.spec} to ONNX ({graph} graph, {exporter}, opset {opset})"),
             user_code(loaded.spec, "its forward"),
             quiet(verbose),
             eval_mode(loaded.module),
@@ -145,7 +210,8 @@ def export_onnx(
         name_symbols(model, axes)
         add_metadata(model, loaded, inputs, graph, exporter)
         light = _weightless_proto(model)
-        proto = _write_and_check(model, staged, light)
+        with step("writing and checking the ONNX file"):
+            proto = _write_and_check(model, staged, light)
         weights = _large_weights(model)  # views of the model's own tensors, no copies
         del model
         _confirm_opset(proto, loaded, exporter, opset)
@@ -169,8 +235,6 @@ def export_onnx(
 
 
 def dynamic_dims_of(dynamic_dims) -> tuple:
-    from ..usermodel.inputs import DynamicDim, parse_dynamic_dim
-
     return tuple(
         d if isinstance(d, DynamicDim) else parse_dynamic_dim(str(d)) for d in dynamic_dims
     )
@@ -187,16 +251,18 @@ def file_stem(loaded: LoadedModel) -> str:
 
 
 def _check_opset(opset: int, exporter: str = EXPORTER) -> None:
-    import onnx
-
     newest = onnx.defs.onnx_opset_version()
     if not 7 <= opset <= newest:
-        raise InspectorError(f"--opset {opset}: onnx {onnx.__version__} knows opsets 7 to {newest}")
+        raise InspectorError(
+            f"{option('--opset', 'opset', opset)}: onnx {onnx.__version__} knows opsets 7 to "
+            f"{newest}"
+        )
     if exporter == "torchscript" and opset < TORCHSCRIPT_MIN_OPSET:
         raise InspectorError(
-            f"--opset {opset}: below opset {TORCHSCRIPT_MIN_OPSET} the torchscript exporter "
-            "lists every weight as a graph input too (ONNX IR 3), so the file would take the "
-            f"weights as inputs; use --opset {TORCHSCRIPT_MIN_OPSET} or later"
+            f"{option('--opset', 'opset', opset)}: below opset {TORCHSCRIPT_MIN_OPSET} the "
+            "torchscript exporter lists every weight as a graph input too (ONNX IR 3), so the "
+            f"file would take the weights as inputs; use "
+            f"{option('--opset', 'opset', TORCHSCRIPT_MIN_OPSET)} or later"
         )
 
 
@@ -276,8 +342,6 @@ def _trace_inputs(loaded: LoadedModel, traced: dict) -> Inputs:
 def _forward_output_names(loaded: LoadedModel, inputs: Inputs) -> list[str]:
     """Run forward once on the trace inputs: its result's structure names the outputs, and its
     failure is named in the model's own terms."""
-    import torch
-
     try:
         running = user_code(loaded.spec, "its forward", failure=f"{loaded.spec} failed")
         with torch.inference_mode(), eval_mode(loaded.module), running:
@@ -290,10 +354,6 @@ def _forward_output_names(loaded: LoadedModel, inputs: Inputs) -> list[str]:
 def _program_output_names(program) -> list[str] | None:
     """The output names from torch.export's record of forward's result (no extra forward run):
     its tree of outputs, with the leaves that are no tensors (a None) left out."""
-    import torch
-    from torch.export import graph_signature as signature
-    from torch.utils import _pytree
-
     try:
         exported = program.exported_program
         spec = exported.call_spec.out_spec
@@ -345,8 +405,6 @@ def _reason(loaded: LoadedModel, error: InspectorError) -> str:
 
 
 def _run_error(loaded: LoadedModel, inputs: Inputs) -> InspectorError | None:
-    import torch
-
     try:
         running = user_code(loaded.spec, "its forward", failure=f"{loaded.spec} failed")
         with torch.inference_mode(), eval_mode(loaded.module), running:
@@ -379,8 +437,6 @@ MAX_REASON = 300  # characters of an exporter's reason in the one-line error
 
 def _run_exporter(loaded: LoadedModel, inputs: Inputs, options: ExportOptions, axes, verbose: bool):
     """torch.onnx.export -> an onnx_ir Model, with the passes that make the requested graph."""
-    import torch
-
     names = None
     try:
         if options.exporter == "dynamo":
@@ -394,8 +450,6 @@ def _run_exporter(loaded: LoadedModel, inputs: Inputs, options: ExportOptions, a
     except NotImplementedError as error:
         raise _exporter_error(loaded, options, error) from error
     if options.graph == "authored":
-        from .passes import authored_graph
-
         authored_graph(model, parameters=set(loaded.module.state_dict()))
     return model, names
 
@@ -463,6 +517,8 @@ def _reusable_exporter(opset: int):
     try:
         from torch.onnx._internal.exporter import _constants, _core, _registration
 
+        if not _takes_keywords(_core.export, _CORE_KEYWORDS):
+            return None  # torch 2.10's takes no opset_version: the public API does the work
         registry = _registration.ONNXRegistry.from_torchlib(
             opset_version=max(opset, _constants.TORCHLIB_OPSET)
         )
@@ -471,14 +527,27 @@ def _reusable_exporter(opset: int):
         return None
 
 
+# What _dynamo_export hands torch.onnx's core export besides the module and its arguments.
+_CORE_KEYWORDS = ("registry", "kwargs", "opset_version", "optimize", "dynamic_shapes", "verbose")
+
+
+def _takes_keywords(function, names) -> bool:
+    """Whether a private function still takes these keywords: a mismatch found here falls back to
+    the public API, where the same mismatch found at the call would fail the export."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return True
+    return all(name in parameters for name in names)
+
+
 def _torchscript_export(
     torch, loaded: LoadedModel, inputs: Inputs, options: ExportOptions, axes, verbose
 ):
-    import io
-
-    import onnx
-    from onnxscript import ir
-
     names = onnx_input_names(loaded.inputs)
     buffer = io.BytesIO()
     # The legacy exporter takes keyword inputs as a trailing dict of its args.
@@ -516,10 +585,6 @@ def _write_and_check(model, path: Path, light=None):
     hold them twice more. Past the single-file limit protobuf cannot hold the model at all, so
     the weights go to a .onnx.data file and the checks through the file.
     """
-    from onnxscript import ir
-
-    from .writer import weights_detached, write_model
-
     if _initializer_bytes(model) > SINGLE_FILE_LIMIT:
         return _write_and_check_by_path(model, path)
     with _checker_errors():
@@ -538,9 +603,6 @@ def _write_and_check(model, path: Path, light=None):
 
 
 def _write_and_check_by_path(model, path: Path):
-    import onnx
-    from onnxscript import ir
-
     try:
         ir.save(model, path, external_data=path.name + ".data")
         with _checker_errors():
@@ -553,8 +615,6 @@ def _write_and_check_by_path(model, path: Path):
 
 def _checked_and_inferred(proto):
     """The checker's structural check, then strict shape inference (what `full_check` adds)."""
-    import onnx
-
     onnx.checker.check_model(proto)
     return onnx.shape_inference.infer_shapes(
         proto, check_type=True, strict_mode=True, data_prop=True
@@ -563,14 +623,21 @@ def _checked_and_inferred(proto):
 
 @contextmanager
 def _checker_errors() -> Iterator[None]:
-    import onnx
-
     try:
         yield
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        reason = first_line(error)
         raise InspectorError(
-            f"the exported file fails the ONNX checker: {first_line(error)}"
+            f"the exported file fails the ONNX checker: {reason}{_float_indices_hint(reason)}"
         ) from error
+
+
+def _float_indices_hint(reason: str) -> str:
+    """Where torch lets float token ids through (torch 2.11 with some transformers releases), the
+    checker is the first to refuse them, as a Gather whose indices are floats."""
+    if "Gather" in reason and re.search(r"tensor\((float|double|bfloat16|float16)\)", reason):
+        return TOKEN_IDS_HINT
+    return ""
 
 
 def _weightless_proto(model):
@@ -579,8 +646,6 @@ def _weightless_proto(model):
     Small initializers stay: shape inference reads their values (a Reshape's target shape).
     The IR model is left as it was.
     """
-    from onnxscript import ir
-
     graph = model.graph
     initializers = list(graph.initializers.values())
     inputs_before = len(graph.inputs)

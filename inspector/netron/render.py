@@ -15,6 +15,7 @@ import struct
 import sys
 import tempfile
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from ..defaults import LOOPBACK, RENDER_TIMEOUT
 from ..errors import InspectorError
 from ..onnx.files import check_onnx_file
 from ..util.files import check_folder_writable, check_name_length, write_atomically
+from ..util.html import short_repr
+from ..util.progress import step
 from ..util.text import first_line, xml_safe
 from .serve import netron_server, private_copy
 
@@ -58,6 +61,16 @@ class RenderResult:
     def __str__(self) -> str:
         unit = "px" if self.format == "png" else "CSS px"
         return f"wrote {self.path} ({self.width}x{self.height} {unit}, {self.nodes} nodes)"
+
+    def __repr__(self) -> str:
+        return short_repr("RenderResult", str(self))
+
+    def _repr_svg_(self) -> str | None:
+        """The drawing, inline in a notebook (an SVG one; a PNG one is _repr_png_)."""
+        return self.path.read_text(encoding="utf-8") if self.format == "svg" else None
+
+    def _repr_png_(self) -> bytes | None:
+        return self.path.read_bytes() if self.format == "png" else None
 
     def to_dict(self) -> dict:
         return {
@@ -104,22 +117,34 @@ def _chromium_candidates() -> list[str | None]:
 
 
 def render(
-    model_path,
-    output,
+    model_path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
     *,
     timeout: float = RENDER_TIMEOUT,
     name: str | None = None,
-    decorate=None,
+    decorate: Callable[[str], str] | None = None,
 ) -> RenderResult:
     """Draw the ONNX file at `model_path` with Netron into `output` (.png or .svg), atomically.
 
-    `name` is the file name Netron shows (default: the file's own); `decorate(svg) -> svg` may
-    change Netron's SVG before it is written or photographed (a diff colours its nodes).
+    Args:
+        model_path: the .onnx file (checked before Netron reads it).
+        output: the .png or .svg file to write.
+        timeout: seconds to wait for Chromium and Netron to draw the graph.
+        name: the file name Netron shows (default: the file's own).
+        decorate: `decorate(svg) -> svg` may change Netron's SVG before it is written or
+            photographed (a diff colours its nodes).
+
+    Returns:
+        A RenderResult: the file written, its size; it shows itself in a notebook.
     """
     output = check_output(output)
     model_path = check_onnx_file(model_path)
     chromium = find_chromium()
-    with private_copy(model_path, name) as served, netron_server(served, LOOPBACK, 0) as url:
+    with (
+        private_copy(model_path, name) as served,
+        netron_server(served, LOOPBACK, 0) as url,
+        step("drawing the graph with Netron in headless Chromium"),
+    ):
         image, nodes = _draw(chromium, url, output.suffix.lower(), timeout, decorate)
     write_atomically(output, image)
     if output.suffix.lower() == ".png":
@@ -128,6 +153,27 @@ def render(
 
 
 def _draw(chromium: str, url: str, suffix: str, timeout: float, decorate) -> tuple[bytes, int]:
+    """The image and its node count; in a thread of its own where this one runs an asyncio loop
+    (a Jupyter kernel), since Playwright's sync API refuses to run inside one."""
+    if not _in_event_loop():
+        return _draw_here(chromium, url, suffix, timeout, decorate)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="inspector-render") as worker:
+        return worker.submit(_draw_here, chromium, url, suffix, timeout, decorate).result()
+
+
+def _in_event_loop() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _draw_here(chromium: str, url: str, suffix: str, timeout: float, decorate) -> tuple[bytes, int]:
     from playwright.sync_api import Error, TimeoutError, sync_playwright
 
     try:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import ipaddress
+import os
 import re
 import shutil
 import sys
 import time
 import webbrowser
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..defaults import LOOPBACK
@@ -128,19 +129,29 @@ def _is_loopback(host: str) -> bool:
 
 
 def view(
-    model_path,
+    model_path: str | os.PathLike[str],
     *,
     host: str = LOOPBACK,
     port: int | None = None,
     browser: bool = True,
     allow_remote: bool = False,
-    announce=None,
+    announce: Callable[[str, str], None] | None = None,
     name: str | None = None,
 ) -> None:
     """Serve the ONNX file in Netron and block until Ctrl-C, which is the normal way to stop.
 
-    `announce(url, name)` replaces the lines printed for a person (the CLI's --format json);
-    `name` is the file name Netron shows (default: the file's own).
+    Args:
+        model_path: the .onnx file (checked before Netron reads it).
+        host: the address to serve on; another than loopback needs `allow_remote`.
+        port: the port (default: a free one).
+        browser: open the page in a browser.
+        allow_remote: allow a `host` other than loopback.
+        announce: `announce(url, name)` replaces the lines printed for a person (the CLI's
+            --format json).
+        name: the file name Netron shows (default: the file's own).
+
+    Returns:
+        None, after Ctrl-C.
     """
     remote = check_host(host, allow_remote)
     model_path = check_onnx_file(model_path)

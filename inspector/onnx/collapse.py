@@ -18,7 +18,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from ..errors import InspectorError
+from ..errors import InspectorError, option
 from .scopes import NAME_SCOPES, has_scopes, module_types, node_scopes
 from .subgraph import NO_SCOPES_HINT, node_reads
 
@@ -79,9 +79,11 @@ def deepest_depth_within(graph, limit: int) -> int | None:
 
 def _check_depth(graph, depth: int, label: str) -> None:
     if depth < 1:
-        raise InspectorError(f"--depth {depth}: give a depth of 1 or more")
+        raise InspectorError(f"{option('--depth', 'depth', depth)}: give a depth of 1 or more")
     if not has_scopes(graph):
-        raise InspectorError(f"--depth: {label} cannot be collapsed by module: {NO_SCOPES_HINT}")
+        raise InspectorError(
+            f"{option('--depth', 'depth')}: {label} cannot be collapsed by module: {NO_SCOPES_HINT}"
+        )
 
 
 def _group_key(node, depth: int) -> str | None:

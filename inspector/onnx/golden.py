@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..defaults import ATOL, RTOL
@@ -15,10 +17,23 @@ from .tolerances import Tolerances
 _SIDES = ("the test data", "onnxruntime")
 
 
-def verify_data(onnx_path, data_dir, *, atol=ATOL, rtol=RTOL) -> VerifyReport:
+def verify_data(
+    onnx_path: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str],
+    *,
+    atol: float | Mapping[str, float] = ATOL,
+    rtol: float | Mapping[str, float] = RTOL,
+) -> VerifyReport:
     """Check an ONNX file against model-zoo test data, with onnxruntime alone (no PyTorch).
 
-    `atol`/`rtol` as verify() takes them: numbers, or {output name: number} dicts.
+    Args:
+        onnx_path: the .onnx file (checked before onnxruntime opens it).
+        data_dir: a folder of `test_data_set_N/input_K.pb` and `output_K.pb`.
+        atol: as verify() takes it: a number, or {output name: number}.
+        rtol: as verify() takes it: a number, or {output name: number}.
+
+    Returns:
+        A VerifyReport with one run per test data set, truthy when nothing mismatched.
     """
     Tolerances.of(atol, rtol)  # a bad tolerance is refused before any process starts
     checker_warnings: list[str] = []

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..defaults import ATOL, RTOL
+from ..util import html
 from ..util.files import check_writable_destination, write_atomically
+from ..util.html import short_repr
 from ..util.text import plain_table, printable
 from .compare import SMALL, OutputDiff
 
@@ -101,8 +103,30 @@ class VerifyReport:
         return data
 
     def __str__(self) -> str:
-        lines = [self._headline(), _diff_table(self.runs)]
-        lines += [f"  {run.label}: {note}" for run in self.runs for note in run.notes]
+        lines = [self._headline(), _diff_table(self.runs), *self._notes()]
+        # Output names come from the ONNX file: its escape sequences must not reach the terminal.
+        return "\n".join(printable(line) for line in "\n".join(lines).splitlines() if line)
+
+    def __repr__(self) -> str:
+        verdict = "PASSED" if self.passed else "FAILED"
+        outputs = len(self.runs[0].outputs) if self.runs else 0
+        diffs = [diff.max_abs_diff for run in self.runs for diff in run.outputs]
+        worst = f", max abs diff {max(diffs):.2g}" if diffs else ""
+        return short_repr(
+            "VerifyReport",
+            f"{verdict} {self.model}: {html.counted(outputs, 'output')}, "
+            f"{html.counted(len(self.runs), 'run')}{worst}",
+        )
+
+    def _repr_html_(self) -> str:
+        columns, rows = _diff_rows(self.runs)
+        notes = [line.strip() for note in self._notes() for line in note.splitlines()]
+        return html.block(
+            self._headline(), html.table(columns, rows, right=columns[3:]), notes=notes
+        )
+
+    def _notes(self) -> list[str]:
+        lines = [f"  {run.label}: {note}" for run in self.runs for note in run.notes]
         lines += _failure_lines(self.runs, self.reference)
         lines += _own_scale_lines(self.runs)
         lines += [f"  warning: {warning}" for warning in self.warnings]
@@ -115,8 +139,7 @@ class VerifyReport:
                 f"  repro: {self.repro}/model.onnx and its test data; check it without PyTorch: "
                 f"inspector verify {self.repro}/model.onnx --data {self.repro}{self._options()}"
             )
-        # Output names come from the ONNX file: its escape sequences must not reach the terminal.
-        return "\n".join(printable(line) for line in "\n".join(lines).splitlines() if line)
+        return lines
 
     def _headline(self) -> str:
         tolerances = self.tolerances.describe() if self.tolerances else self._plain_tolerances()
@@ -182,6 +205,12 @@ def _nonfinite_counts(runs: list[Run]) -> dict:
 
 
 def _diff_table(runs: list[Run]) -> str:
+    columns, rows = _diff_rows(runs)
+    table = plain_table(columns, rows, right=set(columns[3:]))
+    return "\n".join("  " + line for line in table.splitlines())
+
+
+def _diff_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     nonfinite = any(
         diff.nonfinite_expected or diff.actual_nan or diff.actual_inf
         for run in runs
@@ -210,8 +239,7 @@ def _diff_table(runs: list[Run]) -> str:
                     f"{diff.expected_nan}/{diff.expected_inf} | {diff.actual_nan}/{diff.actual_inf}"
                 )
             rows.append(row)
-    table = plain_table(columns, rows, right=set(columns[3:]))
-    return "\n".join("  " + line for line in table.splitlines())
+    return columns, rows
 
 
 def _number(value: float) -> str:

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..errors import InspectorError
+from ..errors import InspectorError, option
 from .module_values import ModuleValues, ancestors_within, constant_producers, constant_values
 from .subgraph import cut_nodes, node_reads
 from .testdata import DataSet, write_test_data
@@ -25,7 +25,10 @@ def check_repro_request(folder, localize: bool) -> None:
     if folder is None:
         return
     if not localize:
-        raise InspectorError("--repro needs --localize: it writes the module --localize names")
+        needed = option("--localize", "localize=True")
+        raise InspectorError(
+            f"{option('--repro', 'repro')} needs {needed}: it writes the module {needed} names"
+        )
     check_repro_destination(folder)
 
 
@@ -33,10 +36,11 @@ def check_repro_destination(folder) -> Path:
     """Refuse a folder we must not write, before any slow work starts."""
     folder = Path(folder)
     if not folder.parent.is_dir():
-        raise InspectorError(f"--repro {folder}: folder {folder.parent} does not exist")
+        where = option("--repro", "repro", str(folder))
+        raise InspectorError(f"{where}: folder {folder.parent} does not exist")
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InspectorError(
-            f"--repro {folder} already exists and is not an empty folder; "
+            f"{option('--repro', 'repro', str(folder))} already exists and is not an empty folder; "
             "remove it or choose another"
         )
     return folder

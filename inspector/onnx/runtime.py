@@ -48,9 +48,8 @@ def open_session(model, label: str, *, threads: int | None = None):
             providers=["CPUExecutionProvider"],
         )
     except Exception as error:  # onnxruntime's exception classes all derive from Exception
-        raise InspectorError(
-            f"onnxruntime cannot run {label}: {ort_reason(error)}{_opset_hint(model)}"
-        ) from error
+        reason = _ir_version_reason(error) or f"{ort_reason(error)}{_opset_hint(model)}"
+        raise InspectorError(f"onnxruntime cannot run {label}: {reason}") from error
 
 
 def run_session(session, feeds: dict, label: str, output_names=None) -> list:
@@ -263,6 +262,25 @@ def _signature_end(text: str) -> int | None:
                 end = found.end() if found else end
             return end
     return None
+
+
+# onnxruntime's words for a file newer than it reads (its C++ source path comes before them).
+_IR_TOO_NEW = re.compile(r"Unsupported model IR version: (\d+), max supported IR version: (\d+)")
+
+
+def _ir_version_reason(error: BaseException) -> str | None:
+    """A file written by a newer onnx than this onnxruntime reads: say so, and what to do."""
+    found = _IR_TOO_NEW.search(str(error))
+    if found is None:
+        return None
+    import onnxruntime
+
+    have, most = found.groups()
+    return (
+        f"the file has ONNX IR version {have} and onnxruntime {onnxruntime.__version__} reads up "
+        f"to IR version {most}: upgrade onnxruntime (pip install -U onnxruntime), or export with "
+        f"an onnx release that writes IR version {most}"
+    )
 
 
 def _opset_hint(model) -> str:

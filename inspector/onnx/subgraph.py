@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 
-from ..errors import InspectorError
+from ..errors import InspectorError, option
 from .scopes import has_scopes, module_paths, node_scopes
 
 NO_SCOPES_HINT = (
@@ -25,14 +25,17 @@ def cut_modules(model, paths: list[str], *, label: str = "the model"):
     """
     graph = model.graph
     if not has_scopes(graph):
-        raise InspectorError(f"--module: {label} cannot be cut by module: {NO_SCOPES_HINT}")
+        raise InspectorError(
+            f"{option('--module', 'module')}: {label} cannot be cut by module: {NO_SCOPES_HINT}"
+        )
     known = set(module_paths(graph))
     # A collapsed view labels modules features/4 (Netron cuts labels at dots): take that too.
     paths = [p if p in known else p.replace("/", ".") for p in paths]
     for path in paths:
         if path not in known:
             raise InspectorError(
-                f"--module {path}: {label} has no module {path!r}{_hint(path, graph)}"
+                f"{option('--module', 'module', path)}: {label} has no module {path!r}"
+                f"{_hint(path, graph)}"
             )
     wanted = set(paths)
     nodes = [node for node in graph.node if wanted.intersection(node_scopes(node))]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass
 
+from ..util import html
+from ..util.html import short_repr
 from ..util.text import printable, shape_text
 from .files import load_onnx
 
@@ -43,6 +46,25 @@ class OnnxSummary:
         # Names come from the file: its escape sequences must not reach the terminal.
         return "\n".join(map(printable, lines))
 
+    def __repr__(self) -> str:
+        nodes = html.counted(sum(self.ops.values()), "node")
+        return short_repr(
+            "OnnxSummary",
+            f"{self.file}: opset {self.opset}, {nodes}, {self.total_params:,} params",
+        )
+
+    def _repr_html_(self) -> str:
+        tensors = [
+            [t.name, kind, t.dtype, shape_text(t.shape)]
+            for kind, group in (("input", self.inputs), ("output", self.outputs))
+            for t in group
+        ]
+        return html.block(
+            f"ONNX model {self.file} (opset {self.opset}), {self.total_params:,} params",
+            html.table(["tensor", "kind", "dtype", "shape"], tensors),
+            html.table(["op", "count"], list(self.ops.items()), right=["count"]),
+        )
+
     def to_markdown(self) -> str:
         rows = [
             f"## {self.file}",
@@ -66,8 +88,15 @@ def _shape_text(shape) -> str:
     return "?" if shape is None else shape_text(shape)
 
 
-def summarize_onnx(path) -> OnnxSummary:
-    """Summarize an ONNX file without torch, and without reading its (external) weights."""
+def summarize_onnx(path: str | os.PathLike[str]) -> OnnxSummary:
+    """Summarize an ONNX file without torch, and without reading its (external) weights.
+
+    Args:
+        path: the .onnx file (checked before it is read).
+
+    Returns:
+        An OnnxSummary: inputs, outputs, opset, op counts and the parameter total.
+    """
     import onnx
 
     model = load_onnx(path)

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InspectorError, raise_if_interrupted
+from ..errors import InspectorError, option, raise_if_interrupted
 from ..util.files import check_name_length, read_regular_file
 
 _SET_NAME = re.compile(r"^test_data_set_(\d+)$")
@@ -38,7 +38,7 @@ def write_test_data(folder, data_sets: list[DataSet]) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     except OSError as error:  # a read-only folder (for root too: chattr +i, a read-only mount)
         raise InspectorError(
-            f"--save-data {folder}: cannot write in {folder.parent}: {error.strerror or error}"
+            f"{option('--save-data', 'save_data', str(folder))}: cannot write in {folder.parent}: {error.strerror or error}"
         ) from error
     try:
         for index, data_set in enumerate(data_sets):
@@ -49,7 +49,9 @@ def write_test_data(folder, data_sets: list[DataSet]) -> Path:
         staging.rename(folder)
     except OSError as error:  # a full disk, a quota
         shutil.rmtree(staging, ignore_errors=True)
-        raise InspectorError(f"--save-data {folder}: {error.strerror or error}") from error
+        raise InspectorError(
+            f"{option('--save-data', 'save_data', str(folder))}: {error.strerror or error}"
+        ) from error
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -58,12 +60,14 @@ def write_test_data(folder, data_sets: list[DataSet]) -> Path:
 
 def check_save_destination(folder) -> Path:
     """Refuse a data folder we must not write, before any slow work starts."""
-    folder = check_name_length(folder, "--save-data")
+    folder = check_name_length(folder, option("--save-data", "save_data"))
     if not folder.parent.is_dir():
-        raise InspectorError(f"--save-data {folder}: folder {folder.parent} does not exist")
+        raise InspectorError(
+            f"{option('--save-data', 'save_data', str(folder))}: folder {folder.parent} does not exist"
+        )
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InspectorError(
-            f"--save-data {folder} already exists and is not an empty folder; "
+            f"{option('--save-data', 'save_data', str(folder))} already exists and is not an empty folder; "
             "remove it or choose another"
         )
     return folder

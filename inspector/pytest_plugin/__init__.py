@@ -51,6 +51,7 @@ def onnx_parity():
         import inspector
 
         options.setdefault("use_cache", True)
+        refusal: str | None
         try:
             report = inspector.verify(module, *inputs, **options)
         except inspector.InspectorError as error:  # it does not export, or onnxruntime refuses it
@@ -83,6 +84,7 @@ def model_snapshot(request):
         from .snapshot import architecture_record, record_differences
 
         path = snapshot_path(request.node, next(calls))
+        refusal: str | None
         try:
             record = architecture_record(module, *inputs)
         except InspectorError as error:

@@ -4,7 +4,7 @@ The same questions asked of an ONNX file are `inspector.onnx.summary`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -21,6 +21,8 @@ from ..errors import InspectorError, LibraryError
 from ..usermodel.inputs import onnx_input_names
 from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
+from ..util import html
+from ..util.html import short_repr
 from ..util.modes import modes_restored
 from ..util.text import one_line, shape_text
 from .counting import (
@@ -67,6 +69,7 @@ class Summary:
     inputs_text: str = field(default="", repr=False)
     dense_params: int = 0  # total_params before pruning (torch.nn.utils.prune keeps both)
     uncounted_layers: list = field(default_factory=list)  # the counter saw nothing in these
+    meta: bool = False  # built on the meta device: shapes and counts, no values
 
     def __str__(self) -> str:
         inputs = self.inputs_text or ", ".join(map(shape_text, self.input_shapes))
@@ -76,6 +79,42 @@ class Summary:
         data = asdict(self)
         del data["table"], data["inputs_text"]
         return data
+
+    def __repr__(self) -> str:
+        inputs = self.inputs_text or ", ".join(map(shape_text, self.input_shapes))
+        counted = "" if self.mult_adds is None else f", {self.mult_adds:,} mult-adds"
+        return short_repr(
+            "Summary", f"{self.model}: {self.total_params:,} params{counted}, input {inputs}"
+        )
+
+    def _repr_html_(self) -> str:
+        ran = self.mult_adds is not None  # None: no input, nothing ran
+        rows = [
+            [
+                "\u00a0\u00a0" * max(layer.depth - 1, 0) + layer.name,  # indented by depth
+                layer.type,
+                shape_text(layer.output_shape) if ran else "--",
+                f"{layer.params:,}"
+                + (f" (shared with {layer.shared_with})" if layer.shared_with else ""),
+            ]
+            for layer in self.layers
+        ]
+        counted = (
+            f"{self.mult_adds:,} (counted by {self.mult_adds_counter})" if ran else NO_INPUT_NOTE
+        )
+        totals = [
+            ["inputs", self.inputs_text or ", ".join(map(shape_text, self.input_shapes))],
+            ["output shapes", ", ".join(map(shape_text, self.output_shapes)) if ran else "--"],
+            ["total params", f"{self.total_params:,} (a shared parameter counted once)"],
+            ["trainable params", f"{self.trainable_params:,}"],
+            ["non-trainable params", f"{self.non_trainable_params:,}"],
+            ["mult-adds", counted],
+        ]
+        return html.block(
+            self.model,
+            html.table(["layer", "type", "output shape", "params"], rows, right=["params"]),
+            html.table(["", ""], totals),
+        )
 
     def to_markdown(self) -> str:
         rows = [
@@ -112,6 +151,10 @@ class Summary:
 
 COLUMNS, ROW_SETTINGS, MODES = SUMMARY_COLUMNS, SUMMARY_ROW_SETTINGS, SUMMARY_MODES
 _NEED_INPUT = {"input_size", "output_size", "mult_adds"}  # columns a forward fills
+META_NOTE = (
+    "Built on the meta device (weights without storage): shapes, parameters and mult-adds are "
+    "exact, no value was computed"
+)
 NO_INPUT_NOTE = "Shapes and mult-adds need an example input: pass --input (or input data)"
 
 
@@ -119,16 +162,26 @@ def summarize(
     loaded: LoadedModel,
     depth: int = SUMMARY_DEPTH,
     *,
-    col_names=None,
-    row_settings=None,
+    col_names: Sequence[str] | None = None,
+    row_settings: Sequence[str] | None = None,
     mode: str = "eval",
 ) -> Summary:
     """Run torchinfo on a LoadedModel's example inputs (seeded random, on the model's device, in
     eval mode unless `mode="train"`), with the totals counted right: a tied weight once, a pruned
     weight as its mask keeps it, mult-adds by PyTorch's FLOP counter.
 
-    `col_names` and `row_settings` take torchinfo's names (COLUMNS, ROW_SETTINGS); without any
-    input the table lists the parameters only, as torchinfo's `summary(model)` does."""
+    Without any input the table lists the parameters only, as torchinfo's `summary(model)` does.
+
+    Args:
+        loaded: the model and its example inputs, from `load_model`.
+        depth: how deep nested layers are listed.
+        col_names: torchinfo's column names (COLUMNS).
+        row_settings: torchinfo's row settings (ROW_SETTINGS).
+        mode: "eval" or "train"; every layer's flag (and BatchNorm's statistics) come back.
+
+    Returns:
+        A Summary: prints torchinfo's table; `to_dict()` gives the JSON document.
+    """
     columns = _choices(col_names, COLUMNS, SUMMARY_DEFAULT_COLUMNS, "col_names")
     rows = _choices(row_settings, ROW_SETTINGS, SUMMARY_DEFAULT_ROW_SETTINGS, "row_settings")
     if mode not in MODES:
@@ -169,6 +222,7 @@ def summarize(
         inputs_text=_inputs_text(loaded),
         dense_params=counts.dense,
         uncounted_layers=sorted(unseen),
+        meta=_device_of(model).type == "meta",
     )
     summary.table = _table(stats, summary, counts, inputs is not None) + _notes(
         summary, shared, inputs is not None
@@ -463,6 +517,8 @@ def _notes(summary: Summary, shared: dict, ran: bool) -> str:
             f"{', '.join(summary.uncounted_layers)}: torchinfo's figure is used for "
             f"{'it' if len(summary.uncounted_layers) == 1 else 'them'}"
         )
+    if summary.meta:
+        notes.append(META_NOTE)
     if shared:
         notes.append("(shared): parameters tied to an earlier layer, counted once in the totals")
     return "".join(f"\n{note}" for note in notes)

@@ -2,6 +2,11 @@
 
 `.safetensors` files hold tensors only. Anything else goes through torch.load(weights_only=True),
 which refuses pickled code; there is deliberately no unsafe fallback.
+
+Without a second copy of the weights: torch.load maps the file (mmap=True: its pages are read
+when used, and belong to the page cache) and load_state_dict assigns those tensors to the module
+(assign=True) instead of copying them into the weights it was built with, which are then freed.
+A safetensors file is copied in one tensor at a time from safetensors' own mapping of the file.
 """
 
 from __future__ import annotations
@@ -29,7 +34,16 @@ def load_state_dict(module: nn.Module, path) -> None:
     state = read_state_dict(path)
     state = _strip_prefix(state, "module.")  # saved from DataParallel / DistributedDataParallel
     _check_sizes(module, state, path)
-    result = module.load_state_dict(state, strict=False)
+    assign = _can_assign(module, state)
+    if assign:
+        state = _in_module_dtypes(module, state)
+    tied = _tied_parameters(module)
+    with warnings.catch_warnings():
+        # A model built on the meta device keeps no values: loading only checks names and shapes.
+        warnings.filterwarnings("ignore", message=".*meta parameter.*no-op")
+        result = module.load_state_dict(state, strict=False, assign=assign)
+    if assign:
+        _tie_again(module, tied)
     problems = []
     if result.missing_keys:
         problems.append(_listing("missing", result.missing_keys))
@@ -61,7 +75,7 @@ def _read_torch(path: Path) -> dict:
     try:
         with warnings.catch_warnings():  # torch warns about TorchScript archives; we say it below
             warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return _mapped_load(path)
     except pickle.UnpicklingError as error:
         raise InspectorError(_refusal(path, str(error))) from error
     except RuntimeError as error:
@@ -77,6 +91,49 @@ def _read_torch(path: Path) -> dict:
     except Exception as error:  # the unpickler on crafted bytes: IndexError, KeyError, struct.error
         reason = type(error).__name__ + (f": {first_line(error)}" if str(error).strip() else "")
         raise InspectorError(f"checkpoint {path} is not a PyTorch checkpoint ({reason})") from error
+
+
+def _mapped_load(path: Path):
+    """torch.load mapping the file (no copy in memory); a file in torch's legacy, pre-zip format
+    cannot be mapped and is read whole."""
+    if zipfile.is_zipfile(path):
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _can_assign(module: nn.Module, state: dict) -> bool:
+    """Assigning puts the checkpoint's tensors in the module as they are: only for a module on
+    the CPU (a CUDA or meta module keeps its device, so it is copied into)."""
+    tensors = [*module.parameters(), *module.buffers()]
+    return bool(tensors) and all(t.device.type == "cpu" for t in tensors)
+
+
+def _in_module_dtypes(module: nn.Module, state: dict) -> dict:
+    """A float16 checkpoint loaded into a float32 model stays a float32 model, as copying keeps
+    it: only the tensors whose dtype differs are converted (copied)."""
+    own = module.state_dict(keep_vars=True)
+    return {
+        key: value.to(own[key].dtype) if key in own and own[key].dtype != value.dtype else value
+        for key, value in state.items()
+    }
+
+
+def _tied_parameters(module: nn.Module) -> list[list[str]]:
+    """Names of each parameter held under several names (GPT-2's lm_head.weight is its wte)."""
+    names: dict[int, list[str]] = {}
+    for name, param in module.named_parameters(remove_duplicate=False):
+        names.setdefault(id(param), []).append(name)
+    return [group for group in names.values() if len(group) > 1]
+
+
+def _tie_again(module: nn.Module, tied: list[list[str]]) -> None:
+    """Assigning gives each name its own new tensor: the names that shared one share again the
+    first name's, as copying in place would have left them."""
+    for first, *others in tied:
+        param = module.get_parameter(first)
+        for name in others:
+            owner, _, attribute = name.rpartition(".")
+            setattr(module.get_submodule(owner), attribute, param)
 
 
 def _refusal(path: Path, message: str) -> str:

@@ -7,15 +7,17 @@ graph's outputs) and named by where they sit:
     a tensor                      output
     a tuple or list (a, b)        output_0, output_1
     a dict / ModelOutput          its keys: last_hidden_state, pooler_output, logits
-    nesting                       joined by '.': past_key_values.0.key, output_1.0
+    nesting                       joined by '.': parts.0.key, output_1.0
 
 Values that are not tensors (None, a flag) are left out: they are not outputs of the graph.
 A transformers model's cache (its past keys and values) is a nesting too, once
 `register_output_types` has told torch's pytree how to open it: `cache.0`, `cache.1`, ...
+(transformers before 5.24 named that field past_key_values: it is `cache` here either way).
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -26,13 +28,60 @@ if TYPE_CHECKING:
 def named_outputs(outputs) -> list[tuple[str, torch.Tensor]]:
     """(name, tensor) for every tensor of forward's result, in pytree order."""
     import torch
-    from torch.utils import _pytree
 
-    leaves, _ = _pytree.tree_flatten_with_path(outputs)
-    tensors = [(path, leaf) for path, leaf in leaves if isinstance(leaf, torch.Tensor)]
+    tensors = [(path, leaf) for path, leaf in _leaves(outputs) if isinstance(leaf, torch.Tensor)]
     if len(tensors) == 1 and all(_is_index(key) for key in tensors[0][0]):
         return [("output", tensors[0][1])]  # a tensor, or one in a tuple: as it always was
-    return [(_name(path), tensor) for path, tensor in tensors]
+    names = [_name(path) for path, _ in tensors]
+    if _is_transformers_output(outputs):
+        names = [_CACHE_FIELD.sub("cache", name) for name in names]
+    return list(zip(names, (tensor for _, tensor in tensors), strict=True))
+
+
+# transformers 5.24 renamed its outputs' cache field from past_key_values to cache: one name for
+# both keeps golden data and snapshots valid across that upgrade.
+_CACHE_FIELD = re.compile(r"^past_key_values(?=\.|$)")
+
+
+def _is_transformers_output(outputs) -> bool:
+    transformers = sys.modules.get("transformers")
+    if transformers is None:
+        return False
+    try:
+        return isinstance(outputs, transformers.utils.ModelOutput)
+    except AttributeError:
+        return False
+
+
+def _leaves(outputs) -> list:
+    """(key path, leaf) in pytree order."""
+    from torch.utils import _pytree
+
+    try:
+        return _pytree.tree_flatten_with_path(outputs)[0]
+    except ValueError:  # a type registered without key functions (transformers 5.0's outputs)
+        return list(_walk(outputs, ()))
+
+
+def _walk(value, path):
+    """The same leaves and order as the pytree flattening, with keys read from the containers."""
+    from collections.abc import Mapping
+
+    from torch.utils import _pytree
+
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _walk(item, (*path, _pytree.MappingKey(key)))
+    elif isinstance(value, (tuple, list)):
+        for index, item in enumerate(value):
+            yield from _walk(item, (*path, _pytree.SequenceKey(index)))
+    else:
+        leaves = _pytree.tree_leaves(value)
+        if len(leaves) == 1 and leaves[0] is value:
+            yield path, value
+        else:  # a registered node of its own (a cache): its leaves in its order
+            for index, leaf in enumerate(leaves):
+                yield (*path, _pytree.SequenceKey(index)), leaf
 
 
 def _name(path) -> str:

@@ -49,12 +49,15 @@ def user_code(model: str, part: str, *, failure: str | None = None) -> Iterator[
         raise InspectorError(f"{model}: {part} raised {type(error).__name__}{detail}") from error
 
 
+TOKEN_IDS_HINT = (
+    "; token ids are integers: give them as --input NAME=SHAPE:int64:0..VOCAB, "
+    "e.g. --input input_ids=2x16:int64:0..1000"
+)
+
+
 def forward_hint(reason: str) -> str:
     """The fix for a forward failure that is really a dtype problem (float values given where
     an Embedding takes token ids), appended to torch's own reason."""
     if "indices" in reason and ("Long" in reason or "Int" in reason):
-        return (
-            "; token ids are integers: give them as --input NAME=SHAPE:int64:0..VOCAB, "
-            "e.g. --input input_ids=2x16:int64:0..1000"
-        )
+        return TOKEN_IDS_HINT
     return ""

@@ -4,14 +4,16 @@ The comparison itself (the mismatch rule and its statistics) is `inspector.onnx.
 module runs the PyTorch side. Every dynamic axis the file declares is varied: the batch over
 `batch_sizes`, other axes (a sequence) between a smaller and a larger size than the example's.
 When an output cannot tell a right export from a wrong one (constant, tiny, or the same for every
-input), every module's output is compared as well (`inspector.verification.localize`), and the verdict rests on
-them too. A VerifyReport is truthy only when nothing mismatched, so `assert inspector.verify(model,
+input), every module's output is compared as well (`inspector.verification.localize`), and the
+verdict rests on them too. A VerifyReport is truthy only when nothing mismatched, so `assert inspector.verify(model,
 x)` is a real test, and the CLI exits 1 on any mismatch.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..defaults import ATOL, EXPORTER, GRAPH, OPSET, RTOL, SEEDS
 from ..errors import InspectorError
@@ -27,29 +29,35 @@ from ..usermodel.inputs import Inputs, to_numpy
 from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
 from ..util.modes import eval_mode
+from ..util.progress import step
 
 if TYPE_CHECKING:
+    from torch import nn
+
+    from ..export.exporter import ExportOptions
     from ..loading import LoadedModel
+    from ..usermodel.inputs import DynamicDim
 
 
 def verify(
-    model,
-    *args,
-    onnx=None,
+    model: nn.Module | LoadedModel | str,
+    *args: Any,
+    onnx: str | os.PathLike[str] | None = None,
     graph: str = GRAPH,
     exporter: str = EXPORTER,
     opset: int = OPSET,
     dynamic_batch: bool = True,
-    dynamic_dims=(),
-    atol: float = ATOL,
-    rtol: float = RTOL,
+    dynamic_dims: Iterable[DynamicDim | str] = (),
+    atol: float | Mapping[str, float] = ATOL,
+    rtol: float | Mapping[str, float] = RTOL,
     seeds: int = SEEDS,
-    batch_sizes=None,
+    batch_sizes: Sequence[int] | None = None,
     localize: bool = False,
-    repro=None,
-    save_data=None,
+    repro: str | os.PathLike[str] | None = None,
+    save_data: str | os.PathLike[str] | None = None,
     use_cache: bool = False,
-    **kwargs,
+    export_options: ExportOptions | None = None,
+    **kwargs: Any,
 ) -> VerifyReport:
     """Export `model` (or take `onnx=`) and compare onnxruntime with PyTorch: truthy when it passed.
 
@@ -61,15 +69,42 @@ def verify(
     dicts for the outputs that need their own (the others keep the defaults). With `localize`,
     the module where onnxruntime first departs from PyTorch is named; with `repro` (a folder) too,
     that module's part of the graph is written there with PyTorch's values as test data.
+
+    Args:
+        model: an nn.Module (called as `model(*args, **kwargs)`), a LoadedModel, or a MODEL spec.
+        *args: the module's positional example inputs.
+        onnx: an exported file to check instead of exporting `model`.
+        graph: export_onnx's option.
+        exporter: export_onnx's option.
+        opset: export_onnx's option.
+        dynamic_batch: export_onnx's option.
+        dynamic_dims: export_onnx's option.
+        atol: the absolute tolerance, or {output name: tolerance}.
+        rtol: the relative tolerance, or {output name: tolerance}.
+        seeds: seeded random inputs per batch size.
+        batch_sizes: the batch sizes to run (default: 1 and another size).
+        localize: compare every module's output and name the root cause of a mismatch.
+        repro: with `localize`, a folder for the diverging module's subgraph and test data.
+        save_data: a folder for the inputs and PyTorch's outputs as model-zoo test data.
+        use_cache: export through the export cache.
+        export_options: graph, exporter, opset, dynamic_batch and dynamic_dims at once (what
+            the CLI passes); the five keywords are then not read.
+        **kwargs: the module's keyword example inputs.
+
+    Returns:
+        A VerifyReport, truthy when no output mismatched; it prints PASSED/FAILED and a table.
+
+    Raises:
+        InspectorError: the model does not load, export or run, or an argument is wrong.
     """
     from ..export.exporter import ExportOptions
+    from ..loading import as_loaded
 
-    loaded = _as_loaded(model, args, kwargs)
-    _check_tolerances(atol, rtol, seeds)
+    loaded = as_loaded(model, args, kwargs, caller="verify")
+    tolerances = _check_tolerances(atol, rtol, seeds)
     check_repro_request(repro, localize)
-    checks = dict(
-        atol=atol,
-        rtol=rtol,
+    checks: dict[str, Any] = dict(
+        atol=tolerances,  # parsed once: verify_onnx takes the Tolerances as they are
         seeds=seeds,
         batch_sizes=batch_sizes,
         save_data=save_data,
@@ -81,8 +116,9 @@ def verify(
     from ..export.cache import exported_model
     from ..export.exporter import dynamic_dims_of
 
-    options = ExportOptions(graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims))
-    options.check()
+    options = export_options or ExportOptions(
+        graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims)
+    )
     with (
         eval_mode(loaded.module),
         exported_model(loaded, options=options, use_cache=use_cache) as path,
@@ -90,7 +126,7 @@ def verify(
         report = verify_onnx(loaded, path, **checks)
     # The export verify made itself: named for what it is, not by its file (the cache's is a hash).
     kept = "cached" if path.exists() else "temporary"
-    report.onnx_file = f"{kept} export, {graph} graph"
+    report.onnx_file = f"{kept} export, {options.graph} graph"
     return report
 
 
@@ -98,8 +134,8 @@ def verify_onnx(
     loaded: LoadedModel,
     onnx_path,
     *,
-    atol: float = ATOL,
-    rtol: float = RTOL,
+    atol: float | Mapping[str, float] | Tolerances = ATOL,
+    rtol: float | Mapping[str, float] = RTOL,
     seeds: int = SEEDS,
     batch_sizes=None,
     save_data=None,
@@ -113,8 +149,9 @@ def verify_onnx(
     """
     tolerances = Tolerances.of(atol, rtol)
     check_repro_request(repro, localize)
-    path = check_onnx_file(onnx_path)
-    session = open_session(path, path.name)
+    with step("checking the ONNX file and opening it in onnxruntime"):
+        path = check_onnx_file(onnx_path)
+        session = open_session(path, path.name)
     tolerances.check_names(output_names(session), loaded.spec)
     cases = input_cases(loaded, session, seeds, batch_sizes)
     report = VerifyReport(
@@ -127,7 +164,12 @@ def verify_onnx(
     )
     keep = save_data is not None
     with eval_mode(loaded.module):
-        results = [_run_case(loaded, session, path.name, case, tolerances, keep) for case in cases]
+        results = []
+        for number, case in enumerate(cases, 1):
+            with step(
+                f"input set {number} of {len(cases)}: running PyTorch and onnxruntime, comparing"
+            ):
+                results.append(_run_case(loaded, session, path.name, case, tolerances, keep))
         report.runs = [result.run for result in results]
         report.warnings += nonfinite_warnings(report.runs, "PyTorch")
         blind = blind_outputs(results)
@@ -135,7 +177,8 @@ def verify_onnx(
             from .localize import compare_modules
 
             inputs, label = _module_inputs(cases, report.runs)
-            compare_modules(report, loaded, path, inputs, label, blind=blind, repro=repro)
+            with step("comparing every module's output in PyTorch and onnxruntime"):
+                compare_modules(report, loaded, path, inputs, label, blind=blind, repro=repro)
     if keep:
         write_test_data(save_data, [r.data_set for r in results if r.data_set is not None])
     return report
@@ -285,27 +328,8 @@ def _module_inputs(cases: list[Case], runs: list[Run]) -> tuple[Inputs, str]:
     return case.inputs, run.label
 
 
-def _as_loaded(model, args: tuple, kwargs: dict):
-    import torch
-
-    from ..loading import LoadedModel, load_model, loaded_from_module
-
-    if isinstance(model, (LoadedModel, str)):
-        if args or kwargs:
-            raise InspectorError(
-                "verify(LoadedModel or MODEL spec) takes no example inputs: give them to "
-                "load_model(..., inputs=[...]) instead"
-            )
-        return model if isinstance(model, LoadedModel) else load_model(model)
-    if not isinstance(model, torch.nn.Module):
-        raise InspectorError(
-            f"verify() takes an nn.Module, a LoadedModel or a MODEL spec, "
-            f"not {type(model).__name__}"
-        )
-    return loaded_from_module(model, args, kwargs)
-
-
-def _check_tolerances(atol, rtol, seeds: int) -> None:
-    Tolerances.of(atol, rtol)  # raises on a negative or NaN tolerance
+def _check_tolerances(atol, rtol, seeds: int) -> Tolerances:
+    tolerances = Tolerances.of(atol, rtol)  # raises on a negative or NaN tolerance
     if seeds < 0:
         raise InspectorError(f"seeds must be >= 0 (got {seeds})")
+    return tolerances

@@ -12,11 +12,14 @@ inspector.onnx.diff.node_diff; weights by name in inspector.onnx.diff.weight_dif
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...defaults import ATOL, DIFF_BATCH_SIZES, RTOL, SEEDS
 from ...errors import InspectorError
+from ...util.progress import step
 from ..compare import compare_outputs, largest_value, scale_warnings
 from ..files import check_onnx_file, check_onnx_file_once
 from ..report import Run
@@ -28,12 +31,15 @@ from .matching import match_nodes
 from .node_diff import node_changes
 from .weight_diff import WeightDiff
 
+if TYPE_CHECKING:
+    import onnx
+
 _MAX_PROTO_BYTES = 2**31 - 1
 
 
 def diff_models(
-    a,
-    b,
+    a: onnx.ModelProto | str | os.PathLike[str],
+    b: onnx.ModelProto | str | os.PathLike[str],
     *,
     run: bool = True,
     atol: float = ATOL,
@@ -46,11 +52,24 @@ def diff_models(
     With `run`, and when both take the same inputs, both run in onnxruntime on `seeds` seeded
     inputs per batch size and their outputs are compared (|a - b| > atol + rtol * |a| mismatches).
     A path is checked (inspector.onnx.files) before it is read or run.
+
+    Args:
+        a: an onnx.ModelProto or the path of an .onnx file.
+        b: the same, compared with `a`.
+        run: also run both and compare their outputs.
+        atol: the absolute tolerance for weights and outputs.
+        rtol: the relative tolerance for weights and outputs.
+        seeds: seeded random inputs per batch size.
+        labels: the names the report gives A and B (default: their paths).
+
+    Returns:
+        A ModelDiff, truthy when the two are equal within the tolerances.
     """
     if not (atol >= 0 and rtol >= 0):
         raise InspectorError(f"atol and rtol must be numbers >= 0 (got {atol}, {rtol})")
-    model_a, label_a = _model(a, run)
-    model_b, label_b = _model(b, run)
+    with step("checking and reading both ONNX files"):
+        model_a, label_a = _model(a, run)
+        model_b, label_b = _model(b, run)
     labels = labels or (label_a, label_b)
     result = ModelDiff(labels[0], labels[1], atol, rtol)
     index_a, index_b = GraphIndex(model_a.graph), GraphIndex(model_b.graph)
@@ -59,12 +78,16 @@ def diff_models(
     result.opsets = (_opsets(model_a), _opsets(model_b))
     result.metadata = _metadata(model_a, model_b)
     result.ops = _ops(index_a.nodes, index_b.nodes)
-    weights = WeightDiff(index_a.initializers, index_b.initializers, atol, rtol)
-    result.initializers = weights.changes()
-    match = match_nodes(index_a, index_b)
-    result.nodes, result.node_states = node_changes(index_a, index_b, match, weights)
+    with step("comparing the weights and the nodes"):
+        weights = WeightDiff(index_a.initializers, index_b.initializers, atol, rtol)
+        result.initializers = weights.changes()
+        match = match_nodes(index_a, index_b)
+        result.nodes, result.node_states = node_changes(index_a, index_b, match, weights)
     if run:
-        result.runs, result.runs_skipped = _compare_outputs(a, b, model_a, model_b, result, seeds)
+        with step("running both in onnxruntime, comparing their outputs"):
+            result.runs, result.runs_skipped = _compare_outputs(
+                a, b, model_a, model_b, result, seeds
+            )
     return result
 
 

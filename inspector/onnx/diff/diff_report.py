@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...util import html
+from ...util.html import short_repr
 from ...util.text import plain_table
 from ..compare import json_float
 from ..report import Run
@@ -229,6 +231,17 @@ class ModelDiff:
                 sections.append("\n".join([f"{title}:", *_indent(table), *more]))
         return "\n\n".join(sections)
 
+    def __repr__(self) -> str:
+        return short_repr("ModelDiff", self.summary())
+
+    def _repr_html_(self) -> str:
+        tables = [
+            html.table(columns, rows, title=title, right=right)
+            for title, columns, rows, right in self._tables()
+            if rows
+        ]
+        return html.block(self.summary(), *tables, notes=[f"warning: {w}" for w in self.warnings])
+
     def to_markdown(self) -> str:
         verdict = "equal" if self.equal else "different"
         lines = [f"## `{self.a}` vs `{self.b}`: {verdict}", "", self.summary()]
@@ -315,7 +328,7 @@ class ModelDiff:
                 f"{diff.max_rel_diff:.3g}",
                 f"{diff.mismatched} / {math.prod(diff.shape)}",
             ]
-            for run in self.runs
+            for run in self.runs or ()
             for diff in run.outputs
         ]
         return columns, rows, {"max abs diff", "max rel diff", "mismatched"}
