@@ -22,10 +22,14 @@ demo: $(STAMP)
 	$(BIN)/inspector summary exercise_model
 	$(BIN)/inspector verify exercise_model
 
+# One pytest-xdist worker per core, then, alone, the tests that must not share the cores (signals,
+# the browser, the soak: marked serial by tests/conftest.py). Both runs run; either failing fails.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	status=0; \
+	$(BIN)/python -m pytest -q -n auto -m "not serial" || status=$$?; \
+	$(BIN)/python -m pytest -q -m serial || status=$$?; \
+	exit $$status
 
-# The edit-test loop: no browser, no process of its own, nothing marked slow.
 # The edit-test loop: one worker per core (pytest-xdist), and nothing that starts a process of its own.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto -m "not slow and not browser and not subprocess" \

@@ -1,8 +1,9 @@
 """Exercise 3 (演習3): Convolution -> Batch Normalization -> ReLU -> Linear, output 32 x 64.
 
 As the slide suggests for those with time to spare, the model lives in its own file and is
-imported: `ExerciseModel` is in the `models` package of this project (models/lecture.py), so
-install the project first (`make install`, or `pip install -e .`).
+imported: `ExerciseModel` is the project's (models/lecture.py), and examples/models.py, beside
+this script, hands it to the slide's `from models import ExerciseModel`. Install the project first
+(`make install`, or `pip install -e .`); then it runs from any folder.
 
 The slide fixes kernel_size=5 and stride=8 and leaves the padding to us. We chose padding=2:
 (128 + 2*2 - 5) / 8 + 1 = 16.875, rounded down to 16, so the Linear layer takes 256 * 16 * 16

@@ -247,7 +247,13 @@ def benchmark(
         files = onnx_files or {
             g: stack.enter_context(_exported(loaded, g, use_cache)) for g in GRAPHS.values()
         }
-        sessions = {r: files[g] for r, g in GRAPHS.items() if g in files}
+        # A file the caller gave is named by its path; our own export (a cache entry, whose
+        # name is a hash) by what it is.
+        sessions = {
+            r: (files[g], str(files[g]) if onnx_files else f"{loaded.spec} ({g} export)")
+            for r, g in GRAPHS.items()
+            if g in files
+        }
         total = len(batch_sizes) * (1 + len(sessions))
         bar = stack.enter_context(progress_bar(progress, total, "benchmarking"))
         for batch_size in batch_sizes:
@@ -271,11 +277,11 @@ def _time_batch(
         bar.describe(f"batch {batch_size}: timing PyTorch eager")
         timings = {"torch": _time_torch(loaded.module, inputs, threads, runs, warmup)}
         bar.advance()
-        for runtime, path in sessions.items():
+        for runtime, (path, label) in sessions.items():
             bar.describe(f"batch {batch_size}: timing {TITLES[runtime]}")
-            session = open_session(check_onnx_file(path), Path(path).name, threads=threads)
+            session = open_session(check_onnx_file(path), label, threads=threads)
             _describe_session(report, session)
-            run = _bound_run(session, _feeds(session, inputs, batch_size, path))
+            run = _bound_run(session, _feeds(session, inputs, batch_size, label))
             timings[runtime] = _time_calls(run, runs, warmup)
             del session, run  # its spinning thread pool must not compete with the next runtime
             bar.advance()
@@ -324,16 +330,16 @@ def _time_torch(module, inputs, threads: int, runs: int, warmup: int) -> Timing:
         torch.set_num_threads(saved_threads)
 
 
-def _feeds(session, inputs, batch_size: int, path) -> dict:
+def _feeds(session, inputs, batch_size: int, label: str) -> dict:
     declared = session.get_inputs()
     for arg in declared:
         fixed = arg.shape[0] if arg.shape else None
         if isinstance(fixed, int) and fixed != batch_size:
             raise InspectorError(
-                f"{path}: input {arg.name!r} has a fixed batch size of {fixed}, "
+                f"{label}: input {arg.name!r} has a fixed batch size of {fixed}, "
                 f"so batch {batch_size} cannot run; use --batch-sizes {fixed}"
             )
-    return paired_feeds(session, inputs.arrays(), Path(path).name)
+    return paired_feeds(session, inputs.arrays(), label)
 
 
 def _bound_run(session, feeds: dict):

@@ -24,6 +24,7 @@ from . import models
 from .defaults import INPUT_SEED
 from .errors import InspectorError
 from .models._registry import BUILD_SEED
+from .usermodel.candidates import missing_attr_error
 from .usermodel.checkpoint import load_state_dict
 from .usermodel.importing import import_attr
 from .usermodel.inputs import Inputs, InputSpec, parse_input, spec_of
@@ -444,6 +445,8 @@ def _module_and_default_inputs(
         )
     if ":" in spec:
         return spec, _build_maybe_on_meta(import_attr(spec), kwargs, spec, meta), None
+    if spec.endswith(".py"):
+        raise missing_attr_error(spec)
     entry = _registry_entry(spec)
     module = _build_maybe_on_meta(lambda **kw: models.create_model(spec, **kw), kwargs, spec, meta)
     return spec, module, list(entry.inputs) or [InputSpec(tuple(s)) for s in entry.input_shapes]

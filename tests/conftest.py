@@ -11,6 +11,9 @@ from hypothesis import settings
 
 from inspector.cli import main
 
+# Browser tests without Chromium: skipped with one notice line (failed in CI).
+pytest_plugins = ["_browser_plugin"]
+
 
 def split_steps(err: str) -> tuple[str, list[str]]:
     """(stderr without the progress lines, the steps): the lines `inspector: step: ...` that
@@ -61,8 +64,17 @@ _STARTS_A_PROCESS = re.compile(
 )
 
 
+# `make test` runs most tests on one pytest-xdist worker per core, then, alone, the ones that must
+# not share the cores: a signal sent once work has visibly begun, a browser's page load, the soak's
+# memory readings. Found from the test's source and file, as above; @pytest.mark.serial adds one.
+_SENDS_A_SIGNAL = re.compile(r"\.send_signal\(|os\.killpg?\(\w*process")
+_SERIAL_FILES = {"test_interrupts.py", "test_soak.py"}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if item.get_closest_marker("browser") or item.path.name in _SERIAL_FILES:
+            item.add_marker(pytest.mark.serial)
         function = getattr(item, "function", None)
         if function is None:
             continue
@@ -72,6 +84,8 @@ def pytest_collection_modifyitems(config, items):
             continue
         if _STARTS_A_PROCESS.search(source):
             item.add_marker(pytest.mark.subprocess)
+        if _SENDS_A_SIGNAL.search(source):
+            item.add_marker(pytest.mark.serial)
 
 
 # `make test-fast` asks for fewer hypothesis examples: the property tests still run each property.

@@ -143,6 +143,29 @@ def test_a_fixed_batch_export_names_the_batch_it_can_run(tmp_path):
         benchmark(loaded, batch_sizes=[3], runs=1, warmup=1, onnx_files={"authored": path})
 
 
+def test_its_own_export_is_named_by_what_it_is_not_its_cache_file(tmp_path, monkeypatch):
+    """An export bench made itself (a cache entry, named by a hash) is named `MODEL (GRAPH export)`
+    in a message; a file the caller gave is named by its path, as above."""
+    import warnings
+    from contextlib import contextmanager
+
+    loaded = load_model("relu")
+    hashed = tmp_path / f"{'3f' * 32}.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(loaded.module, loaded.example_inputs().args, str(hashed), dynamo=False)
+
+    @contextmanager
+    def cached(loaded, graph, use_cache):
+        yield hashed
+
+    monkeypatch.setattr(bench, "_exported", cached)
+    with pytest.raises(bench.InspectorError) as refused:
+        benchmark(loaded, batch_sizes=[3], runs=1, warmup=1)
+    assert str(refused.value).startswith("relu (authored export): input")
+    assert hashed.name not in str(refused.value)
+
+
 def test_python_api_takes_a_spec_and_a_module_needs_its_inputs(tmp_path, monkeypatch):
     import inspector
 

@@ -28,12 +28,9 @@ LECTURE_SCRIPTS = [
 
 
 def run_example(name: str, cwd: Path) -> subprocess.CompletedProcess:
-    # PYTHONPATH makes `from models import ...` (exercise3) find this checkout's models/ folder, as
-    # running from the repository's root does; the foreign cwd proves the scripts do not depend on where they run.
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    )
+    # As a user runs them after `make install`: from a foreign folder, with no PYTHONPATH that
+    # would find this checkout's models/ for exercise3's `from models import ExerciseModel`.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     return subprocess.run(
         [sys.executable, str(ROOT / "examples" / f"{name}.py")],
         cwd=cwd,

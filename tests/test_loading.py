@@ -1,3 +1,4 @@
+import json
 import textwrap
 
 import pytest
@@ -143,6 +144,64 @@ def test_a_user_model_has_the_same_weights_on_every_load(user_file):
     first = load_model(f"{user_file}:Net", input_shapes=[(2, 4)]).module.fc.weight
     second = load_model(f"{user_file}:Net", input_shapes=[(2, 4)]).module.fc.weight
     assert torch.equal(first, second)
+
+
+def test_package_module_attr_resolves_from_the_current_folder(tmp_path):
+    """The installed `inspector` command in a folder with a package of its own (named `models`,
+    as the lecture's are): found there, as `python -m` finds it, not reported as missing."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = Path(sys.executable).with_name("inspector")
+    if not command.is_file():
+        pytest.skip(f"no installed inspector command beside {sys.executable}")
+    package = tmp_path / "models"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "nets.py").write_text(USER_MODELS)
+    done = subprocess.run(
+        [str(command), "summary", "models.nets:make_net", "--input-shape", "2,4", "-k", "width=5"]
+        + ["--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["total_params"] == 4 * 5 + 5
+
+
+def test_a_file_without_attr_names_its_models(tmp_path, cli):
+    """`file.py` alone: one line naming the file's nn.Module classes and factories, found without
+    running the file (its last line would end the process)."""
+    path = tmp_path / "my_net.py"
+    path.write_text(
+        USER_MODELS
+        + textwrap.dedent(
+            """
+            class Deeper(Net):
+                pass
+
+            class Helper:
+                pass
+
+            def make_head() -> nn.Module:
+                return build_it()
+
+            raise SystemExit("never run")
+            """
+        )
+    )
+    result = cli("summary", path, "--input-shape", "2,4")
+    assert result.code == 2 and len(result.err.splitlines()) == 1, result.err
+    assert result.err.strip().endswith(
+        "my_net.py names no model: add :ATTR, one of Net, Deeper, make_net, make_head"
+    )
+    empty = tmp_path / "empty.py"
+    empty.write_text("x = 1\n")
+    assert "names no model: add :ATTR" in cli("summary", empty).err
+    assert "no such file" in cli("summary", tmp_path / "absent.py").err
 
 
 def _flags_and_state(module):

@@ -334,5 +334,5 @@ def test_the_ci_workflow_caches_exports_and_uploads_junit_reports():
     assert "uses: actions/cache@" in text and "path: ${{ env.INSPECTOR_CACHE_DIR }}" in text
     assert "shard: [1, 2]" in text and "--shard ${{ matrix.shard }}/2" in text
     assert "--junit-xml check-all-${{ matrix.shard }}.xml" in text
-    assert "pytest -n 2 examples/ci/test_exports.py --junit-xml=pytest-exports.xml" in text
-    assert text.count("uses: actions/upload-artifact@") == 3
+    assert "pytest -n 2 ci/test_exports.py --junit-xml=pytest-exports.xml" in text
+    assert text.count("uses: actions/upload-artifact@") == 4

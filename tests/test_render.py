@@ -9,12 +9,17 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 from _netron_helpers import require_browser, write_conv_bn_relu_onnx
+from test_install_hints import distribution_name
 
 import inspector.netron.render as render_module
 from inspector.errors import InspectorError
 from inspector.netron.render import png_size, render
 
 SVG_TEXT = "{http://www.w3.org/2000/svg}text"
+# The install hint works from any folder: the distribution's own name, not `pip install .[render]`
+RENDER_EXTRA = f"pip install '{distribution_name()}[render]'"
+
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(scope="module")
@@ -117,14 +122,14 @@ def test_missing_chromium_says_how_to_install(cli, model, tmp_path, monkeypatch)
     monkeypatch.setattr(render_module, "_chromium_candidates", lambda: [None, "/nonexistent"])
     result = cli("render", model, "-o", tmp_path / "graph.png")
     assert result.code == 2
-    assert "apt-get install chromium" in result.err and "pip install .[render]" in result.err
+    assert "apt-get install chromium" in result.err and RENDER_EXTRA in result.err
 
 
 def test_missing_playwright_says_how_to_install(cli, model, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "playwright.sync_api", None)  # import fails
     result = cli("render", model, "-o", tmp_path / "graph.svg")
     assert result.code == 2
-    assert "pip install .[render]" in result.err
+    assert RENDER_EXTRA in result.err
 
 
 def test_png_size_reads_the_header():
@@ -147,6 +152,45 @@ def test_missing_browser_skips_locally_and_fails_in_ci(monkeypatch, required, ou
     monkeypatch.setenv("INSPECTOR_REQUIRE_BROWSER", required)
     with pytest.raises(outcome, match="apt-get install chromium"):
         require_browser()
+
+
+BROWSER_TESTS = """
+import pytest
+from _netron_helpers import require_browser
+
+@pytest.fixture
+def chromium():
+    return require_browser()
+
+@pytest.mark.browser
+def test_svg(chromium):
+    pass
+
+@pytest.mark.browser
+@pytest.mark.parametrize("suffix", ["png", "svg"])
+def test_drawn(chromium, suffix):
+    pass
+
+def test_without_a_browser():
+    pass
+"""
+
+
+@pytest.mark.parametrize("required", ["", "1"])
+def test_browser_tests_skip_with_one_notice_line_or_fail_in_ci(pytester, monkeypatch, required):
+    """A machine without Chromium: every browser test skipped under one -ra line, not one per
+    test; in CI (INSPECTOR_REQUIRE_BROWSER=1) each of them fails instead."""
+    monkeypatch.setattr(render_module, "_chromium_candidates", lambda: [])
+    monkeypatch.setenv("INSPECTOR_REQUIRE_BROWSER", required)
+    pytester.makepyfile(test_drawing=BROWSER_TESTS)
+    result = pytester.runpytest("-p", "_browser_plugin", "-ra")
+    if required:
+        result.assert_outcomes(passed=1, errors=3)  # failed in their fixture
+        return
+    result.assert_outcomes(passed=1, skipped=3)
+    notices = [line for line in result.outlines if line.startswith("SKIPPED")]
+    assert len(notices) == 1, result.outlines
+    assert notices[0].startswith("SKIPPED [3] ") and "apt-get install chromium" in notices[0]
 
 
 def test_png_scale_keeps_huge_graphs_within_the_limits():

@@ -307,3 +307,21 @@ def test_localize_looks_at_a_failing_run_not_at_the_given_ones(tmp_path):
     assert not report
     assert report.first_divergence is not None, report
     assert report.first_divergence.layer == "0"
+
+
+def test_the_passed_line_names_the_export_not_a_cache_file(cli, tiny):
+    """verify MODEL's headline says which export it checked in words (the cache's file name is a
+    hash that means nothing to a reader); with --onnx it names the file given."""
+    from inspector.export.cache import cache_dir
+
+    _, path = tiny
+    model = [TINY_SPEC, "--input-shape", TINY_SHAPE]
+    cached = cli("verify", *model)
+    assert cached.code == 0, cached.err
+    headline = cached.out.splitlines()[0]
+    assert headline.startswith("PASSED | ") and "cached export, authored graph)" in headline
+    assert str(cache_dir()) not in cached.out and ".onnx" not in headline
+    temporary = cli("verify", *model, "--no-cache")
+    assert "temporary export, authored graph)" in temporary.out.splitlines()[0]
+    given = cli("verify", *model, "--onnx", path)
+    assert given.out.splitlines()[0].endswith(f"; {path})")

@@ -91,10 +91,9 @@ def run(args) -> ExitStatus:
     from ..onnx.diff import diff_models
 
     if args.output:
-        from ..netron.render import check_output, find_chromium
+        from ..netron.render import check_output
 
-        check_output(args.output)  # fail fast, before an export
-        find_chromium()
+        check_output(args.output)  # fail fast, before an export; the browser is looked for later
     side_a, side_b = _sides(args)
     with onnx_files(side_a, side_b, use_cache=not args.no_cache) as (path_a, path_b):
         result = diff_models(

@@ -88,11 +88,12 @@ def print_notes(drawing) -> None:
 
 
 def run(args) -> ExitStatus:
-    from ..netron.render import check_output, find_chromium, render
+    from ..netron.render import check_output, render
 
+    # The input first, then the browser (render looks for it): a machine without Chromium still
+    # says what is wrong with a model, a file or -o.
     refuse_model_options_for_a_file(args)
     check_output(args.output)  # fail fast, before an export
-    find_chromium()
     with onnx_for(args) as path, drawable_for(args, path) as drawing:
         print_notes(drawing)
         emit(render(drawing.path, args.output, timeout=args.timeout, name=drawing.name), args)

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..defaults import LOOPBACK, RENDER_TIMEOUT
 from ..errors import InspectorError
 from ..onnx.files import check_onnx_file
-from ..util.files import check_name_length, write_atomically
+from ..util.files import check_folder_writable, check_name_length, write_atomically
 from ..util.html import short_repr
 from ..util.progress import step
 from ..util.text import first_line, xml_safe
@@ -39,7 +39,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-INSTALL_HINT = "apt-get install chromium, and pip install .[render] for Playwright"
+# The distribution's name on the package index (pyproject.toml), right from any folder.
+INSTALL_HINT = "apt-get install chromium, and pip install 'torch-inspector[render]' for Playwright"
 PNG_SCALE = 2.0  # as Netron's own PNG export: 11 px labels stay sharp when zoomed in
 MAX_PNG_SIDE = 32767  # the largest side that image viewers (and Chromium's canvas) all accept
 MAX_PNG_PIXELS = 64 * 2**20  # 256 MB of RGBA in Chromium; huge graphs are drawn smaller
@@ -90,6 +91,7 @@ def check_output(output) -> Path:
         raise InspectorError(f"{path} is a folder, not an image file")
     if not path.parent.is_dir():
         raise InspectorError(f"{path}: folder {path.parent} does not exist")
+    check_folder_writable(path.parent, str(path))
     return path
 
 

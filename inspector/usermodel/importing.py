@@ -41,6 +41,7 @@ def import_code(where: str):
 
 
 def _import_module(name: str):
+    _current_folder_first_if_it_provides(name.split(".")[0])
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as error:
@@ -82,10 +83,23 @@ def _import_file(path: Path):
     return module
 
 
-def _put_first_on_path(folder: Path) -> None:
+def _current_folder_first_if_it_provides(top: str) -> None:
+    """`package.module` from the current folder, as `python -m package.module` finds it there: the
+    installed `inspector` command, unlike `python -m`, does not have the folder on sys.path. Only
+    when the folder holds that package, so an installed one of another name is imported as ever."""
+    try:
+        folder = Path.cwd()
+    except OSError:  # the current folder was removed
+        return
+    if (folder / top).is_dir() or (folder / f"{top}.py").is_file():
+        _put_first_on_path(folder, only={top})
+
+
+def _put_first_on_path(folder: Path, only: set[str] | None = None) -> None:
     """The file's folder first on sys.path, as `python file.py` has it; and a top-level package
     that this folder provides (its own `models/`, `utils.py`) but that an earlier import in this
-    process took from elsewhere is forgotten, so the file imports its neighbours, not those."""
+    process took from elsewhere is forgotten, so the file imports its neighbours, not those
+    (`only`: of these names alone)."""
     entry = str(folder)
     if entry in sys.path:
         sys.path.remove(entry)
@@ -93,6 +107,8 @@ def _put_first_on_path(folder: Path) -> None:
     provided = {p.stem for p in folder.glob("*.py")} | {
         p.name for p in folder.iterdir() if (p / "__init__.py").is_file()
     }
+    if only is not None:
+        provided &= only
     for name in provided & set(sys.modules):
         module = sys.modules[name]
         origin = getattr(module, "__file__", None)

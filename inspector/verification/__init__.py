@@ -149,10 +149,9 @@ def verify(
         exported_model(loaded, options=options, use_cache=use_cache) as path,
     ):
         report = verify_onnx(loaded, path, **checks)
-    if not path.exists():  # a temporary export, gone now: say what it was instead
-        kind = f"{options.graph} graph"
-        kind += f", {options.precision}" if options.precision != PRECISION else ""
-        report.onnx_file = f"temporary export, {kind}"
+    # The export verify made itself: named for what it is, not by its file (the cache's is a hash).
+    kind = f"{'cached' if path.exists() else 'temporary'} export, {options.graph} graph"
+    report.onnx_file = kind + (f", {options.precision}" if options.precision != PRECISION else "")
     return report
 
 
