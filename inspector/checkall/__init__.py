@@ -238,7 +238,8 @@ def _check_in_workers(
     def finished(name: str, _check) -> None:
         running.remove(name)
         bar.advance()
-        bar.describe(printable(f"exporting and verifying {', '.join(running)}"))
+        if running:  # the last one done: no step left to name
+            bar.describe(printable(f"exporting and verifying {', '.join(running)}"))
 
     threads = max(1, _usable_cores() // jobs)
     return run_in_workers(
