@@ -170,8 +170,8 @@ def test_summary_names_sequence_and_optional_types_with_element_shapes(corpus, c
 # The first opset whose Transpose takes each type: older onnxruntime releases read these.
 _TRANSPOSE_OPSET = {
     TensorProto.BFLOAT16: 13,
-    TensorProto.FLOAT8E4M3FN: 19,
-    TensorProto.FLOAT8E5M2: 19,
+    TensorProto.FLOAT8E4M3FN: 21,
+    TensorProto.FLOAT8E5M2: 21,
     TensorProto.INT4: 21,
     TensorProto.UINT4: 21,
 }

@@ -208,13 +208,15 @@ def test_an_unknown_column_is_a_usage_error(cli):
 def test_train_mode_runs_in_train_and_leaves_the_model_as_it_came():
     model = ConvBatchNorm()
     model.bn.running_mean.copy_(_randn(8, seed=1))
+    model.bn.eval()  # a frozen BatchNorm inside a training model: each flag must come back
     before = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = [m.training for m in model.modules()]
     loaded = load_model(model, inputs=[_randn(4, 3, 8, 8)])
     seen = []
     model.bn.register_forward_pre_hook(lambda module, _: seen.append(module.training))
     summarize(loaded, mode="train", col_names=["output_size", "mult_adds"])
     assert seen and all(seen)
-    assert not model.training and not model.bn.training
+    assert [m.training for m in model.modules()] == flags == [True, True, False]
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
 
