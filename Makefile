@@ -5,7 +5,7 @@ TORCH_VERSION ?= 2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-matrix lint figure bench clean
+.PHONY: install demo test test-slow test-fast test-matrix lint figure bench clean
 
 install: $(STAMP)
 
@@ -26,8 +26,16 @@ demo: $(STAMP)
 # the browser, the soak: marked serial by tests/conftest.py). Both runs run; either failing fails.
 test: $(STAMP)
 	status=0; \
-	$(BIN)/python -m pytest -q -n auto -m "not serial" || status=$$?; \
-	$(BIN)/python -m pytest -q -m serial || status=$$?; \
+	$(BIN)/python -m pytest -q -n auto -m "not serial and not slow" || status=$$?; \
+	$(BIN)/python -m pytest -q -m "serial and not slow" || status=$$?; \
+	exit $$status
+
+# What make test leaves out: the tests marked slow (the README walkthrough, the big models, the
+# MobileNetV3s, the soak), in the same two runs. CI runs both targets.
+test-slow: $(STAMP)
+	status=0; \
+	$(BIN)/python -m pytest -q -n auto -m "slow and not serial" || status=$$?; \
+	$(BIN)/python -m pytest -q -m "slow and serial" || status=$$?; \
 	exit $$status
 
 # The edit-test loop: one worker per core (pytest-xdist), and nothing that starts a process of its own.

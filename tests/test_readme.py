@@ -248,6 +248,7 @@ def walkthrough(tmp_path_factory) -> dict[str, list[str]]:
     return failures
 
 
+@pytest.mark.slow  # about 4 minutes of commands in a row: make test-slow and CI run it
 def test_the_readme_runs_top_to_bottom_in_an_empty_folder(walkthrough):
     failures = walkthrough[""]
     assert not failures, f"{len(failures)} README command(s) fail as printed:\n\n" + "\n\n".join(
@@ -255,6 +256,7 @@ def test_the_readme_runs_top_to_bottom_in_an_empty_folder(walkthrough):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_the_readme_drawings_run_where_chromium_is(walkthrough):
     from _netron_helpers import require_browser
