@@ -13,10 +13,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _pytest_runs_of_make_test() -> list[list[str]]:
-    """The pytest command lines `make test` would run (make -n prints them without running)."""
+def _pytest_runs_of(target: str) -> list[list[str]]:
+    """The pytest command lines `make TARGET` would run (make -n prints them without running)."""
     done = subprocess.run(
-        ["make", "-n", "-o", ".venv/.installed", "test"],
+        ["make", "-n", "-o", ".venv/.installed", target],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -30,10 +30,19 @@ def _pytest_runs_of_make_test() -> list[list[str]]:
     return runs
 
 
-def test_make_test_runs_the_serial_tests_alone_after_the_others():
-    parallel, serial = _pytest_runs_of_make_test()
-    assert "-n" in parallel and parallel[parallel.index("-m") + 1] == "not serial"
-    assert "-n" not in serial and serial[serial.index("-m") + 1] == "serial"
+@pytest.mark.parametrize(
+    "target, parallel_marks, serial_marks",
+    [
+        ("test", "not serial and not slow", "serial and not slow"),
+        ("test-slow", "slow and not serial", "slow and serial"),
+    ],
+)
+def test_make_test_runs_the_serial_tests_alone_after_the_others(
+    target, parallel_marks, serial_marks
+):
+    parallel, serial = _pytest_runs_of(target)
+    assert "-n" in parallel and parallel[parallel.index("-m") + 1] == parallel_marks
+    assert "-n" not in serial and serial[serial.index("-m") + 1] == serial_marks
 
 
 def _collected(marker: str, *files: str) -> set[str]:
