@@ -91,18 +91,28 @@ def _with_fill(style: str, colour: str) -> str:
 
 def _add_legend(root, result, counts: Counter) -> None:
     """Make room above the graph and draw the legend there."""
-    lines = _legend_lines(result, counts)
+    swatch = "fill: {}; stroke: rgb(51, 51, 51); stroke-width: 1px;"
+    lines = [
+        (swatch.format(COLOURS[state]) if state else None, text)
+        for state, text in _legend_lines(result, counts)
+    ]
+    draw_legend(root, lines)
+
+
+def draw_legend(root, lines: list[tuple[str | None, str]]) -> None:
+    """Lines of text above the graph, each after a swatch drawn in its style (None: no swatch);
+    the graph moves down to make room."""
     height = LEGEND_ROW * len(lines) + 12
     _shift_down(root, height, width=max(len(text) for _, text in lines) * 6.5 + 40)
     legend = ElementTree.SubElement(root, f"{{{SVG}}}g", {"id": "inspector-legend"})
     text_style = f"font-family: {FONT}; font-size: 11px; fill: rgb(0, 0, 0);"
-    for row, (state, text) in enumerate(lines):
+    for row, (style, text) in enumerate(lines):
         y = 8 + row * LEGEND_ROW
-        if state:
+        if style:
             swatch = {"x": "8", "y": str(y), "width": "22", "height": "12", "rx": "3"}
-            swatch["style"] = f"fill: {COLOURS[state]}; stroke: rgb(51, 51, 51); stroke-width: 1px;"
+            swatch["style"] = style
             ElementTree.SubElement(legend, f"{{{SVG}}}rect", swatch)
-        place = {"x": "36" if state else "8", "y": str(y + 10), "style": text_style}
+        place = {"x": "36" if style else "8", "y": str(y + 10), "style": text_style}
         ElementTree.SubElement(legend, f"{{{SVG}}}text", place).text = text
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 
 from ..defaults import RENDER_TIMEOUT
 from ..onnx.files import check_onnx_file_once
-from .diff_drawing import FONT, LEGEND_ROW, NODE_ID, SVG, _shift_down, _uniquely_named, _with_fill
+from .diff_drawing import NODE_ID, SVG, _uniquely_named, _with_fill, draw_legend
 from .render import RenderResult, render
 
 # (upper bound of the scaled error, colour, words), from agreeing to far off
@@ -76,19 +76,10 @@ def _legend(root, check, counts: Counter, cause: str | None) -> None:
     ]
     root_text = f"root cause: {cause}" if cause else "root cause: none, every module agrees"
     lines.append(("outline", root_text))
-    height = LEGEND_ROW * len(lines) + 12
-    _shift_down(root, height, width=max(len(text) for _, text in lines) * 6.5 + 40)
-    legend = ElementTree.SubElement(root, f"{{{SVG}}}g", {"id": "inspector-legend"})
-    text_style = f"font-family: {FONT}; font-size: 11px; fill: rgb(0, 0, 0);"
-    for row, (colour, text) in enumerate(lines):
-        y = 8 + row * LEGEND_ROW
-        if colour:
-            swatch = {"x": "8", "y": str(y), "width": "22", "height": "12", "rx": "3"}
-            swatch["style"] = (
-                ROOT_OUTLINE.replace("4px", "2px")
-                if colour == "outline"
-                else f"fill: {colour}; stroke: rgb(51, 51, 51); stroke-width: 1px;"
-            )
-            ElementTree.SubElement(legend, f"{{{SVG}}}rect", swatch)
-        place = {"x": "36" if colour else "8", "y": str(y + 10), "style": text_style}
-        ElementTree.SubElement(legend, f"{{{SVG}}}text", place).text = text
+    draw_legend(root, [(_swatch(colour), text) for colour, text in lines])
+
+
+def _swatch(colour: str | None) -> str | None:
+    if colour == "outline":
+        return ROOT_OUTLINE.replace("4px", "2px")
+    return colour and f"fill: {colour}; stroke: rgb(51, 51, 51); stroke-width: 1px;"
