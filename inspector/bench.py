@@ -360,8 +360,10 @@ def _bound_run(session, feeds: dict):
 @contextmanager
 def _exported(loaded: LoadedModel, graph: str, use_cache: bool):
     from .export.cache import exported_model
+    from .export.exporter import make_export_options
 
-    with exported_model(loaded, graph=graph, use_cache=use_cache) as path:
+    options = make_export_options(graph=graph)
+    with exported_model(loaded, options=options, use_cache=use_cache) as path:
         yield Path(path)
 
 

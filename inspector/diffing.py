@@ -103,8 +103,10 @@ def _onnx_file(side: Side, use_cache: bool) -> Iterator[Path]:
     loaded = as_loaded(side.source, caller="diff")
     if side.exporter == EXPORTER:
         from .export import exported_model
+        from .export.exporter import make_export_options
 
-        with exported_model(loaded, graph=side.graph, use_cache=use_cache) as path:
+        options = make_export_options(graph=side.graph)
+        with exported_model(loaded, options=options, use_cache=use_cache) as path:
             yield path
         return
     # The cache keeps the default exporter's files only: another exporter writes a temporary file.

@@ -119,10 +119,12 @@ def _onnx_file(source, graph: str, use_cache: bool) -> Iterator[tuple[Path, str]
         yield Path(source), Path(source).name
         return
     from .export import exported_model
+    from .export.exporter import make_export_options
     from .loading import as_loaded
 
     if isinstance(source, Path):
         source = str(source)
     loaded = as_loaded(source, caller="show")
-    with exported_model(loaded, graph=graph, use_cache=use_cache) as path:
+    options = make_export_options(graph=graph)
+    with exported_model(loaded, options=options, use_cache=use_cache) as path:
         yield path, model_file_name(loaded.spec)

@@ -11,7 +11,7 @@ import torch
 from _export_helpers import assert_matches_torch
 
 from inspector.export import cache as cache_module
-from inspector.export import exported_model
+from inspector.export import exported_model, make_export_options
 from inspector.loading import load_model
 
 TINY = {"in_features": 6, "out_features": 4}
@@ -97,14 +97,17 @@ def test_changing_the_input_shape_misses(cache_dir, exports):
 
 def test_graph_and_options_are_part_of_the_key(cache_dir):
     loaded = tiny()
-    keys = {
-        cache_module.cache_key(loaded),
-        cache_module.cache_key(loaded, graph="optimized"),
-        cache_module.cache_key(loaded, opset=17),
-        cache_module.cache_key(loaded, exporter="torchscript"),
-        cache_module.cache_key(loaded, dynamic_batch=False),
-    }
-    assert len(keys) == 5
+    variants = [
+        {},
+        {"graph": "optimized"},
+        {"opset": 17},
+        {"exporter": "torchscript"},
+        {"dynamic_batch": False},
+        {"dynamic_dims": ["input.1=features"]},
+        {"precision": "fp16"},
+    ]
+    keys = {cache_module.cache_key(loaded, make_export_options(**v)) for v in variants}
+    assert len(keys) == len(variants)
 
 
 def test_layer_settings_without_weights_are_part_of_the_key(cache_dir):

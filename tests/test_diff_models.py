@@ -14,7 +14,7 @@ from _export_helpers import give_batchnorm_statistics
 from _golden import assert_golden
 from onnx import numpy_helper
 
-from inspector.export import cached_export
+from inspector.export import cached_export, make_export_options
 from inspector.loading import load_model
 
 MODEL = "mobilenet_v3_small"
@@ -83,7 +83,9 @@ def test_authored_and_optimized_compute_the_same(cli, checkpoint):
 
 @pytest.fixture(scope="module")
 def authored_file(checkpoint):
-    return cached_export(load_model(MODEL, checkpoint=checkpoint), graph="authored")
+    return cached_export(
+        load_model(MODEL, checkpoint=checkpoint), make_export_options(graph="authored")
+    )
 
 
 def test_a_changed_weight_is_named(cli, authored_file, tmp_path, monkeypatch):

@@ -24,12 +24,12 @@ def mobilenet():
     """The authored MobileNetV3-Small export (BatchNorm with seeded statistics)."""
     from _export_helpers import give_batchnorm_statistics
 
-    from inspector.export import cached_export
+    from inspector.export import cached_export, make_export_options
     from inspector.loading import load_model
 
     loaded = load_model(MODEL)
     give_batchnorm_statistics(loaded.module)
-    return onnx.load(str(cached_export(loaded, graph="authored")))
+    return onnx.load(str(cached_export(loaded, make_export_options(graph="authored"))))
 
 
 def _dims(value) -> list:

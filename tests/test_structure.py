@@ -171,3 +171,39 @@ def test_the_public_functions_are_documented_as_torchinfo_does(name):
     for parameter in parameters.values():
         star = {"VAR_POSITIONAL": "*", "VAR_KEYWORD": "**"}.get(parameter.kind.name, "")
         assert f"    {star}{parameter.name}: " in args, f"{name}: Args: misses {parameter.name}"
+
+
+MAX_EXPORT_OPTIONS_MADE = 3  # the CLI, the one function the API's keywords go through, no other
+
+
+def _export_options_made() -> list[str]:
+    """Where inspector's code makes an ExportOptions: a call of the class, or a copy of an options
+    object with fields changed (dataclasses.replace), which would be checked again."""
+    made = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            function = ast.unparse(node.func)
+            first = ast.unparse(node.args[0]) if node.args else ""
+            copied = function.endswith("replace") and "options" in first
+            if function.split(".")[-1] == "ExportOptions" or copied:
+                made.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return made
+
+
+def test_export_options_are_made_in_few_places():
+    """Parsed once and passed down: the options are not unpacked and rebuilt on the way."""
+    made = _export_options_made()
+    assert 1 <= len(made) <= MAX_EXPORT_OPTIONS_MADE, made
+
+
+def test_the_export_cache_takes_the_options_object_not_loose_keywords():
+    import inspect
+
+    from inspector.export import cache
+
+    loose = {"graph", "exporter", "opset", "dynamic_batch", "dynamic_dims", "precision"}
+    for function in (cache.cache_key, cache.cached_export, cache.exported_model):
+        parameters = set(inspect.signature(function).parameters)
+        assert "options" in parameters and not parameters & loose, function.__name__

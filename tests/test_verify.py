@@ -355,8 +355,12 @@ def test_nan_in_the_reference_is_a_warning_counted_in_json():
     assert data["runs"][0]["outputs"][0]["expected_nan"] == 1
 
 
-def test_one_verify_parses_its_tolerances_and_checks_its_export_options_once(monkeypatch):
-    """The options are parsed into one object each and passed down, not unpacked and rebuilt."""
+@pytest.mark.parametrize("use_cache", [False, True])
+def test_one_verify_parses_its_tolerances_and_checks_its_export_options_once(
+    monkeypatch, tmp_path, use_cache
+):
+    """The options are parsed into one object each and passed down, not unpacked and rebuilt,
+    through the export cache too."""
     import torch
 
     import inspector
@@ -376,14 +380,17 @@ def test_one_verify_parses_its_tolerances_and_checks_its_export_options_once(mon
 
     monkeypatch.setattr(tolerances, "_split", split)
     monkeypatch.setattr(ExportOptions, "check", check)
+    monkeypatch.setenv("INSPECTOR_CACHE_DIR", str(tmp_path / "cache"))  # a miss: a real export
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh())
-    assert inspector.verify(model, torch.randn(2, 4), atol={"output": 1e-4}, seeds=1)
+    x = torch.randn(2, 4)
+    assert inspector.verify(model, x, atol={"output": 1e-4}, seeds=1, use_cache=use_cache)
     assert sorted(parsed) == ["atol", "rtol"]
     assert len(checked) == 1
     parsed.clear(), checked.clear()
     from inspector.cli import main
 
-    assert main(["verify", "linear", "--seeds", "1", "--atol", "1e-4", "--no-cache"]) == 0
+    cache = [] if use_cache else ["--no-cache"]
+    assert main(["verify", "linear", "--seeds", "1", "--atol", "1e-4", *cache]) == 0
     assert sorted(parsed) == ["atol", "rtol"]
     assert len(checked) == 1  # built once by the command line, passed down as it is

@@ -13,6 +13,7 @@ import pytest
 from _verify_helpers import BACKEND_DATA
 from onnx import TensorProto, helper, numpy_helper
 
+from inspector import defaults
 from inspector.onnx.testdata import DataSet, read_test_data, write_test_data
 
 
@@ -244,6 +245,13 @@ def test_help_and_usage_errors_of_verify_and_check_all_import_no_backend():
         ("verify", ["--data", "DATA", "--seeds", "2"]),
         ("render", ["-o", "OUT", "--kwargs", "{}"]),
         ("render", ["-o", "OUT", "--no-cache"]),
+        # given at its default value is given all the same
+        ("verify", ["--data", "DATA", "--opset", str(defaults.OPSET)]),
+        ("verify", ["--data", "DATA", "--exporter", defaults.EXPORTER]),
+        ("verify", ["--data", "DATA", "--graph", defaults.GRAPH]),
+        ("verify", ["--data", "DATA", "--precision", defaults.PRECISION]),
+        ("verify", ["--data", "DATA", "--seeds", str(defaults.SEEDS)]),
+        ("render", ["-o", "OUT", "--graph", defaults.GRAPH]),
     ],
 )
 def test_an_option_that_does_nothing_for_an_onnx_file_is_exit_2(
@@ -258,3 +266,14 @@ def test_an_option_that_does_nothing_for_an_onnx_file_is_exit_2(
     assert result.code == 2
     assert result.err.startswith(f"inspector: error: {flag} ") and result.err.count("\n") == 1
     assert not (tmp_path / "out.svg").exists()
+
+
+def test_help_still_names_the_defaults_of_the_options_told_apart_from_not_given(cli):
+    """Their parser default is None (so that one given at its default is refused where it does
+    not apply), and --help names the real default all the same."""
+    text = " ".join(cli("verify", "--help").out.split())
+    assert f"ONNX opset ({defaults.OPSET})" in text
+    assert f"(default: {defaults.GRAPH})" in text
+    assert f"torch.onnx exporter (default: {defaults.EXPORTER})" in text
+    assert f"(default: {defaults.PRECISION})" in text
+    assert f"random inputs per batch size ({defaults.SEEDS})" in text

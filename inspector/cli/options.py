@@ -141,7 +141,6 @@ def add_graph_option(parser) -> None:
     parser.add_argument(
         "--graph",
         choices=defaults.GRAPHS,
-        default=defaults.GRAPH,
         help="authored: one node per layer as written (Conv, BatchNormalization, "
         f"...); optimized: the exporter's fusions (default: {defaults.GRAPH})",
     )
@@ -151,9 +150,7 @@ def add_export_options(parser) -> None:
     """The options that change the exported file (export, and the commands that export first)."""
     opts = parser.add_argument_group("export options")
     add_graph_option(opts)
-    opts.add_argument(
-        "--opset", type=positive_int, default=defaults.OPSET, help=f"ONNX opset ({defaults.OPSET})"
-    )
+    opts.add_argument("--opset", type=positive_int, help=f"ONNX opset ({defaults.OPSET})")
     opts.add_argument(
         "--static-batch",
         action="store_true",
@@ -162,7 +159,6 @@ def add_export_options(parser) -> None:
     opts.add_argument(
         "--exporter",
         choices=defaults.EXPORTERS,
-        default=defaults.EXPORTER,
         help=f"torch.onnx exporter (default: {defaults.EXPORTER})",
     )
     opts.add_argument(
@@ -176,7 +172,6 @@ def add_export_options(parser) -> None:
     opts.add_argument(
         "--precision",
         choices=defaults.PRECISIONS,
-        default=defaults.PRECISION,
         help="fp16/bf16: the float32 export converted by onnxruntime's float16 converter "
         "(inputs and outputs stay float32, Casts at the edges); int8: onnxruntime's "
         "quantize_static (QDQ, calibrated on seeded inputs) (default: fp32)",
@@ -223,17 +218,35 @@ def load(args, inputs_required: bool = True, meta: bool | None = False):
 
 
 def export_options(args):
-    """The export options a command was given, as export/cache take them."""
-    from ..export.exporter import ExportOptions, dynamic_dims_of
+    """The export options a command was given, as export/cache take them (checked here, once)."""
+    from ..export.exporter import make_export_options
 
-    return ExportOptions(
-        graph=args.graph,
-        exporter=args.exporter,
-        opset=args.opset,
+    return make_export_options(
+        graph=given_or_default(args, "graph"),
+        exporter=given_or_default(args, "exporter"),
+        opset=given_or_default(args, "opset"),
         dynamic_batch=not args.static_batch,
-        dynamic_dims=dynamic_dims_of(args.dynamic_dim),
-        precision=args.precision,
+        dynamic_dims=args.dynamic_dim,
+        precision=given_or_default(args, "precision"),
     )
+
+
+# The options whose parser default is None, so that one given at its default value is told from
+# one not given (`verify FILE.onnx --opset 18` is refused as `--opset 7` is); their defaults, which
+# `--help` names, are filled in here.
+LATE_DEFAULTS = {
+    "graph": defaults.GRAPH,
+    "exporter": defaults.EXPORTER,
+    "opset": defaults.OPSET,
+    "precision": defaults.PRECISION,
+    "seeds": defaults.SEEDS,
+}
+
+
+def given_or_default(args, dest: str):
+    """An option of LATE_DEFAULTS as given, or its default when it was not."""
+    value = getattr(args, dest, None)
+    return LATE_DEFAULTS[dest] if value is None else value
 
 
 def is_onnx_path(spec: str) -> bool:
@@ -255,23 +268,16 @@ EXPORT_OPTIONS = (
     ("--opset", "opset"),
     ("--static-batch", "static_batch"),
     ("--dynamic-dim", "dynamic_dim"),
+    ("--precision", "precision"),
     ("--no-cache", "no_cache"),
 )
-# An option left at these values was not given (a flag given with its default is not told apart).
-_UNGIVEN = {
-    "graph": defaults.GRAPH,
-    "exporter": defaults.EXPORTER,
-    "opset": defaults.OPSET,
-    "seeds": defaults.SEEDS,
-}
 
 
 def refuse_options(args, options, reason: str) -> None:
     """An option that would silently do nothing here is a user error naming it (exit 2), in
     every command alike: `summary FILE.onnx --checkpoint x.pt`, `verify FILE.onnx --opset 7`."""
     for flag, dest in options:
-        value = getattr(args, dest, None)
-        if value not in (None, False, [], ()) and value != _UNGIVEN.get(dest):
+        if getattr(args, dest, None) not in (None, False, [], ()):  # given, even at its default
             raise InspectorError(f"{flag} {reason}")
 
 
@@ -312,6 +318,8 @@ def onnx_for(args):
         yield args.model
         return
     from ..export import exported_model
+    from ..export.exporter import make_export_options
 
-    with exported_model(load(args), graph=args.graph, use_cache=not args.no_cache) as path:
+    options = make_export_options(graph=given_or_default(args, "graph"))
+    with exported_model(load(args), options=options, use_cache=not args.no_cache) as path:
         yield path

@@ -14,6 +14,7 @@ from .options import (
     add_model_options,
     emit,
     export_options,
+    given_or_default,
     int_list,
     is_onnx_path,
     load,
@@ -84,7 +85,6 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--seeds",
         type=positive_int,
-        default=defaults.SEEDS,
         help=f"random inputs per batch size ({defaults.SEEDS})",
     )
     parser.add_argument(
@@ -188,13 +188,12 @@ def run(args) -> ExitStatus:
             export_options=options,
             atol=args.atol,
             rtol=args.rtol,
-            seeds=args.seeds,
+            seeds=given_or_default(args, "seeds"),
             batch_sizes=args.batch_sizes,
             localize=args.localize,
             repro=args.repro,
             save_data=args.save_data,
             use_cache=not args.no_cache,
-            precision=options.precision,
             budget=args.budget,
             metrics=args.metric,
             ort_opt=args.ort_opt,

@@ -33,14 +33,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..defaults import EXPORTER, GRAPH, OPSET
 from ..errors import InspectorError
 from ..onnx.files import check_onnx_file, file_digest, vouch_for
 from ..usermodel import inputs as input_naming
 from ..usermodel import outputs as output_naming
 from ..util.files import write_atomically
 from ..util.leftovers import owned_folder
-from .exporter import ExportOptions, export_onnx, file_stem
+from .exporter import ExportOptions, export_onnx, file_stem, make_export_options
 
 if TYPE_CHECKING:
     from ..loading import LoadedModel
@@ -61,16 +60,15 @@ def cache_dir() -> Path:
 def exported_model(
     loaded: LoadedModel,
     *,
-    graph: str = GRAPH,
     use_cache: bool = True,
     options: ExportOptions | None = None,
 ) -> Iterator[Path]:
     """A path to an up-to-date ONNX export of `loaded`, for verify/view/render/bench.
 
-    `options` (default: ExportOptions(graph=graph)) are export's; from the cache when possible,
-    otherwise a temporary file removed on exit.
+    `options` (default: export's defaults) are made by the caller, once; from the cache when
+    possible, otherwise a temporary file removed on exit.
     """
-    options = options or ExportOptions(graph=graph)
+    options = options or make_export_options()
     if use_cache:
         path = cached_export(loaded, options=options)
         if path is not None:
@@ -98,16 +96,15 @@ def _export(loaded: LoadedModel, path: Path, options: ExportOptions) -> Path:
     return export_onnx(loaded, path, options=options).path
 
 
-def cached_export(
-    loaded: LoadedModel, *, graph: str = GRAPH, options: ExportOptions | None = None
-) -> Path | None:
-    """The cached export of `loaded`, made now if missing or corrupt.
+def cached_export(loaded: LoadedModel, options: ExportOptions | None = None) -> Path | None:
+    """The cached export of `loaded` with `options` (default: export's defaults), made now if
+    missing or corrupt.
 
     None when the model cannot be keyed (its code has no source file) or the cache folder is not
     writable or is full; the caller then exports to a temporary file instead.
     """
-    options = options or ExportOptions(graph=graph)
-    key = _key(loaded, options)
+    options = options or make_export_options()
+    key = cache_key(loaded, options)
     if key is None:
         return None
     folder = cache_dir()
@@ -219,21 +216,10 @@ def _digest_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def cache_key(
-    loaded: LoadedModel,
-    *,
-    graph: str = GRAPH,
-    opset: int = OPSET,
-    exporter: str = EXPORTER,
-    dynamic_batch: bool = True,
-    dynamic_dims=(),
-) -> str | None:
-    """A hex digest of everything the export depends on, or None when the code has no source."""
-    options = ExportOptions(graph, exporter, opset, dynamic_batch, tuple(dynamic_dims))
-    return _key(loaded, options)
-
-
-def _key(loaded: LoadedModel, options: ExportOptions) -> str | None:
+def cache_key(loaded: LoadedModel, options: ExportOptions | None = None) -> str | None:
+    """A hex digest of everything an export with `options` (default: export's defaults) depends
+    on, or None when the code has no source."""
+    options = options or make_export_options()
     code = _code_digest(loaded.module, _builder(loaded.spec))
     if code is None:
         return None

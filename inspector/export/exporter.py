@@ -69,7 +69,8 @@ TORCHSCRIPT_MIN_OPSET = 9
 @dataclass(frozen=True)
 class ExportOptions:
     """Everything that shapes the exported file (and so the export cache's key), checked once,
-    when it is made: the commands and the cache pass this object down, not its fields."""
+    when it is made (by `make_export_options`, the one place that makes it): the commands and the
+    cache pass this object down, not its fields."""
 
     graph: str = GRAPH
     exporter: str = EXPORTER
@@ -84,7 +85,8 @@ class ExportOptions:
     def check(self) -> None:
         if self.precision not in PRECISIONS:
             raise InspectorError(
-                f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"
+                f"{option('--precision', 'precision', self.precision)}: choose one of "
+                f"{', '.join(PRECISIONS)}"
             )
         if self.graph not in GRAPHS:
             where = option("--graph", "graph", self.graph)
@@ -202,8 +204,14 @@ def export_onnx(
         InspectorError: the model does not export, or the file does not run as declared.
     """
     if options is None:
-        dims = dynamic_dims_of(dynamic_dims)
-        options = ExportOptions(graph, exporter, opset, dynamic_batch, dims, precision)
+        options = make_export_options(
+            graph=graph,
+            exporter=exporter,
+            opset=opset,
+            dynamic_batch=dynamic_batch,
+            dynamic_dims=dynamic_dims,
+            precision=precision,
+        )
     graph, exporter, opset = options.graph, options.exporter, options.opset
     precision = options.precision
     dynamic_batch = options.dynamic_batch
@@ -279,10 +287,24 @@ def _converted(staged: Path, proto, loaded: LoadedModel, traced: dict, precision
     return onnx.load(str(staged), load_external_data=False), kept
 
 
-def dynamic_dims_of(dynamic_dims) -> tuple:
-    return tuple(
+def make_export_options(
+    *,
+    graph: str = GRAPH,
+    exporter: str = EXPORTER,
+    opset: int = OPSET,
+    dynamic_batch: bool = True,
+    dynamic_dims: Iterable[DynamicDim | str] = (),
+    precision: str = PRECISION,
+) -> ExportOptions:
+    """export_onnx's keywords (verify's, the CLI's flags) -> one checked ExportOptions.
+
+    The one place besides tests that makes one (tests/test_structure.py counts them): every
+    command and API call makes its options here once and passes the object down.
+    """
+    dims = tuple(
         d if isinstance(d, DynamicDim) else parse_dynamic_dim(str(d)) for d in dynamic_dims
     )
+    return ExportOptions(graph, exporter, opset, dynamic_batch, dims, precision)
 
 
 def default_output(loaded: LoadedModel) -> Path:

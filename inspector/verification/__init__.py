@@ -117,7 +117,6 @@ def verify(
     Raises:
         InspectorError: the model does not load, export or run, or an argument is wrong.
     """
-    from ..export.exporter import ExportOptions
     from ..loading import as_loaded
 
     loaded = as_loaded(model, args, kwargs, caller="verify")
@@ -139,10 +138,15 @@ def verify(
     if onnx is not None:
         return verify_onnx(loaded, onnx, **checks)
     from ..export.cache import exported_model
-    from ..export.exporter import dynamic_dims_of
+    from ..export.exporter import make_export_options
 
-    options = export_options or ExportOptions(
-        graph, exporter, opset, dynamic_batch, dynamic_dims_of(dynamic_dims), precision
+    options = export_options or make_export_options(
+        graph=graph,
+        exporter=exporter,
+        opset=opset,
+        dynamic_batch=dynamic_batch,
+        dynamic_dims=dynamic_dims,
+        precision=precision,
     )
     with (
         eval_mode(loaded.module),
