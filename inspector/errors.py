@@ -56,6 +56,12 @@ def on_command_line() -> Iterator[None]:
         _on_command_line.reset(token)
 
 
+def naming_flags() -> bool:
+    """Whether messages name flags (the command line runs): a child process that does a
+    command's work is told, so that its messages name them too (onnx.files.run_checked)."""
+    return _on_command_line.get()
+
+
 def option(flag: str, parameter: str, value: object = _NO_VALUE) -> str:
     """`--opset 99` while the command line runs, `opset=99` from Python (without a value: the
     flag, or the parameter's name)."""

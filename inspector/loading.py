@@ -22,7 +22,7 @@ from torch import nn
 
 from . import models
 from .defaults import INPUT_SEED
-from .errors import InspectorError
+from .errors import InspectorError, option
 from .models._registry import BUILD_SEED
 from .usermodel.candidates import missing_attr_error
 from .usermodel.checkpoint import load_state_dict
@@ -145,9 +145,10 @@ def load_model(
     kwargs = dict(kwargs or {})
     given_ways = [w for w in (inputs, input_shapes, inputs_factory) if w]
     if len(given_ways) > 1:
-        raise InspectorError(
-            "give the example inputs one way: --input, --input-shape or --inputs, not several"
+        ways = option(
+            "--input, --input-shape or --inputs", "inputs, input_shapes or inputs_factory"
         )
+        raise InspectorError(f"give the example inputs one way: {ways}, not several")
     built = not isinstance(spec, nn.Module)
     label = spec if isinstance(spec, str) else type(spec).__name__
     with step(f"loading {label}"):

@@ -22,7 +22,7 @@ def test_parse_shard(text, shard):
 
 @pytest.mark.parametrize("text", ["0/2", "3/2", "1/0", "a/b", "1", "1/2/3", "-1/2", ""])
 def test_a_bad_shard_is_a_one_line_user_error(cli, text):
-    with pytest.raises(InspectorError, match="--shard"):
+    with pytest.raises(InspectorError, match=f"^shard {text!r}: "):  # from Python: the parameter
         parse_shard(text)
     result = cli("check-all", f"--shard={text}")
     assert result.code == 2
@@ -202,3 +202,15 @@ def test_an_interrupt_a_library_swallowed_still_stops_with_130(cli, monkeypatch)
     assert result.code == 130
     assert result.err.strip() == "inspector: interrupted"
     assert len(calls) == 1  # the sweep stopped at the interrupted model
+
+
+def test_a_bad_shard_names_the_parameter_from_python_and_the_flag_from_the_cli(cli):
+    with pytest.raises(InspectorError, match=r"^shard '0/2': I must be between") as raised:
+        parse_shard("0/2")
+    assert "--" not in str(raised.value)
+    total = len(models.list_models())
+    with pytest.raises(InspectorError, match=rf"^shard=\({total + 1}, 40\) is empty") as raised:
+        select_models(shard=(total + 1, 40))
+    assert "--" not in str(raised.value)
+    result = cli("check-all", "--shard", "0/2")
+    assert result.code == 2 and result.err.startswith("inspector: error: --shard '0/2': I must")

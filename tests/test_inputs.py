@@ -48,6 +48,18 @@ def test_bad_input_specs_name_the_problem(text, message):
         parse_input(text)
 
 
+def test_a_bad_input_spec_names_the_parameter_from_python_and_the_flag_from_the_cli(cli):
+    with pytest.raises(
+        InspectorError, match=r"^inputs entry '2xfoo': '2xfoo' is not a shape"
+    ) as raised:
+        load_model("linear", inputs=["2xfoo"])
+    assert "--" not in str(raised.value)
+    result = cli("summary", "linear", "--input", "2xfoo")
+    assert result.code == 2 and result.err.startswith(
+        "inspector: error: --input '2xfoo': '2xfoo' is not"
+    )
+
+
 def test_dynamic_dims_parse():
     dim = parse_dynamic_dim("input_ids.1=sequence")
     assert (dim.input, dim.axis, dim.label) == ("input_ids", 1, "sequence")
@@ -141,8 +153,10 @@ def test_a_bad_inputs_function_is_one_line(tmp_path, source, message):
 
 def test_only_one_way_of_giving_inputs(cli):
     result = cli("summary", "linear", "--input", "2x1280", "--input-shape", "2,1280")
-    assert result.code == 2 and "one way" in result.err
+    assert result.code == 2 and "one way: --input, --input-shape or --inputs" in result.err
     assert len(result.err.strip().splitlines()) == 1
+    with pytest.raises(InspectorError, match="one way: inputs, input_shapes or inputs_factory"):
+        load_model("linear", inputs=["2x1280"], input_shapes=[(2, 1280)])
 
 
 def test_tensors_from_python_keep_their_dtypes():

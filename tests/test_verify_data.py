@@ -277,3 +277,28 @@ def test_help_still_names_the_defaults_of_the_options_told_apart_from_not_given(
     assert f"torch.onnx exporter (default: {defaults.EXPORTER})" in text
     assert f"(default: {defaults.PRECISION})" in text
     assert f"random inputs per batch size ({defaults.SEEDS})" in text
+
+
+@pytest.mark.parametrize("problem", ["missing", "empty", "gap"])
+def test_a_bad_data_folder_names_the_parameter_from_python_and_the_flag_from_the_cli(
+    cli, golden, problem
+):
+    """The folder is read in the child process that runs onnxruntime: it names the option as its
+    caller did all the same."""
+    from inspector.errors import InspectorError
+    from inspector.onnx.golden import verify_data
+
+    model, data = golden
+    if problem == "missing":
+        shutil.rmtree(data)
+    elif problem == "empty":
+        shutil.rmtree(data)
+        data.mkdir()
+    else:
+        shutil.rmtree(data / "test_data_set_1")
+    with pytest.raises(InspectorError) as raised:
+        verify_data(model, data)
+    assert str(raised.value).startswith(f"data_dir={str(data)!r}")
+    assert "--" not in str(raised.value)
+    result = cli("verify", model, "--data", data)
+    assert result.code == 2 and result.err.startswith(f"inspector: error: --data {data}")

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import InspectorError, was_interrupted
+from ..errors import InspectorError, option, was_interrupted
 from ..util import html
 from ..util.html import short_repr
 from ..util.progress import progress_bar
@@ -130,11 +130,15 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
         return None
     match = _SHARD.match(text)
     if not match:
-        raise InspectorError(f"--shard {text!r}: write it as I/N, e.g. 1/4")
+        raise InspectorError(f"{_shard(text)}: write it as I/N, e.g. 1/4")
     index, count = int(match.group(1)), int(match.group(2))
     if count < 1 or not 1 <= index <= count:
-        raise InspectorError(f"--shard {text!r}: I must be between 1 and N (N >= 1)")
+        raise InspectorError(f"{_shard(text)}: I must be between 1 and N (N >= 1)")
     return index, count
+
+
+def _shard(text: str) -> str:
+    return option(f"--shard {text!r}", f"shard {text!r}")
 
 
 def import_zoo(source: str) -> list[str]:
@@ -172,15 +176,15 @@ def select_models(
     if among is not None:
         names = [name for name in names if name in set(among)]
     if pattern and not names:
-        raise InspectorError(
-            f"--pattern {pattern!r} matches no registered model; see 'inspector list'"
-        )
+        given = option(f"--pattern {pattern!r}", f"pattern={pattern!r}")
+        raise InspectorError(f"{given} matches no registered model; see 'inspector list'")
     if shard:
         index, count = shard
         if index > len(names):  # a CI matrix wider than the zoo: say so rather than pass vacuously
+            given = option(f"--shard {index}/{count}", f"shard={shard!r}")
             raise InspectorError(
-                f"--shard {index}/{count} is empty: there are only {len(names)} model(s) to "
-                f"check; use at most {len(names)} shard(s)"
+                f"{given} is empty: there are only {len(names)} model(s) to check; use at most "
+                f"{len(names)} shard(s)"
             )
         names = names[index - 1 :: count]
     return names

@@ -9,6 +9,7 @@ crafted file that crashes them should end in an error naming the file, not in a 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import importlib
 import pickle
@@ -17,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import ExitStatus, InspectorError
+from ..errors import ExitStatus, InspectorError, naming_flags, on_command_line
 from ..util.files import existing_file
 from ..util.text import first_line
 
@@ -72,7 +73,8 @@ def run_checked(path, work: str, arguments: tuple = (), *, warnings: list | None
     if _VOUCHED and file_digest(path) in _VOUCHED:
         module, name = work.split(":")
         return getattr(importlib.import_module(module), name)(str(path), *arguments)
-    payload = base64.b64encode(pickle.dumps((work, arguments))).decode()
+    # The child names options as this process would: flags for the command line, else parameters.
+    payload = base64.b64encode(pickle.dumps((work, arguments, naming_flags()))).decode()
     problem, said, lines = _check_in_child(path, "work", payload)
     if problem:
         raise InspectorError(problem)
@@ -269,10 +271,11 @@ def _child_main(path: str, mode: str) -> None:
 def _work_line(path: str, payload: str) -> str:
     import traceback
 
-    work, arguments = pickle.loads(base64.b64decode(payload))
+    work, arguments, flags = pickle.loads(base64.b64decode(payload))
     module, name = work.split(":")
     try:
-        result = getattr(importlib.import_module(module), name)(path, *arguments)
+        with on_command_line() if flags else contextlib.nullcontext():
+            result = getattr(importlib.import_module(module), name)(path, *arguments)
     except KeyboardInterrupt:
         raise
     except Exception as error:

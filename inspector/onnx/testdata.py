@@ -110,22 +110,28 @@ def read_test_data(
     types every file is a TensorProto. A model with no inputs needs no input_0.pb. `limit` caps
     each file's size before it is read (the model's declared shapes).
     """
-    folder = check_name_length(folder, "--data")
+    folder = check_name_length(folder, option("--data", "data_dir"))
     if not folder.is_dir():
-        raise InspectorError(f"--data {folder}: no such folder")
+        raise InspectorError(f"{_data(folder)}: no such folder")
     root = folder.resolve()
     sets = _numbered(folder, _SET_NAME, root)
     if not sets:
         raise InspectorError(
-            f"--data {folder} holds no test_data_set_N folders "
+            f"{_data(folder)} holds no test_data_set_N folders "
             "(expected DIR/test_data_set_0/input_0.pb, output_0.pb)"
         )
     for path in sets.values():
         if not path.is_dir():
-            raise InspectorError(f"--data {folder}: {path.name} is not a folder")
+            raise InspectorError(f"{_data(folder)}: {path.name} is not a folder")
     types = {"input": input_types, "output": output_types}
     ordered = _in_order(sets, folder, "test_data_set_{}")
     return [_read_set(path, root, types, limit) for path in ordered]
+
+
+def _data(folder: Path) -> str:
+    """The golden-data folder as its caller named it: `--data DIR` on the command line,
+    `data_dir='DIR'` from Python (verify_data's parameter)."""
+    return option("--data", "data_dir", str(folder))
 
 
 def _numbered(folder: Path, pattern: re.Pattern, root: Path, kind: str | None = None) -> dict:
@@ -137,9 +143,9 @@ def _numbered(folder: Path, pattern: re.Pattern, root: Path, kind: str | None = 
             continue
         digits = match.group(match.lastindex or 0)
         if digits != str(int(digits)):  # input_01.pb would be a second input_1.pb
-            raise InspectorError(f"--data {folder}: {path.name} has a leading zero in its index")
+            raise InspectorError(f"{_data(folder)}: {path.name} has a leading zero in its index")
         if not _inside(path, root):
-            raise InspectorError(f"--data {folder}: {path.name} points outside {root}")
+            raise InspectorError(f"{_data(folder)}: {path.name} points outside {root}")
         found[int(digits)] = path
     return found
 
@@ -161,7 +167,7 @@ def _in_order(found: dict, folder: Path, name: str) -> list[Path]:
     listed = ", ".join(found[index].name for index in indices[:_LISTED])
     more = f" and {len(indices) - _LISTED} more" if len(indices) > _LISTED else ""
     raise InspectorError(
-        f"--data {folder}: {name.format(missing)} is missing; indices must run from 0 without "
+        f"{_data(folder)}: {name.format(missing)} is missing; indices must run from 0 without "
         f"gaps (found {listed}{more})"
     )
 
@@ -186,7 +192,7 @@ def _read_set(folder: Path, root: Path, types: dict, limit: SizeLimit | None) ->
         found = _numbered(folder, _TENSOR_NAME, root, kind)
         kinds = types[kind]
         if not found and kinds != []:
-            raise InspectorError(f"--data {folder} has no {kind}_0.pb")
+            raise InspectorError(f"{_data(folder)} has no {kind}_0.pb")
         for index, path in enumerate(_in_order(found, folder, kind + "_{}.pb")):
             value_type = kinds[index] if kinds and index < len(kinds) else "tensor"
             name, value = _read_value(path, value_type, limit(kind, index) if limit else None)
@@ -206,7 +212,7 @@ def _read_value(path: Path, value_type: str, limit: tuple[int, str] | None = Non
 
     proto_name = _PROTOS.get(value_type.split("(", 1)[0], "TensorProto")
     proto = getattr(onnx, proto_name)()
-    data = read_regular_file(path, "--data", limit)
+    data = read_regular_file(path, option("--data", "data_dir"), limit)
     try:
         proto.ParseFromString(data)
         if proto_name == "TensorProto" and proto.data_type == onnx.TensorProto.UNDEFINED:

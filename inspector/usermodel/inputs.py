@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from ..errors import InspectorError
+from ..errors import InspectorError, option
 from ..util.text import shape_text
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
@@ -86,7 +86,7 @@ def parse_input(text: str) -> InputSpec:
     if not sep:
         name, rest = None, text
     elif not _NAME.match(head.strip()):
-        raise InspectorError(f"--input {text!r}: {head!r} is not a Python argument name")
+        raise InspectorError(f"{_given(text)}: {head!r} is not a Python argument name")
     parts = rest.split(":")
     shape = _parse_shape(parts[0], text)
     dtype, value_range = "float32", None
@@ -97,17 +97,23 @@ def parse_input(text: str) -> InputSpec:
             dtype = part.strip()
         else:
             raise InspectorError(
-                f"--input {text!r}: unknown dtype {part!r}; choose one of {', '.join(DTYPES)}"
+                f"{_given(text)}: unknown dtype {part!r}; choose one of {', '.join(DTYPES)}"
             )
     spec = InputSpec(shape, dtype, name.strip() if name else None)
     if value_range is not None:
         if spec.is_float:
             raise InspectorError(
-                f"--input {text!r}: a value range applies to integer and bool inputs; "
+                f"{_given(text)}: a value range applies to integer and bool inputs; "
                 f"{dtype} inputs are random-normal"
             )
         spec = replace(spec, low=value_range[0], high=value_range[1])
     return spec
+
+
+def _given(text: str) -> str:
+    """An input spec as its caller wrote it: `--input '2xq'` on the command line, an entry of
+    `inputs` (load_model's, register_model's) from Python."""
+    return option(f"--input {text!r}", f"inputs entry {text!r}")
 
 
 def _parse_shape(text: str, whole: str) -> tuple[int, ...]:
@@ -115,21 +121,21 @@ def _parse_shape(text: str, whole: str) -> tuple[int, ...]:
         dims = tuple(int(part) for part in text.strip().replace("x", ",").split(","))
     except ValueError:
         raise InspectorError(
-            f"--input {whole!r}: {text!r} is not a shape like 2x16 or 1,3,224,224"
+            f"{_given(whole)}: {text!r} is not a shape like 2x16 or 1,3,224,224"
         ) from None
     if any(d <= 0 for d in dims):
-        raise InspectorError(f"--input {whole!r}: every dimension must be a positive integer")
+        raise InspectorError(f"{_given(whole)}: every dimension must be a positive integer")
     return dims
 
 
 def _parse_range(text: str, whole: str) -> tuple[int, int]:
     match = _RANGE.match(text)
     if match is None:
-        raise InspectorError(f"--input {whole!r}: {text!r} is not a range like 0..1000")
+        raise InspectorError(f"{_given(whole)}: {text!r} is not a range like 0..1000")
     low, high = int(match.group(1)), int(match.group(2))
     if high <= low:
         raise InspectorError(
-            f"--input {whole!r}: range {text} is empty; write LOW..HIGH with HIGH > LOW "
+            f"{_given(whole)}: range {text} is empty; write LOW..HIGH with HIGH > LOW "
             "(HIGH is excluded)"
         )
     return low, high
