@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import defaults
-from .errors import InspectorError
+from .errors import InspectorError, option
 from .onnx.files import check_onnx_file
 from .onnx.runtime import feeds as paired_feeds
 from .onnx.runtime import open_session
@@ -382,7 +382,8 @@ def _check_fits_memory(loaded: LoadedModel, batch_size: int) -> None:
     from .loading import check_inputs_fit_in_memory
 
     specs = loaded.resized_inputs(batch_size=batch_size)
-    check_inputs_fit_in_memory(specs, loaded.spec, fix="use smaller --batch-sizes")
+    fix = "use smaller " + option("--batch-sizes", "batch_sizes")
+    check_inputs_fit_in_memory(specs, loaded.spec, fix=fix)
 
 
 @contextmanager

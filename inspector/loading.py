@@ -22,7 +22,7 @@ from torch import nn
 
 from . import models
 from .defaults import INPUT_SEED
-from .errors import InspectorError, option
+from .errors import InspectorError, naming_flags, option
 from .models._registry import BUILD_SEED
 from .usermodel.candidates import missing_attr_error
 from .usermodel.checkpoint import load_state_dict
@@ -87,7 +87,7 @@ class LoadedModel:
         `batch_size` when given, and `sizes` ((input index, axis) -> size) on other axes."""
         specs = self.resized_inputs(batch_size, sizes)
         if batch_size is not None or sizes:
-            check_inputs_fit_in_memory(specs, self.spec, fix="use smaller --batch-sizes")
+            check_inputs_fit_in_memory(specs, self.spec, fix=_smaller_batch_sizes())
         generator = torch.Generator().manual_seed(seed)
         args = tuple(spec.make(generator) for spec in specs if spec.name is None)
         kwargs = {spec.name: spec.make(generator) for spec in specs if spec.name is not None}
@@ -166,10 +166,7 @@ def load_model(
         specs = _specs(inputs) if inputs else [InputSpec(tuple(s)) for s in input_shapes or []]
         loaded.inputs = _in_forward_order(module, specs or _specs(default), spec)
     if not loaded.inputs and loaded.given is None and inputs_required:
-        raise InspectorError(
-            f"{spec}: no example input is known; pass --input (e.g. --input 1x3x224x224, or "
-            "--input input_ids=2x16:int64:0..1000 per keyword input) or --input-shape"
-        )
+        raise InspectorError(f"{spec}: no example input is known; {_how_to_give_inputs()}")
     if loaded.inputs or loaded.given is not None:
         check_forward_takes(loaded)
     check_inputs_fit_in_memory(loaded.inputs, spec)
@@ -235,21 +232,30 @@ def check_forward_takes(loaded: LoadedModel) -> None:
         )
 
 
+def _how_to_give_inputs() -> str:
+    if naming_flags():
+        return (
+            "pass --input (e.g. --input 1x3x224x224, or --input input_ids=2x16:int64:0..1000 "
+            "per keyword input) or --input-shape"
+        )
+    return (
+        "pass inputs= (tensors, or specs like '1x3x224x224' or "
+        "{'input_ids': '2x16:int64:0..1000'}) or input_shapes="
+    )
+
+
 def _call_factory(factory_spec: str) -> Inputs:
     """`--inputs module:fn`: call fn() under the input seed; accept a tensor, a tuple of
     positional inputs, a dict of keyword inputs, or a (tuple, dict) pair."""
     factory = import_attr(factory_spec, what="an inputs function")
+    given = option("--inputs", "inputs_factory", factory_spec)
     if not callable(factory):
-        raise InspectorError(
-            f"--inputs {factory_spec} is a {type(factory).__name__}, not a function"
-        )
-    calling = user_code(
-        f"--inputs {factory_spec}", "the inputs function", failure=f"--inputs {factory_spec} failed"
-    )
+        raise InspectorError(f"{given} is a {type(factory).__name__}, not a function")
+    calling = user_code(given, "the inputs function", failure=f"{given} failed")
     with calling, torch.random.fork_rng(devices=[]):
         torch.manual_seed(INPUT_SEED)
         value = factory()
-    return _as_given(value, f"--inputs {factory_spec}")
+    return _as_given(value, given)
 
 
 def _as_given(value, where: str = "inputs") -> Inputs:
@@ -404,7 +410,11 @@ def parse_kwargs(kwargs_json: str | None, pairs: list[str] | None = None) -> dic
     return kwargs
 
 
-def check_inputs_fit_in_memory(specs, spec: str, fix: str = "pass a smaller --input") -> None:
+def _smaller_batch_sizes() -> str:
+    return "use smaller " + option("--batch-sizes", "batch_sizes")
+
+
+def check_inputs_fit_in_memory(specs, spec: str, fix: str | None = None) -> None:
     """Refuse inputs of these specs before allocating them, if memory cannot hold them."""
     needed = sum(math.prod(s.shape) * _itemsize(s.dtype) for s in specs)
     available = available_memory()
@@ -413,7 +423,7 @@ def check_inputs_fit_in_memory(specs, spec: str, fix: str = "pass a smaller --in
     text = ", ".join(str(s) for s in specs)
     raise InspectorError(
         f"{spec}: input shape {text} needs ~{needed / 2**30:.1f} GiB, "
-        f"{available / 2**30:.1f} GiB available; {fix}"
+        f"{available / 2**30:.1f} GiB available; {fix or 'pass a smaller ' + option('--input', 'inputs')}"
     )
 
 

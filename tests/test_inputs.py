@@ -151,6 +151,15 @@ def test_a_bad_inputs_function_is_one_line(tmp_path, source, message):
         load_model("linear", inputs_factory=f"{factory}:make")
 
 
+def test_a_bad_inputs_function_names_the_flag_or_the_parameter(tmp_path, cli):
+    factory = tmp_path / "factory.py"
+    factory.write_text("make = 3\n")
+    with pytest.raises(InspectorError, match="^inputs_factory="):
+        load_model("linear", inputs_factory=f"{factory}:make")
+    result = cli("summary", "linear", "--inputs", f"{factory}:make")
+    assert result.code == 2 and f"--inputs {factory}:make is a int" in result.err
+
+
 def test_only_one_way_of_giving_inputs(cli):
     result = cli("summary", "linear", "--input", "2x1280", "--input-shape", "2,1280")
     assert result.code == 2 and "one way: --input, --input-shape or --inputs" in result.err

@@ -104,7 +104,7 @@ def test_parse_kwargs(text, pairs, expected):
         ("{file}:NUMBER", {}, [(1, 4)], "is a int, not an nn.Module"),
         ("{file}:not_a_model", {}, [(1, 4)], "returned a int, not an nn.Module"),
         ("{file}:Net", {"depth": 3}, [(1, 4)], "bad constructor arguments"),
-        ("{file}:Net", {}, None, "no example input is known; pass --input"),
+        ("{file}:Net", {}, None, "no example input is known; pass inputs="),
         ("no/such/file.py:Net", {}, [(1, 4)], "no such file"),
         ("no_such_package_xyz:Net", {}, [(1, 4)], "cannot import module"),
     ],
@@ -121,6 +121,13 @@ def test_errors_name_the_problem(user_file, spec, kwargs, shapes, message):
 def test_bad_kwargs_json(text, message):
     with pytest.raises(InspectorError, match=message):
         parse_kwargs(text, [])
+
+
+def test_a_missing_input_names_the_flag_on_the_command_line(user_file, cli):
+    result = cli("export", f"{user_file}:Net", "-o", str(user_file.parent / "net.onnx"))
+    assert result.code == 2
+    assert "no example input is known; pass --input" in result.err
+    assert "inputs=" not in result.err
 
 
 def test_a_file_that_raises_on_import(tmp_path, cli):
