@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,26 +97,14 @@ def _onnx_file(side: Side, use_cache: bool) -> Iterator[Path]:
     if side.is_file:
         yield Path(side.source)
         return
+    from .export import exported_model
+    from .export.exporter import make_export_options
     from .loading import as_loaded
 
     loaded = as_loaded(side.source, caller="diff")
-    if side.exporter == EXPORTER:
-        from .export import exported_model
-        from .export.exporter import make_export_options
-
-        options = make_export_options(graph=side.graph)
-        with exported_model(loaded, options=options, use_cache=use_cache) as path:
-            yield path
-        return
-    # The cache keeps the default exporter's files only: another exporter writes a temporary file.
-    from .export import export_onnx
-    from .export.exporter import file_stem
-    from .onnx.files import vouch_for
-
-    with tempfile.TemporaryDirectory(prefix="inspector-diff-") as folder:
-        path = Path(folder) / f"{file_stem(loaded)}.onnx"
-        export_onnx(loaded, path, graph=side.graph, exporter=side.exporter)
-        vouch_for(path)  # checked as it was written
+    # The cache keys every exporter's files apart, so either exporter's file can come from it.
+    options = make_export_options(graph=side.graph, exporter=side.exporter)
+    with exported_model(loaded, options=options, use_cache=use_cache) as path:
         yield path
 
 
