@@ -231,6 +231,36 @@ def test_a_factory_and_inputs_on_cuda_from_the_command_line(cli, tmp_path, comma
     assert len(notes) == 1 and "is on cuda:0" in notes[0], result.err
 
 
+_ZOO = """\
+import inspector
+from _fake_cuda import fake_cuda_module
+from test_cuda_models import Net
+
+
+@inspector.register_model(description="a model on cuda", input_shape=(2, 3, 8, 8))
+def zoo_on_cuda():
+    return fake_cuda_module(Net())
+"""
+
+
+def test_check_all_of_a_zoo_model_on_cuda_copies_it_once(capfd, tmp_path):
+    from inspector.models import _registry
+
+    from inspector.cli import main
+
+    saved = dict(_registry._REGISTRY)
+    (tmp_path / "cuda_zoo.py").write_text(_ZOO)
+    try:  # the check runs in a worker process: its stderr is file descriptor 2's
+        code = main(["check-all", "--models", str(tmp_path / "cuda_zoo.py"), "--no-cache"])
+    finally:
+        _registry._REGISTRY.clear()
+        _registry._REGISTRY.update(saved)
+    out, err = capfd.readouterr()
+    assert code == 0, out + err
+    notes = _notes(err)
+    assert len(notes) == 1 and "zoo_on_cuda is on cuda:0" in notes[0], err
+
+
 # A real GPU: skipped without one -----------------------------------------------------------------
 
 
