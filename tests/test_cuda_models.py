@@ -208,6 +208,9 @@ from test_cuda_models import Net
 def net():
     return fake_cuda_module(Net())
 
+def cpu_net():
+    return Net()
+
 def inputs():
     return (fake_cuda(torch.randn(2, 3, 8, 8)),)
 """
@@ -229,6 +232,15 @@ def test_a_factory_and_inputs_on_cuda_from_the_command_line(cli, tmp_path, comma
     assert result.code == 0, result.err
     notes = _notes(result.err)
     assert len(notes) == 1 and "is on cuda:0" in notes[0], result.err
+
+
+def test_inputs_on_cuda_for_a_model_on_the_cpu_from_the_command_line(cli, tmp_path):
+    (tmp_path / "cudanet.py").write_text(_FACTORY)
+    spec = f"{tmp_path / 'cudanet.py'}"
+    result = cli("verify", f"{spec}:cpu_net", "--inputs", f"{spec}:inputs")
+    assert result.code == 0, result.err
+    notes = _notes(result.err)
+    assert len(notes) == 1 and "inputs are on cuda:0" in notes[0], result.err
 
 
 _ZOO = """\
