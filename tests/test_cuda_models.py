@@ -126,6 +126,18 @@ def test_a_model_that_cannot_be_copied_is_one_line_with_the_way_out():
         cpu_copy(model, "Net")
 
 
+def test_a_model_whose_cpu_copy_would_not_fit_is_refused_before_copying(monkeypatch):
+    from inspector.usermodel import devices
+
+    model = fake_cuda_module(Net())
+    needed = sum(p.numel() * 4 for p in model.parameters())
+    monkeypatch.setattr(devices, "available_memory", lambda: needed)  # twice would be enough
+    with pytest.raises(InspectorError, match=r"Net is on cuda:0 and its weights .* not fit"):
+        cpu_copy(model, "Net")
+    monkeypatch.setattr(devices, "available_memory", lambda: 4 * needed)
+    assert not next(cpu_copy(model, "Net").parameters()).is_cuda
+
+
 def test_nested_inputs_move_and_a_cpu_model_is_not_copied(capsys):
     module = nn.Linear(3, 3)
     leaves = {name: _seeded(2, 3, seed=i) for i, name in enumerate("abcd")}

@@ -15,7 +15,9 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..errors import InspectorError
+from ..util.memory import available_memory
 from ..util.text import first_line
+from .meta import fits_in_memory
 
 if TYPE_CHECKING:
     from ..loading import LoadedModel
@@ -47,6 +49,7 @@ def cpu_copy(module, spec: str = "the model"):
     import torch
     from torch import nn
 
+    _check_copy_fits(module, spec)
     memo: dict[int, object] = {}
     for tensor in _module_tensors(module):
         if id(tensor) not in memo and tensor.device.type not in _HOST:
@@ -69,6 +72,21 @@ def cpu_copy(module, spec: str = "the model"):
         with torch.no_grad():
             copied.to("cpu")
     return copied
+
+
+def _check_copy_fits(module, spec: str) -> None:
+    """Refuse, before copying, a model whose weights the CPU's memory cannot hold beside what the
+    export needs (the kernel's OOM killer would end the process without a word)."""
+    tensors = {id(t): t for t in _module_tensors(module) if t.device.type not in _HOST}
+    needed = sum(t.numel() * t.element_size() for t in tensors.values())
+    available = available_memory()
+    if available is not None and not fits_in_memory(needed, available):
+        raise InspectorError(
+            f"{spec} is on {_names(_off_host(tensors.values()))} and its weights "
+            f"({needed / 2**30:.1f} GiB) would not fit in the memory available for a CPU copy "
+            f"({available / 2**30:.1f} GiB); export it on a machine with more memory "
+            "('inspector summary' runs where the model is)"
+        )
 
 
 def _module_tensors(module) -> list:
