@@ -1,16 +1,19 @@
-"""A CUDA tensor on a machine without CUDA, to test the code that moves models and inputs to the CPU.
+"""A CUDA tensor on a machine without CUDA, to test the code that moves models and inputs off it.
 
 `torch.Tensor._make_wrapper_subclass` makes a tensor whose device reads cuda:0 (`is_cuda` True) on
 a CPU-only torch. Its `__torch_dispatch__` serves what code may do with a CUDA tensor before moving
 it (copy it to the CPU or to another dtype, detach it, read its min, max or a value) from the CPU
-values it holds (min and max come back on the CPU, see _READ_ON_HOST), and answers every other operation as torch answers a CUDA tensor meeting a CPU one:
-RuntimeError("Expected all tensors to be on the same device ..."). That is stricter than a GPU,
-which would compute on CUDA tensors: a test passes only if nothing ran on the "device".
+values it holds (min and max come back on the CPU, see _READ_ON_HOST), and answers every other
+operation as torch answers a CUDA tensor meeting a CPU one: RuntimeError("Expected all tensors to
+be on the same device ..."). That is stricter than a GPU, which would compute on CUDA tensors: a
+test passes only if nothing ran on the "device".
 
 Limits of the simulation: parameters are made with requires_grad=False (autograd on a CUDA tensor
-aborts a CPU-only torch), `model.to("cpu")` on such a model gives hybrids rather than CPU tensors,
-and a forward cannot run on these tensors at all, so a summary (which runs on the model's own
-device) is tested on a real GPU only (tests/test_cuda_models.py, skipped without one).
+aborts a CPU-only torch); `module._apply(FakeCudaTensor)` makes storage-less plain tensors, so
+fake_cuda_module replaces each parameter and buffer itself; `model.to("cpu")` on such a model gives
+hybrids rather than CPU tensors, and a plain `copy.deepcopy` is refused (it clones on the device,
+where a GPU would hold a second copy). A forward cannot run on these tensors at all, so a summary (which runs on the
+model's own device) is tested on a real GPU only (tests/test_cuda_models.py, skipped without one).
 """
 
 from __future__ import annotations
