@@ -20,9 +20,8 @@ from torch import nn
 
 import inspector
 from inspector.errors import InspectorError
-from inspector.loading import LoadedModel, load_model
+from inspector.loading import load_model, loaded_from_module
 from inspector.usermodel.devices import cpu_copy, on_cpu
-from inspector.usermodel.inputs import Inputs
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 NOTE = "inspector: note: "
@@ -139,19 +138,24 @@ def test_a_model_whose_cpu_copy_would_not_fit_is_refused_before_copying(monkeypa
 
 
 def test_nested_inputs_move_and_a_cpu_model_is_not_copied(capsys):
-    module = nn.Linear(3, 3)
+    class Nested(nn.Module):
+        def forward(self, x, inner, mask=None, extra=None, flag=False):
+            return x
+
+    module = Nested()
     leaves = {name: _seeded(2, 3, seed=i) for i, name in enumerate("abcd")}
-    given = Inputs(
-        (fake_cuda(leaves["a"]), {"inner": (fake_cuda(leaves["b"]),)}),
-        {"mask": [fake_cuda(leaves["c"])], "extra": {"d": fake_cuda(leaves["d"])}, "flag": True},
-    )
-    loaded = on_cpu(LoadedModel("m", module, [], given=given))
+    args = (fake_cuda(leaves["a"]), {"inner": (fake_cuda(leaves["b"]),)})
+    kwargs = {"mask": [fake_cuda(leaves["c"])], "extra": {"d": fake_cuda(leaves["d"])}}
+    loaded = on_cpu(loaded_from_module(module, args, {**kwargs, "flag": True}))
     assert loaded.module is module
     args, kwargs = loaded.given.args, loaded.given.kwargs
     moved = [args[0], args[1]["inner"][0], kwargs["mask"][0], kwargs["extra"]["d"]]
     assert all(type(t) is torch.Tensor for t in moved)
     assert all(torch.equal(t, leaves[n]) for t, n in zip(moved, "abcd", strict=True))
     assert kwargs["flag"] is True
+    # Keyword inputs that are no tensor themselves are kept as constants for the seeded runs.
+    seeded = loaded.example_inputs(seed=1).kwargs
+    assert type(seeded["extra"]["d"]) is torch.Tensor and type(seeded["mask"][0]) is torch.Tensor
     notes = _notes(capsys.readouterr().err)
     assert len(notes) == 1 and "inputs are on cuda:0" in notes[0]
 

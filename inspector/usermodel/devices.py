@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..errors import InspectorError
 from ..util.memory import available_memory
 from ..util.text import first_line
+from .inputs import Inputs
 from .meta import fits_in_memory
 
 if TYPE_CHECKING:
@@ -27,9 +28,10 @@ _HOST = ("cpu", "meta")  # where nothing needs moving (a meta model has no value
 
 def on_cpu(loaded: LoadedModel) -> LoadedModel:
     """`loaded` itself when its weights and given inputs are on the CPU; else a LoadedModel with
-    a CPU copy of the module and the given inputs moved, after one note on stderr."""
+    a CPU copy of the module and the given inputs moved, after one note on stderr. The keyword
+    inputs kept as constants (a dict of tensors among them) move too: seeded runs reuse them."""
     model_devices = _off_host(_module_tensors(loaded.module))
-    input_devices = _off_host(_input_tensors(loaded.given))
+    input_devices = _off_host(_input_tensors(loaded.given, loaded.constants))
     if not model_devices and not input_devices:
         return loaded
     print(
@@ -39,7 +41,8 @@ def on_cpu(loaded: LoadedModel) -> LoadedModel:
     )
     module = cpu_copy(loaded.module, loaded.spec) if model_devices else loaded.module
     given = loaded.given.to("cpu") if loaded.given is not None else None
-    return dataclasses.replace(loaded, module=module, given=given)
+    constants = Inputs((), loaded.constants).to("cpu").kwargs
+    return dataclasses.replace(loaded, module=module, given=given, constants=constants)
 
 
 def cpu_copy(module, spec: str = "the model"):
@@ -107,14 +110,13 @@ def _module_tensors(module) -> list:
     return tensors
 
 
-def _input_tensors(given) -> list:
-    """The tensors of the inputs given, nested in dicts, lists and tuples too."""
+def _input_tensors(given, constants: dict) -> list:
+    """The tensors of the inputs given and of the constants, nested in dicts, lists and tuples."""
     import torch
     from torch.utils._pytree import tree_leaves
 
-    if given is None:
-        return []
-    return [t for t in tree_leaves((given.args, given.kwargs)) if isinstance(t, torch.Tensor)]
+    values = (given.args, given.kwargs, constants) if given is not None else constants
+    return [t for t in tree_leaves(values) if isinstance(t, torch.Tensor)]
 
 
 def _off_host(tensors) -> list[str]:
