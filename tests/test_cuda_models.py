@@ -11,6 +11,7 @@ on the model's own device) is tested on a real GPU only.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -214,6 +215,18 @@ def test_a_batch_encoding_moves_as_the_dict_it_is(capsys):
     assert torch.equal(moved.kwargs["attention_mask"], mask)
     assert [spec.dtype for spec in loaded.inputs] == ["int64", "int64"]
     assert len(_notes(capsys.readouterr().err)) == 1
+
+
+def test_decode_steps_of_a_language_model_on_cuda(capsys):
+    from inspector.verification.decode import verify_decode
+
+    llm = Path(__file__).parent / "_llm_models.py"
+    loaded = load_model(f"{llm}:tiny_gpt2_lm", inputs=["input_ids=2x5:int64:0..100"])
+    fake_cuda_module(loaded.module)  # lm_head stays tied to wte, as .cuda() keeps it
+    report = verify_decode(loaded, 2)
+    assert report, report
+    assert len(_notes(capsys.readouterr().err)) == 1
+    assert loaded.module.lm_head.weight.is_cuda
 
 
 _FACTORY = """\
