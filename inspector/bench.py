@@ -21,6 +21,7 @@ from .errors import InspectorError, option
 from .onnx.files import check_onnx_file
 from .onnx.runtime import feeds as paired_feeds
 from .onnx.runtime import open_session
+from .usermodel.devices import on_cpu
 from .usermodel.usercode import user_code
 from .util import html
 from .util.html import short_repr
@@ -235,7 +236,8 @@ def benchmark(
     """
     from .loading import as_loaded
 
-    loaded = as_loaded(model, caller="benchmark")
+    # Both runtimes on the CPU, on the same threads: a CUDA model is timed as a CPU copy.
+    loaded = on_cpu(as_loaded(model, caller="benchmark"))
     threads = threads or default_threads()
     _check_arguments(batch_sizes, threads, runs, warmup)
     for batch_size in batch_sizes:  # refuse before anything big is allocated or exported

@@ -143,6 +143,8 @@ def load_model(
             take, a checkpoint that does not fit.
     """
     kwargs = dict(kwargs or {})
+    if isinstance(inputs, Mapping):  # a tokenizer's BatchEncoding is a mapping, not a dict
+        inputs = dict(inputs)
     given_ways = [w for w in (inputs, input_shapes, inputs_factory) if w]
     if len(given_ways) > 1:
         ways = option(
@@ -261,8 +263,8 @@ def _call_factory(factory_spec: str) -> Inputs:
 def _as_given(value, where: str = "inputs") -> Inputs:
     if isinstance(value, torch.Tensor):
         value = (value,)
-    if isinstance(value, dict):
-        value = ((), value)
+    if isinstance(value, Mapping):  # a tokenizer's BatchEncoding too
+        value = ((), dict(value))
     if isinstance(value, list):
         value = tuple(value)
     pair = (

@@ -568,8 +568,14 @@ def test_cuda_checkpoint_loads_only_thanks_to_map_location(arena, run):
             if tensor.is_floating_point():
                 tensor.copy_(torch.randn(tensor.shape, generator=torch.Generator().manual_seed(3)))
     path = bad.cuda_checkpoint(arena.inputs, module)
-    with pytest.raises(RuntimeError, match="CUDA"):
-        torch.load(path, weights_only=True)  # what a loader without map_location would hit
+    # What a loader without map_location gets: an error on a machine without CUDA, CUDA tensors
+    # (which a CPU model would meet with a device mismatch) on one with it.
+    if torch.cuda.is_available():
+        tensors = torch.load(path, weights_only=True).values()
+        assert all(tensor.is_cuda for tensor in tensors)
+    else:
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(path, weights_only=True)
     from inspector.loading import load_model
 
     loaded = load_model(MODEL, checkpoint=path)

@@ -316,12 +316,13 @@ def _usable_cores() -> int:
 def check_model(name: str, *, use_cache: bool = True, **verify_options) -> ModelCheck:
     from ..export.cache import exported_model
     from ..loading import load_model
+    from ..usermodel.devices import on_cpu
     from ..verification import verify_onnx
 
     params = export_seconds = None
     start = time.perf_counter()
     try:
-        loaded = load_model(name)
+        loaded = on_cpu(load_model(name))  # a zoo's model on CUDA: one copy, one note
         give_batchnorm_statistics(loaded.module)
         params = sum(p.numel() for p in {id(p): p for p in loaded.module.parameters()}.values())
         export_start = time.perf_counter()

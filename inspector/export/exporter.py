@@ -30,6 +30,7 @@ from torch.utils import _pytree
 
 from ..defaults import EXPORTER, EXPORTERS, GRAPH, GRAPHS, OPSET, PRECISION, PRECISIONS
 from ..errors import InspectorError, option, raise_if_interrupted
+from ..usermodel.devices import on_cpu
 from ..usermodel.inputs import DynamicDim, Inputs, onnx_input_names, parse_dynamic_dim
 from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import TOKEN_IDS_HINT, forward_hint, user_code
@@ -203,6 +204,7 @@ def export_onnx(
     Raises:
         InspectorError: the model does not export, or the file does not run as declared.
     """
+    loaded = on_cpu(loaded)  # torch.onnx traces on the model's device; onnxruntime runs on the CPU
     if options is None:
         options = make_export_options(
             graph=graph,

@@ -28,6 +28,7 @@ from ..onnx.repro import check_repro_request
 from ..onnx.runtime import feeds, open_session, output_names, run_session
 from ..onnx.testdata import DataSet, write_test_data
 from ..onnx.tolerances import Tolerances
+from ..usermodel.devices import on_cpu
 from ..usermodel.inputs import Inputs, to_numpy
 from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
@@ -119,7 +120,7 @@ def verify(
     """
     from ..loading import as_loaded
 
-    loaded = as_loaded(model, args, kwargs, caller="verify")
+    loaded = on_cpu(as_loaded(model, args, kwargs, caller="verify"))  # a CUDA model: a CPU copy
     tolerances = _check_tolerances(atol, rtol, seeds)
     check_repro_request(repro, localize)
     checks: dict[str, Any] = dict(
@@ -183,6 +184,7 @@ def verify_onnx(
     and an fp16/bf16 one is also compared with PyTorch run in that dtype (for information).
     """
     check_repro_request(repro, localize)
+    loaded = on_cpu(loaded)  # PyTorch's side runs where onnxruntime does
     with step("checking the ONNX file and opening it in onnxruntime"):
         path = check_onnx_file(onnx_path)
         precision = file_precision(path)

@@ -20,6 +20,7 @@ from ..defaults import ATOL, OPSET, RTOL
 from ..errors import InspectorError
 from ..onnx.compare import OutputDiff, compare_outputs
 from ..onnx.tolerances import Tolerances
+from ..usermodel.devices import on_cpu
 from ..util.progress import step as progress_step
 from ..util.text import first_line
 
@@ -127,6 +128,7 @@ def verify_decode(
     if steps < 1:
         raise InspectorError(f"--decode-steps {steps}: give 1 or more steps")
     tolerances = Tolerances.of(atol, rtol)
+    loaded = on_cpu(loaded)  # both loops on the CPU, where onnxruntime runs
     prompt, mask = _prompt(loaded)
     step = _CacheStep(loaded.module, loaded.spec)
     with torch.no_grad():
