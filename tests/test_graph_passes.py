@@ -1,6 +1,7 @@
 """The authored graph names every weight after its own layer, adds no bias a layer lacks, and
 makes no copy of a weight."""
 
+import numpy as np
 import onnx
 import torch
 from _export_helpers import assert_matches_torch
@@ -68,3 +69,25 @@ def test_the_authored_graph_holds_no_copy_of_a_weight(tmp_path):
     assert sum(made_up.values()) < 256, made_up  # a few shape constants at most
     assert {init.name for init in initializers} >= set(parameters)
     assert_matches_torch(path, loaded, batch_size=3, seed=7)
+
+
+def test_the_run_at_other_sizes_is_fed_the_models_own_weights(tmp_path, monkeypatch):
+    """The export's own onnxruntime run takes the large weights as inputs: views of the model's
+    tensors, not a copy of every weight at once."""
+    from inspector.export import exporter
+
+    fed = {}
+
+    def confirm_runs(light, weights, *args):
+        fed.update(weights)
+        return run(light, weights, *args)
+
+    run = exporter.confirm_runs
+    monkeypatch.setattr(exporter, "confirm_runs", confirm_runs)
+    torch.manual_seed(0)
+    loaded = LoadedModel("test:TokenMlp", TokenMlp().eval(), [(2, 5, 16)])
+    export_onnx(loaded, tmp_path / "m.onnx")
+    parameters = loaded.module.state_dict()
+    assert set(fed) == {"up.weight", "down.weight"}  # the biases are small: kept in the graph
+    for name, array in fed.items():
+        assert np.shares_memory(array, parameters[name].numpy()), name
