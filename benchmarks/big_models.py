@@ -150,7 +150,10 @@ def markdown_exports(exports: dict) -> tuple[str, list]:
                 memory_ok,
             )
         )
-        line = f"{label}: peak {memory:.2f}x the bare script's (target {EXPORT_PEAK_TARGET}x: {verdict(memory_ok)}), wall {wall:.2f}x"
+        line = (
+            f"{label}: peak {memory:.2f}x the bare script's (target {EXPORT_PEAK_TARGET}x: "
+            f"{verdict(memory_ok)}), wall {wall:.2f}x"
+        )
         if EXPORTS[label][2]:
             wall_ok = wall <= EXPORT_WALL_TARGET
             targets.append(
