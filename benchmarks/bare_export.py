@@ -2,7 +2,8 @@
 
     python benchmarks/bare_export.py MODEL OUT.onnx [--check]
 
-MODEL is a registered name or path/file.py:builder (whose module gives its INPUT_SHAPE). The
+MODEL is a registered name or path/file.py:builder (whose module gives its INPUT_SHAPE, or the
+builder's own in an INPUT_SHAPES dict). The
 options are the ones `inspector export` uses for its default (authored) graph: the dynamo
 exporter, opset 18, no exporter optimizer, a dynamic batch axis traced at batch >= 2. `--check`
 then runs `onnx.checker.check_model(OUT.onnx, full_check=True)`, as inspector checks what it writes.
@@ -27,7 +28,8 @@ def build(name: str):
     spec = importlib.util.spec_from_file_location("bare_model", where)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return getattr(module, attr)().eval(), module.INPUT_SHAPE
+    shape = getattr(module, "INPUT_SHAPES", {}).get(attr, module.INPUT_SHAPE)
+    return getattr(module, attr)().eval(), shape
 
 
 def main(name: str, output: str, check: bool = False) -> None:

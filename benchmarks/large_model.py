@@ -11,6 +11,8 @@ from torch import nn
 WIDTH = 4096
 LAYERS = 6
 INPUT_SHAPE = (2, WIDTH)
+WIDE = 7776  # ten such layers pass protobuf's 2 GiB limit
+INPUT_SHAPES = {"vit_b_32": (2, 3, 224, 224), "ten_wide_linears": (2, WIDE)}  # else INPUT_SHAPE
 
 
 def six_linears() -> nn.Module:
@@ -43,3 +45,22 @@ def llama_7b() -> nn.Module:
         vocab_size=32000,
     )
     return LlamaForCausalLM(config)
+
+
+def ten_wide_linears() -> nn.Module:
+    """Ten 7776x7776 Linear layers: 604,741,920 parameters, 2.25 GiB of float32, past the 2 GiB
+    a single .onnx file (a protobuf message) can hold."""
+    layers = []
+    for _ in range(10):
+        layers += [nn.Linear(WIDE, WIDE), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+def vit_b_32() -> nn.Module:
+    """ViT-B/32's shape from a transformers config (88M parameters, 353 MB of float32): its
+    Linear layers run on (batch, tokens, features), which the exporter writes as
+    Transpose(weight) -> MatMul."""
+    from transformers import ViTConfig, ViTModel
+
+    config = ViTConfig(image_size=224, patch_size=32)  # hidden 768, 12 layers, 12 heads
+    return ViTModel(config)

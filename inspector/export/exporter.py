@@ -750,7 +750,12 @@ def _weightless_proto(model):
 
 def _large_weights(model) -> dict:
     """name -> array of each initializer that _weightless_proto made a graph input: what a run of
-    that light graph is fed, straight from the tensors' memory."""
+    that light graph is fed, straight from the tensors' memory.
+
+    The dynamo exporter's initializers wrap the model's own tensors, so these are views of them
+    (tests/test_graph_passes.py holds it to that). A torchscript export's live in the proto it was
+    read from, whose bytes protobuf hands out as a copy.
+    """
     return {
         value.name: value.const_value.numpy()
         for value in model.graph.initializers.values()
