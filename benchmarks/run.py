@@ -4,8 +4,8 @@
     python benchmarks/run.py --quick          # fewer models and runs: a smoke test, not figures
     python benchmarks/run.py --only startup   # one section (startup, export, verify,
                                               # verify-modules, check-all, check-all-jobs, memory,
-                                              # large-model, runtime, diff, verify-data,
-                                              # precision)
+                                              # large-model, localize-memory, runtime,
+                                              # diff, verify-data, precision)
 
 Every figure is the median of several runs with its min and max, next to a baseline measured in the
 same run. The hand-written section "Changes and their measured effect" comes from
@@ -38,6 +38,7 @@ SECTIONS = (
     "memory",
     "large-model",
     "big-models",
+    "localize-memory",
     "runtime",
     "diff",
     "verify-data",
@@ -130,6 +131,10 @@ def _run_section(name: str, quick: bool, runs: int) -> tuple[str, dict]:
         import big_models
 
         return big_models.markdown(big_models.measure(1 if quick else runs))
+    if name == "localize-memory":
+        import localize_memory
+
+        return localize_memory.markdown(localize_memory.measure(1 if quick else min(runs, 3)))
     if name == "memory":
         import memory
 

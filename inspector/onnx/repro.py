@@ -72,14 +72,26 @@ def repro_model(model, entry: ModuleValues, output_value: str, description: str)
 
 
 def write_repro(
-    folder, model, entry: ModuleValues, output_value: str, *, values: dict, expected, description
+    folder,
+    model,
+    entry: ModuleValues,
+    output_value: str,
+    *,
+    values: dict,
+    expected,
+    description,
+    weights_folder=None,
 ) -> Path:
     """Write DIR/model.onnx and DIR/test_data_set_0 (inputs from `values` by name, the output
-    `expected`), all or nothing: an existing folder is never touched."""
+    `expected`), all or nothing: an existing folder is never touched. A model whose weights are
+    external data (onnx/weightless.py) reads the excerpt's from `weights_folder`."""
     import onnx
+    from onnx.external_data_helper import load_external_data_for_model
 
     folder = check_repro_destination(folder)
     excerpt = repro_model(model, entry, output_value, description)
+    if weights_folder is not None:
+        load_external_data_for_model(excerpt, str(weights_folder))
     names = [value.name for value in excerpt.graph.input]
     missing = [name for name in names if name not in values]
     if missing:

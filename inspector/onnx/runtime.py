@@ -26,10 +26,18 @@ def set_default_threads(threads: int | None) -> None:
 ORT_OPT_LEVELS = ("disable", "basic", "all")
 
 
-def open_session(model, label: str, *, threads: int | None = None, optimization: str = "all"):
+def open_session(
+    model,
+    label: str,
+    *,
+    threads: int | None = None,
+    optimization: str = "all",
+    external_data_folder=None,
+):
     """An InferenceSession on CPUExecutionProvider for a path (already checked) or model bytes.
 
     `optimization` is onnxruntime's graph optimization level (ORT_OPT_LEVELS).
+    `external_data_folder`: where model bytes' external data lie (a path's is its own folder).
     With `threads`, onnxruntime runs sequentially on that many intra-op threads (bench gives
     PyTorch the same number). A model onnxruntime cannot run (an opset or operator it does not
     implement) is the user's input problem, not a mismatch: an InspectorError with its reason.
@@ -45,6 +53,10 @@ def open_session(model, label: str, *, threads: int | None = None, optimization:
         onnxruntime.GraphOptimizationLevel,
         "ORT_DISABLE_ALL" if optimization == "disable" else f"ORT_ENABLE_{optimization.upper()}",
     )
+    if external_data_folder is not None:
+        options.add_session_config_entry(
+            "session.model_external_initializers_file_folder_path", str(external_data_folder)
+        )
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -4,7 +4,13 @@ PyTorch side: hooks on every submodule record the tensors it received and the fi
 returned, in the order the modules finish (a layer before the block that contains it). ONNX side:
 torch.onnx records which module each node came from (onnx/scopes.py), so a module's input and
 output values are those crossing the boundary of its nodes (onnx/module_values.py); they become
-extra graph outputs and one onnxruntime run gives them all.
+extra graph outputs of the file's graph without its weights (onnx/weightless.py: onnxruntime reads
+them from the file, so no copy is made in Python and a file past 2 GiB works too).
+
+Memory stays bounded at every size: modules are compared a chunk at a time (about CHUNK_BYTES of
+their values on each side), each chunk one PyTorch forward recording only its modules and one
+onnxruntime run with only their values as extra outputs; a chunk's values are dropped once
+compared, but for the few modules that may still turn out to be the root cause.
 
 The root cause is the module whose output diverges while its inputs still agree: not the first
 divergence in execution order when the fault sits in a parent's own code between its submodules.
@@ -15,6 +21,7 @@ and what --localize reports.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InspectorError
@@ -33,7 +40,9 @@ if TYPE_CHECKING:
 WHOLE_MODEL = "(whole model)"  # the name --localize gives the top module
 MAX_NODES_SHOWN = 4
 MAX_DIVERGING_SHOWN = 6
-_MAX_PROTO_BYTES = 2**31 - 1  # protobuf cannot serialize more; onnxruntime would need a file
+# The module values (inputs and outputs) one chunk holds on each side, PyTorch's and onnxruntime's.
+# A small model is one chunk: one forward, one run. Tests set it tiny to force many chunks.
+CHUNK_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -130,19 +139,23 @@ class ModuleCheck:
 
 @dataclass
 class _Record:
-    """What one module saw in PyTorch: its type, its input tensors and its first output."""
+    """What one module saw in PyTorch: its type, its input tensors and its first output (held only
+    while its chunk is compared), and their bytes."""
 
     type: str
     inputs: list = field(default_factory=list)
     output: object = None
     calls: int = 0
+    returned: bool = False  # its first call returned a tensor
+    nbytes: int = 0  # its inputs' and first output's bytes, recorded or not
 
 
 @dataclass
 class Evidence:
-    """What a module check saw, for the root cause and a repro: the file's model, onnxruntime's
-    values by name, PyTorch's records and each module's values (by path), and which value holds
-    each compared module's output."""
+    """What a module check saw, for the root cause and a repro: the file's model (without its
+    weights: they stay in the file), onnxruntime's values by name, PyTorch's records and each
+    module's values (by path), and which value holds each compared module's output. Once every
+    chunk is compared, `values` and the records' tensors remain for the root cause only."""
 
     model: object
     values: dict
@@ -162,38 +175,125 @@ def check_modules(
     run: str,
     budget: dict | None = None,
 ) -> tuple[ModuleCheck, Evidence]:
-    """Run both sides once on `inputs` and compare every module's output (also by `budget`, the
-    cosine/SQNR floors a low-precision file is judged by: where the error grows past them)."""
-    tol = (atol, rtol, budget or {})
-    import onnx
+    """Run both sides on `inputs` and compare every module's output (also by `budget`, the
+    cosine/SQNR floors a low-precision file is judged by: where the error grows past them), a
+    chunk of modules at a time."""
+    import torch
 
-    with user_code(loaded.spec, "its forward"):
-        records = module_records(loaded.module, inputs)
-    model = onnx.load(str(onnx_path))
+    from ..onnx.weightless import load_weightless
+
+    tol = (atol, rtol, budget or {})
+    model = load_weightless(onnx_path)
     modules = _modules_of(model.graph)
+    rng = torch.get_rng_state()  # every chunk's forward sees the same random numbers
+    with user_code(loaded.spec, "its forward"):
+        records = module_records(loaded.module, inputs, keep=set(modules), budget=CHUNK_BYTES)
     paths = [path for path in records if path in modules]
     if not paths:
         raise InspectorError(
             f"no module of {loaded.spec} matches a node of {onnx_path}: the file records no "
             "PyTorch module names (export it with inspector)"
         )
-    values = _onnx_values(model, modules, paths, inputs.arrays(), str(onnx_path))
-    evidence = Evidence(model, values, records, modules)
+    evidence = Evidence(model, {}, records, modules)
     check = ModuleCheck(reason, run, skipped=len(records) - len(paths))
+    chosen = _Candidates(bool(tol[2]))
+    session = _ChunkSession(model, inputs.arrays(), Path(onnx_path))
+    for number, chunk in enumerate(_chunks(paths, records)):
+        if number:  # the first chunk was recorded along with every module's size
+            torch.set_rng_state(rng)
+            with user_code(loaded.spec, "its forward"):
+                fresh = module_records(loaded.module, inputs, keep=set(chunk))
+            records.update({path: fresh[path] for path in chunk})
+        values = session.values(modules, chunk)
+        _compare_chunk(check, evidence, chunk, values, tol, chosen)
+        chosen.keep(evidence, values)
+    check.root_cause = chosen.root_cause(evidence, tol)
+    check.node_modules = _node_modules(model.graph, modules, list(evidence.outputs))
+    return check, evidence
+
+
+def _chunks(paths: list[str], records: dict) -> list[list[str]]:
+    """The paths in finishing order, cut into chunks of about CHUNK_BYTES each (at least one
+    module each): first those the first forward recorded, then the rest by their sizes."""
+    recorded = [path for path in paths if records[path].output is not None]
+    chunks = [recorded] if recorded else []
+    current: list[str] = []
+    size = 0
     for path in paths:
-        value = _output_value(modules[path], records[path].output, values, path == WHOLE_MODEL)
+        if records[path].output is not None:
+            continue
+        if current and size + records[path].nbytes > CHUNK_BYTES:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(path)
+        size += records[path].nbytes
+    return chunks + ([current] if current else [])
+
+
+def _compare_chunk(check: ModuleCheck, evidence: Evidence, chunk, values, tol, chosen) -> None:
+    """Compare a chunk's modules, note each diverging one's verdict for the root cause, and drop
+    PyTorch's tensors (the root cause's candidates keep theirs)."""
+    local = Evidence(evidence.model, values, evidence.records, evidence.modules, evidence.outputs)
+    for path in chunk:
+        record = evidence.records[path]
+        value = _output_value(evidence.modules[path], record.output, values, path == WHOLE_MODEL)
         if value is None:
             check.skipped += 1
             continue
         evidence.outputs[path] = value
         check.compared += 1
-        diff = _compare(path, records[path].output, values[value], *tol, statistics=False)
+        diff = _compare(path, record.output, values[value], *tol, statistics=False)
         check.errors[path] = _scaled_error(diff)
         if not diff:
             check.diverging.append(path)
-    check.root_cause = _root_cause(check.diverging, evidence, tol)
-    check.node_modules = _node_modules(model.graph, modules, list(evidence.outputs))
-    return check, evidence
+            chosen.consider(path, local, tol)
+
+
+class _Candidates:
+    """The root cause among the diverging modules seen so far (_root_cause's rules, decided a
+    chunk at a time): the first whose inputs agree, else the first whose inputs cannot be told,
+    else the first to diverge; judged by a budget, the one where the error grows the most. Only
+    these keep their tensors and values."""
+
+    def __init__(self, budgeted: bool):
+        self.budgeted = budgeted
+        self.first: dict = {}  # inputs_agree (True/None/False) -> the first such path
+        self.verdicts: dict[str, bool | None] = {}
+        self.grows: str | None = None
+        self.growth = 0.0
+
+    def consider(self, path: str, evidence: Evidence, tol) -> None:
+        record, entry = evidence.records[path], evidence.modules[path]
+        agree = _inputs_agree(record, entry, evidence.values, tol)
+        self.verdicts[path] = agree
+        self.first.setdefault(agree, path)
+        if self.budgeted and path != WHOLE_MODEL:
+            growth = _sqnr_drop(path, evidence)
+            if self.grows is None or growth > self.growth:  # max(): the first of the largest
+                self.grows, self.growth = path, growth
+
+    def keep(self, evidence: Evidence, values: dict) -> None:
+        """Keep the candidates' tensors and values (a chunk's `values` among them); drop the rest."""
+        wanted = {*self.first.values(), self.grows} - {None}
+        needed = {
+            name
+            for path in wanted
+            for name in [*evidence.modules[path].inputs, evidence.outputs[path]]
+        }
+        evidence.values.update({name: values[name] for name in needed if name in values})
+        for name in evidence.values.keys() - needed:
+            del evidence.values[name]
+        for path, record in evidence.records.items():
+            if path not in wanted:
+                record.inputs, record.output = [], None
+
+    def root_cause(self, evidence: Evidence, tol) -> Divergence | None:
+        if self.grows is not None:
+            return _divergence(self.grows, evidence, self.verdicts[self.grows], tol)
+        for wanted in (True, None, False):
+            if wanted in self.first:
+                return _divergence(self.first[wanted], evidence, wanted, tol)
+        return None
 
 
 def _scaled_error(diff: OutputDiff) -> float:
@@ -228,24 +328,36 @@ def _modules_of(graph) -> dict[str, ModuleValues]:
     return modules
 
 
-def module_records(module, inputs) -> dict[str, _Record]:
+def module_records(module, inputs, *, keep=None, budget: int | None = None) -> dict[str, _Record]:
     """Module path -> _Record, in the order modules finish; modules called more than once (a
-    shared ReLU) are left out: one ONNX value cannot stand for several calls."""
+    shared ReLU) are left out: one ONNX value cannot stand for several calls.
+
+    Only the modules in `keep` (all when None) keep copies of their tensors; with `budget`, only
+    as long as the copies of the modules finished so far are within that many bytes (the module
+    that passes it keeps its own): every other record has its size alone.
+    """
     import torch
     from torch.utils import _pytree
 
     records: dict[str, _Record] = {}
+    spent = [0]
 
     def tensors_of(tree):
         return [t for t in _pytree.tree_leaves(tree) if isinstance(t, torch.Tensor)]
+
+    def kept(name) -> bool:
+        return (keep is None or name in keep) and (budget is None or spent[0] <= budget)
 
     def before(name, sub):
         def hook(_, args, kwargs):
             record = records.setdefault(name, _Record(type(sub).__name__))
             record.calls += 1
             if record.calls == 1:
-                # Copy now: the module (an in-place ReLU) may change what it was given.
-                record.inputs = [to_numpy(t).copy() for t in tensors_of((args, kwargs))]
+                given = tensors_of((args, kwargs))
+                record.nbytes = sum(t.nbytes for t in given)
+                if kept(name):
+                    # Copy now: the module (an in-place ReLU) may change what it was given.
+                    record.inputs = [to_numpy(t).copy() for t in given]
 
         return hook
 
@@ -255,8 +367,14 @@ def module_records(module, inputs) -> dict[str, _Record]:
             records[name] = record
             found = tensors_of(output)
             if record.calls == 1 and found:
-                # Copy now: an in-place op later in forward would change the recorded tensor.
-                record.output = to_numpy(found[0]).copy()
+                record.returned = True
+                record.nbytes += found[0].nbytes
+                if kept(name):
+                    # Copy now: an in-place op later in forward would change the recorded tensor.
+                    record.output = to_numpy(found[0]).copy()
+                    spent[0] += record.nbytes
+                else:
+                    record.inputs = []  # started within the budget, finished past it
 
         return hook
 
@@ -272,28 +390,36 @@ def module_records(module, inputs) -> dict[str, _Record]:
         for handle in handles:
             handle.remove()
     return {
-        name: record
-        for name, record in records.items()
-        if record.calls == 1 and record.output is not None
+        name: record for name, record in records.items() if record.calls == 1 and record.returned
     }
 
 
-def _onnx_values(model, modules, paths, feed_arrays, label) -> dict:
-    """Every input and output value of the modules in `paths`, by name, from one run."""
-    graph_inputs = [value.name for value in model.graph.input]
-    wanted = list(
-        dict.fromkeys(
-            value
-            for path in paths
-            for value in [*modules[path].outputs, *modules[path].inputs]
-            if value not in graph_inputs
+class _ChunkSession:
+    """onnxruntime runs of the weightless model with a chunk's module values as extra outputs,
+    one session at a time; the weights are read from the file's folder."""
+
+    def __init__(self, model, feed_arrays: list, onnx_path: Path):
+        self.model, self.feed_arrays, self.path = model, feed_arrays, onnx_path
+        self.graph_inputs = {value.name for value in model.graph.input}
+
+    def values(self, modules: dict, paths: list[str]) -> dict:
+        """Every input and output value of the modules in `paths`, by name, from one run."""
+        wanted = list(
+            dict.fromkeys(
+                value
+                for path in paths
+                for value in [*modules[path].outputs, *modules[path].inputs]
+                if value not in self.graph_inputs
+            )
         )
-    )
-    session = _session_with_outputs(model, wanted, label)
-    fed = feeds(session, feed_arrays, label)
-    arrays = dict(zip(wanted, run_session(session, fed, label, output_names=wanted), strict=True))
-    arrays.update(fed)
-    return arrays
+        label = self.path.name
+        session = _session_with_outputs(self.model, wanted, label, self.path.parent)
+        fed = feeds(session, self.feed_arrays, label)
+        arrays = dict(
+            zip(wanted, run_session(session, fed, label, output_names=wanted), strict=True)
+        )
+        arrays.update(fed)
+        return arrays
 
 
 def _output_value(entry: ModuleValues, expected, arrays: dict, whole: bool = False) -> str | None:
@@ -324,27 +450,6 @@ def _distance(expected, actual) -> float:
     with np.errstate(invalid="ignore", over="ignore"):
         gap = np.abs(np.asarray(expected, np.float64) - np.asarray(actual, np.float64))
     return float(np.nanmax(gap)) if gap.size and not np.isnan(gap).all() else float("inf")
-
-
-def _root_cause(diverging: list[str], evidence: Evidence, tol) -> Divergence | None:
-    """The first diverging module (in finishing order) whose inputs agree; failing that, the first
-    whose inputs cannot be told, or the first to diverge at all."""
-    verdicts = {}
-    if tol[2]:  # judged by a budget (int8): the module where the error grows the most
-        growth = {p: _sqnr_drop(p, evidence) for p in diverging if p != WHOLE_MODEL}
-        if growth:
-            path = max(growth, key=lambda p: growth[p])
-            record, entry = evidence.records[path], evidence.modules[path]
-            agree = _inputs_agree(record, entry, evidence.values, tol)
-            return _divergence(path, evidence, agree, tol)
-    for wanted in (True, None, False):
-        for path in diverging:
-            if path not in verdicts:
-                record, entry = evidence.records[path], evidence.modules[path]
-                verdicts[path] = _inputs_agree(record, entry, evidence.values, tol)
-            if verdicts[path] is wanted:
-                return _divergence(path, evidence, wanted, tol)
-    return None
 
 
 _CLEAN_DB = 150.0  # the SQNR of an input that arrives exact (float32 rounding is ~140 dB)
@@ -431,8 +536,9 @@ def _nodes(model, entry: ModuleValues) -> tuple[tuple[str, str], ...]:
     return tuple((node.op_type, node.name or "(unnamed)") for node in ordered)
 
 
-def _session_with_outputs(model, values: list[str], label: str):
-    """A session on `model` with `values` as extra outputs; `model` itself is left as it was."""
+def _session_with_outputs(model, values: list[str], label: str, folder: Path):
+    """A session on the weightless `model` with `values` as extra outputs, its weights read from
+    `folder`; `model` itself is left as it was."""
     import onnx
 
     outputs = model.graph.output
@@ -444,14 +550,10 @@ def _session_with_outputs(model, values: list[str], label: str):
                 # Name only: onnxruntime takes the type and shape from the producing node.
                 outputs.append(onnx.ValueInfoProto(name=value))
                 present.add(value)
-        if model.ByteSize() > _MAX_PROTO_BYTES:
-            raise InspectorError(
-                f"comparing module outputs: {label} is larger than 2 GB, which it cannot handle"
-            )
         serialized = model.SerializeToString()
     finally:
         del outputs[count:]
-    return open_session(serialized, label)
+    return open_session(serialized, label, external_data_folder=folder)
 
 
 def compare_modules(
@@ -518,4 +620,5 @@ def _write_repro(folder, cause: Divergence, evidence: Evidence, onnx_path):
         values={**evidence.values, **given},
         expected=record.output,
         description=f"module {cause.layer} ({cause.type}) of {onnx_path}",
+        weights_folder=Path(onnx_path).parent,
     )
