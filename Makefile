@@ -45,7 +45,8 @@ test-fast: $(STAMP)
 
 # The fast subset on each stack the ranges in pyproject.toml promise (stacks/: the floors, the
 # newest releases, and the pin above), each in its own .venv-STACK. `make test-matrix STACKS=floors`
-# runs one.
+# runs one; `STACKS=cuda-image` runs a CUDA image's releases (stacks/cuda-image.txt, a build of
+# several GB: not in the default).
 STACKS ?= floors newest pinned
 test-matrix:
 	@failed=""; for stack in $(STACKS); do \
@@ -59,7 +60,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .venv-floors .venv-newest build *.egg-info
+	rm -rf $(VENV) .venv-floors .venv-newest .venv-cuda-image build *.egg-info
 
 # The README's pictures, drawn by Netron from our own exports: the exercise model, the lecture's
 # Figure 1 (one MobileNetV3-Small block cut out as its own graph) and the whole network at depth 1.

@@ -3,11 +3,12 @@
 #   floors   the oldest release of each range (floors.txt)
 #   newest   the newest release of each (newest.txt: no pins)
 #   pinned   the Makefile's own .venv (torch $TORCH_VERSION, the rest as make install left them)
+#   cuda-image  a CUDA image's releases (cuda-image.txt; not in `make test-matrix`'s default)
 # Each stack has its own virtual environment, .venv-STACK, rebuilt when its constraints or
 # pyproject.toml change. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-stack=${1:?usage: stacks/run.sh floors|newest|pinned [pytest args]}
+stack=${1:?usage: stacks/run.sh floors|newest|pinned|cuda-image [pytest args]}
 shift
 PYTHON=${PYTHON:-python3}
 

@@ -196,16 +196,22 @@ class ReturnsParameter(nn.Module):
 
 
 class Attention(nn.Module):
-    """Four-head self-attention through F.scaled_dot_product_attention, no projections."""
+    """Four-head self-attention through F.scaled_dot_product_attention, no projections. With
+    kv_heads, grouped-query attention: keys and values are the first kv_heads heads, each shared
+    by heads // kv_heads query heads (as Llama's num_key_value_heads)."""
 
-    def __init__(self, heads: int = 4, causal: bool = False):
+    def __init__(self, heads: int = 4, causal: bool = False, kv_heads: int | None = None):
         super().__init__()
-        self.heads, self.causal = heads, causal
+        self.heads, self.causal, self.kv_heads = heads, causal, kv_heads
 
     def forward(self, x):
         batch, tokens, width = x.shape
         q = x.reshape(batch, tokens, self.heads, width // self.heads).transpose(1, 2)
-        out = F.scaled_dot_product_attention(q, q, q, is_causal=self.causal)
+        if self.kv_heads is None:
+            out = F.scaled_dot_product_attention(q, q, q, is_causal=self.causal)
+        else:
+            kv = q[:, : self.kv_heads]
+            out = F.scaled_dot_product_attention(q, kv, kv, is_causal=self.causal, enable_gqa=True)
         return out.transpose(1, 2).reshape(batch, tokens, width)
 
 

@@ -149,6 +149,18 @@ def test_scaled_dot_product_attention_is_counted(causal):
     assert summary.mult_adds == 2 * per_matmul
 
 
+def test_grouped_query_attention_counts_each_query_head():
+    """Fewer key/value heads than query heads: the kernel broadcasts each key/value head to its
+    query heads, so the count is that of full attention (torch's own formula refused the shapes
+    before 2.13, and the counter fell back to torchinfo's)."""
+    batch, tokens, width, heads = 2, 32, 64, 8
+    x = _randn(batch, tokens, width)
+    summary = summarize(load_model(Attention(heads, kv_heads=2), inputs=[x]))
+    assert summary.mult_adds_counter != "torchinfo"
+    per_matmul = batch * heads * tokens * tokens * (width // heads)
+    assert summary.mult_adds == 2 * per_matmul
+
+
 def test_pruned_rows_and_total_add_up_and_the_dense_figure_is_shown():
     summary = summarize(load_model(_pruned_single_input_net(), inputs=[_randn(16, 1, 28, 28)]))
     kept = 10 * 25 // 2 + 10 + 20 * 250 // 2 + 20 + 320 * 50 // 2 + 50 + 50 * 10 // 2 + 10

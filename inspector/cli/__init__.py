@@ -26,6 +26,7 @@ from ..errors import (
     on_command_line,
     was_interrupted,
 )
+from ..util.inductor import inductor_cache_removed
 from ..util.progress import steps_shown
 from ..util.text import first_line, printable
 
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     args.pid = os.getpid()  # a child the model's code forked must not print or exit as us
     with (
         _interrupts_remembered(),
+        inductor_cache_removed(),  # torch's cache folder, made on importing torch._dynamo
         _json_stdout_kept_clean(args),
         steps_shown(sys.stderr),
         _exits_in_finalizers_quiet(),

@@ -23,6 +23,7 @@ from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
 from ..util import html
 from ..util.html import short_repr
+from ..util.inductor import inductor_cache_removed
 from ..util.modes import modes_restored
 from ..util.text import markdown_cell, one_line, printable, shape_text
 from .counting import (
@@ -159,6 +160,7 @@ META_NOTE = (
 NO_INPUT_NOTE = "Shapes and mult-adds need an example input: pass --input (or input data)"
 
 
+@inductor_cache_removed()  # a meta forward imports torch._dynamo, which makes torch's cache folder
 def summarize(
     loaded: LoadedModel,
     depth: int = SUMMARY_DEPTH,

@@ -132,10 +132,18 @@ def _rnn_layer_flops(input_shape, weight_ih, weight_hh, *_args, out_shape=None, 
 
 def _attention_flops(query, key, value, *_args, out_shape=None, **_kwargs) -> int:
     """softmax(Q K^T) V: two batched matmuls; causal attention counts the whole square, as
-    torch's formulas for the CUDA kernels do."""
+    torch's formulas for the CUDA kernels do. Grouped-query attention (fewer key/value heads than
+    query heads) counts as the kernel runs it, each key/value head broadcast to its query heads:
+    given as such, since torch's formula refuses unequal heads before 2.13."""
     from torch.utils.flop_counter import sdpa_flop_count
 
-    return sdpa_flop_count(query, key, value)
+    heads = query[-3]
+    return sdpa_flop_count(query, _with_heads(key, heads), _with_heads(value, heads))
+
+
+def _with_heads(shape, heads: int) -> tuple:
+    """(batch, heads, sequence, features) with `heads` heads."""
+    return (*shape[:-3], heads, *shape[-2:])
 
 
 _CACHED_WRAPPER = "__dynamo_disable"  # where torch/_compile.py's _disable_dynamo caches its wrapper
