@@ -37,6 +37,7 @@ from ..usermodel.usercode import TOKEN_IDS_HINT, forward_hint, user_code
 from ..util import html
 from ..util.files import check_name_length
 from ..util.html import short_repr
+from ..util.inductor import inductor_cache_removed
 from ..util.leftovers import owned_folder
 from ..util.modes import eval_mode
 from ..util.progress import step
@@ -230,7 +231,7 @@ def export_onnx(
             user_code(loaded.spec, "its forward"),
             quiet(verbose),
             eval_mode(loaded.module),
-            _inductor_cache_in(staged.parent),
+            inductor_cache_removed(),
         ):
             model, output_names = _run_exporter(loaded, inputs, options, axes, verbose)
         if output_names is None:
@@ -367,20 +368,6 @@ def _staging_folder(destination: Path) -> Iterator[Path]:
         yield folder / destination.name
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextmanager
-def _inductor_cache_in(folder: Path) -> Iterator[None]:
-    """torch.export creates torch._inductor's cache folder ($TMPDIR/torchinductor_<user>, empty)
-    and leaves it behind; unless the user chose one, point it into the staging folder."""
-    if "TORCHINDUCTOR_CACHE_DIR" in os.environ:
-        yield
-        return
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder / "inductor")
-    try:
-        yield
-    finally:
-        os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
 
 
 def _move_into_place(staged: Path, destination: Path) -> None:
