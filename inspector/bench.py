@@ -339,7 +339,8 @@ def _feeds(session, inputs, batch_size: int, label: str) -> dict:
         if isinstance(fixed, int) and fixed != batch_size:
             raise InspectorError(
                 f"{label}: input {arg.name!r} has a fixed batch size of {fixed}, "
-                f"so batch {batch_size} cannot run; use --batch-sizes {fixed}"
+                f"so batch {batch_size} cannot run; use "
+                + option(f"--batch-sizes {fixed}", f"batch_sizes=[{fixed}]")
             )
     return paired_feeds(session, inputs.arrays(), label)
 
@@ -404,7 +405,8 @@ def _out_of_memory_is_user_error(loaded: LoadedModel, batch_size: int):
 
 def _no_memory(loaded: LoadedModel, batch_size: int) -> InspectorError:
     return InspectorError(
-        f"{loaded.spec}: batch size {batch_size} does not fit in memory; use smaller --batch-sizes"
+        f"{loaded.spec}: batch size {batch_size} does not fit in memory; use smaller "
+        + option("--batch-sizes", "batch_sizes")
     )
 
 

@@ -20,7 +20,7 @@ import heapq
 import itertools
 from dataclasses import dataclass
 
-from .errors import InspectorError
+from .errors import InspectorError, option
 
 AXIS_NAMES = ("height", "width")
 AXIS_DROPPED = ("row", "column")
@@ -306,7 +306,8 @@ def _axis_candidates(row, target, stride, padding) -> list[tuple[int, range | li
     span = dilation * (kernel - 1) + 1
     if padding is None and span > MAX_SEARCHED_PADDINGS:
         raise InspectorError(
-            f"kernel {kernel} spans {span} pixels: too many paddings to search; give --padding"
+            f"kernel {kernel} spans {span} pixels: too many paddings to search; give "
+            + option("--padding", "padding")
         )
     paddings = [padding] if padding is not None else range(span)  # 0 .. D(K-1)
     candidates: list[tuple[int, range | list[int]]] = []

@@ -159,7 +159,7 @@ def import_zoo(source: str) -> list[str]:
     }
     if not names:
         raise InspectorError(
-            f"--models {source} registers no model: decorate its builders with "
+            f"{option(f'--models {source}', f'zoo={source!r}')} registers no model: decorate its builders with "
             "@inspector.register_model(description=..., input_shape=...)"
         )
     return sorted(names)

@@ -33,7 +33,7 @@ from ..errors import InspectorError, option, raise_if_interrupted
 from ..usermodel.devices import on_cpu
 from ..usermodel.inputs import DynamicDim, Inputs, onnx_input_names, parse_dynamic_dim
 from ..usermodel.outputs import named_outputs
-from ..usermodel.usercode import TOKEN_IDS_HINT, forward_hint, user_code
+from ..usermodel.usercode import forward_hint, token_ids_hint, user_code
 from ..util import html
 from ..util.files import check_name_length
 from ..util.html import short_repr
@@ -246,7 +246,7 @@ def export_onnx(
         weights = _large_weights(model)  # views of the model's own tensors, no copies
         del model
         _confirm_opset(proto, loaded, exporter, opset)
-        confirm_declared(proto, loaded, axes, _BAKED_HINT)
+        confirm_declared(proto, loaded, axes, _baked_hint())
         confirm_runs(light, weights, loaded, axes, traced, _frozen_hint(exporter))
         del light, weights
         kept: list[str] = []
@@ -447,7 +447,7 @@ def _forward_failure(loaded: LoadedModel, inputs: Inputs, error: InspectorError)
             return InspectorError(
                 f"{loaded.spec} runs with inputs {example.describe()} but not with "
                 f"{inputs.describe()} ({reason}): a size it is traced with seems fixed in its "
-                f"code; {_BAKED_HINT}"
+                f"code; {_baked_hint()}"
             )
         inputs, reason = example, _reason(loaded, example_error)
     return InspectorError(
@@ -470,10 +470,26 @@ def _run_error(loaded: LoadedModel, inputs: Inputs) -> InspectorError | None:
     return None
 
 
-_BAKED_HINT = (
-    "write x.view(x.size(0), -1) instead of a fixed batch such as x.view(32, -1), "
-    "or export with --static-batch (and without that --dynamic-dim)"
-)
+def _baked_hint() -> str:
+    return (
+        "write x.view(x.size(0), -1) instead of a fixed batch such as x.view(32, -1), "
+        f"or export with {_static_batch()} (and without that {_a_dynamic_dim()})"
+    )
+
+
+# The fixes as the caller would write them: flags on the command line, parameters from Python.
+def _static_batch() -> str:
+    return option("--static-batch", "dynamic_batch=False")
+
+
+def _a_dynamic_dim() -> str:
+    return option("--dynamic-dim", "dynamic_dims entry")
+
+
+def _torchscript() -> str:
+    return option("--exporter", "exporter", "torchscript")
+
+
 _SPECIALIZED = "specialized it to be a constant"
 # torch.export's words, then the TorchScript tracer's, for a class that pytree does not know
 _UNKNOWN_TYPE = re.compile(
@@ -484,7 +500,8 @@ _UNKNOWN_TYPE = re.compile(
 
 def _frozen_hint(exporter: str) -> str:
     # Not "--exporter dynamo": a user on the torchscript exporter is there because dynamo failed.
-    return "export with --static-batch (and without --dynamic-dim) to fix the sizes"
+    without = option("--dynamic-dim", "dynamic_dims")
+    return f"export with {_static_batch()} (and without {without}) to fix the sizes"
 
 
 _DATA_DEPENDENT = ("data-dependent", "data dependent", "GuardOnDataDependentSymNode")
@@ -517,8 +534,8 @@ def _exporter_error(
     text = str(error)
     if _SPECIALIZED in text:
         return InspectorError(
-            f"{loaded.spec}: a dynamic axis (the batch, or a --dynamic-dim) is fixed by the "
-            f"model's code; {_BAKED_HINT}"
+            f"{loaded.spec}: a dynamic axis (the batch, or a {_a_dynamic_dim()}) is fixed by the "
+            f"model's code; {_baked_hint()}"
         )
     unknown = _UNKNOWN_TYPE.search(text)
     if unknown:
@@ -532,12 +549,12 @@ def _exporter_error(
     if options.exporter == "dynamo" and any(mark in text for mark in _DATA_DEPENDENT):
         hint = (
             "; the model branches on tensor values, which torch.export cannot capture: try "
-            "--exporter torchscript (tracing freezes the branch the example inputs take)"
+            f"{_torchscript()} (tracing freezes the branch the example inputs take)"
         )
     elif options.exporter == "dynamo" and "No ONNX function found" not in text:
         # T5's encoder fails in torch.export's decomposition (a view of symbolic strides) and
         # exports with the tracer; a missing ONNX function is missing for both exporters.
-        hint = "; --exporter torchscript may export it (check the file with inspector verify)"
+        hint = f"; {_torchscript()} may export it (check the file with inspector verify)"
     room = MAX_LINE - len("inspector: error: ") - len(f"{loaded.spec}: ") - len(hint)
     message = _shortened(exporter_failure(error), max(room, 80))
     return InspectorError(f"{loaded.spec}: {message}{hint}")
@@ -700,7 +717,7 @@ def _float_indices_hint(reason: str) -> str:
     """Where torch lets float token ids through (torch 2.11 with some transformers releases), the
     checker is the first to refuse them, as a Gather whose indices are floats."""
     if "Gather" in reason and re.search(r"tensor\((float|double|bfloat16|float16)\)", reason):
-        return TOKEN_IDS_HINT
+        return token_ids_hint()
     return ""
 
 
@@ -769,7 +786,7 @@ def _confirm_opset(proto, loaded: LoadedModel, exporter: str, opset: int) -> Non
         raise InspectorError(
             f"{loaded.spec}: the {exporter} exporter cannot write opset {opset} "
             f"for this model (its graph stayed at opset {written}); choose "
-            f"another --opset, e.g. {written}"
+            f"another {option('--opset', 'opset')}, e.g. {written}"
         )
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..defaults import LOOPBACK, RENDER_TIMEOUT
-from ..errors import InspectorError
+from ..errors import InspectorError, option
 from ..onnx.files import check_onnx_file
 from ..util.files import check_folder_writable, check_name_length, write_atomically
 from ..util.html import short_repr
@@ -188,7 +188,7 @@ def _draw_here(chromium: str, url: str, suffix: str, timeout: float, decorate) -
     except TimeoutError as error:
         raise InspectorError(
             f"Chromium and Netron did not draw the graph within {timeout:g} s "
-            "(a large graph may need a longer --timeout)"
+            f"(a large graph may need a longer {option('--timeout', 'timeout')})"
         ) from error
     except Error as error:
         raise InspectorError(f"Chromium failed: {first_line(error)}") from error

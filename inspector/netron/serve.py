@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..defaults import LOOPBACK
-from ..errors import InspectorError
+from ..errors import InspectorError, option
 from ..onnx.files import check_onnx_file, external_data_locations
 from ..util.leftovers import owned_folder
 from .guard import serve_guarded
@@ -88,13 +88,16 @@ def netron_server(model_path, host: str = LOOPBACK, port: int | None = None) -> 
     this server in their Host header (DNS rebinding); see guard.py.
     """
     if port is not None and not 0 <= port <= 65535:
-        raise InspectorError(f"--port {port}: a port is a number from 1 to 65535")
+        raise InspectorError(
+            f"{option('--port', 'port', port)}: a port is a number from 1 to 65535"
+        )
     try:
         server = serve_guarded(model_path, host, port, remote=not _is_loopback(host))
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise InspectorError(
-                f"port {port} on {host} is already in use; choose another --port or leave it out"
+                f"port {port} on {host} is already in use; choose another "
+                f"{option('--port', 'port')} or leave it out"
             ) from error
         raise InspectorError(f"cannot serve on {host}:{port}: {error.strerror or error}") from error
     try:
@@ -113,8 +116,8 @@ def check_host(host: str, allow_remote: bool) -> bool:
         return False
     if not allow_remote:
         raise InspectorError(
-            f"--host {host} would let other machines download the model; "
-            "add --allow-remote if that is what you want"
+            f"{option('--host', 'host', host)} would let other machines download the model; "
+            f"add {option('--allow-remote', 'allow_remote=True')} if that is what you want"
         )
     return True
 

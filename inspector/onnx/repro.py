@@ -64,7 +64,9 @@ def repro_model(model, entry: ModuleValues, output_value: str, description: str)
     outputs = excerpt.graph.output
     kept = [output for output in outputs if output.name == output_value]
     if not kept:
-        raise InspectorError(f"--repro: value {output_value!r} is not an output of its module")
+        raise InspectorError(
+            f"{option('--repro', 'repro')}: value {output_value!r} is not an output of its module"
+        )
     del outputs[:]
     outputs.extend(kept[:1])
     excerpt.metadata_props.add(key="inspector.repro", value=description)
@@ -95,7 +97,9 @@ def write_repro(
     names = [value.name for value in excerpt.graph.input]
     missing = [name for name in names if name not in values]
     if missing:
-        raise InspectorError(f"--repro: no value for the module's input {missing[0]!r}")
+        raise InspectorError(
+            f"{option('--repro', 'repro')}: no value for the module's input {missing[0]!r}"
+        )
     data_set = DataSet("", [values[name] for name in names], [expected], names, [output_value])
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import InspectorError
+from ..errors import InspectorError, option
 from ..util.text import one_line
 
 # onnxruntime prefixes every message with "[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : ".
@@ -321,7 +321,8 @@ def _missing_kernel(error: BaseException, model) -> str | None:
     op, version, node = found.groups()
     return (
         f"onnxruntime's CPU provider has no bfloat16 kernel for {op} (opset {version}, node "
-        f"{node!r}); export with --precision fp32 (or fp16), or run the file on a provider "
+        f"{node!r}); export with {option('--precision', 'precision', 'fp32')} (or fp16), "
+        "or run the file on a provider "
         "that has one (CUDA)"
     )
 

@@ -86,7 +86,7 @@ def check_save_destination(folder) -> Path:
             f"{option('--save-data', 'save_data', str(folder))} already exists and is not an empty folder; "
             "remove it or choose another"
         )
-    check_folder_writable(folder.parent, f"--save-data {folder}")
+    check_folder_writable(folder.parent, option("--save-data", "save_data", str(folder)))
     return folder
 
 

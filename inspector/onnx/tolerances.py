@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from ..defaults import ATOL, PRECISION_BUDGETS, PRECISION_TOLERANCES, RTOL
-from ..errors import InspectorError
+from ..errors import InspectorError, option
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,12 @@ class Tolerances:
         try:
             chosen = tuple(parse_metric(str(m)) for m in metrics)
         except ValueError as error:
-            raise InspectorError(f"--metric {error}") from None
+            raise InspectorError(f"{option('--metric', 'metrics entry')} {error}") from None
         floors = dict(budget) if budget is not None else dict(PRECISION_BUDGETS.get(precision, {}))
         for name in floors:
             if name not in BUDGET_NAMES:
-                raise InspectorError(f"--budget {name}: name one of {', '.join(BUDGET_NAMES)}")
+                given = option(f"--budget {name}", f"budget entry {name!r}")
+                raise InspectorError(f"{given}: name one of {', '.join(BUDGET_NAMES)}")
         return replace(self, budget=floors, metrics=chosen)
 
     def for_output(self, name: str) -> tuple[float, float]:
@@ -75,13 +76,14 @@ class Tolerances:
 
     def check_names(self, names: list[str], label: str) -> None:
         """An override for an output the model does not have is a typo: refuse it (exit 2)."""
-        for option, by_output in (("--atol", self.atol_by_output), ("--rtol", self.rtol_by_output)):
+        for which, by_output in (("atol", self.atol_by_output), ("rtol", self.rtol_by_output)):
             for name in by_output:
                 if name not in names:
                     close = difflib.get_close_matches(name, names, n=1)
                     hint = f"; did you mean {close[0]}?" if close else ""
+                    given = option(f"--{which} {name}=...", f"{which}[{name!r}]")
                     raise InspectorError(
-                        f"{option} {name}=...: {label} has no output {name!r} (its outputs: "
+                        f"{given}: {label} has no output {name!r} (its outputs: "
                         f"{', '.join(names) or 'none'}){hint}"
                     )
 

@@ -244,6 +244,7 @@ def parse_dynamic_dim(text: str) -> DynamicDim:
     name, dot, axis = where.rpartition(".")
     if not (sep and dot and name and axis.strip().isdigit() and _NAME.match(label.strip())):
         raise InspectorError(
-            f"--dynamic-dim {text!r}: write NAME.AXIS=LABEL, e.g. input_ids.1=sequence"
+            f"{option(f'--dynamic-dim {text!r}', f'dynamic_dims entry {text!r}')}: "
+            "write NAME.AXIS=LABEL, e.g. input_ids.1=sequence"
         )
     return DynamicDim(name.strip(), int(axis), label.strip())

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..errors import InspectorError, handles_interrupts, was_interrupted
+from ..errors import InspectorError, handles_interrupts, option, was_interrupted
 from ..util.text import first_line, one_line
 
 
@@ -57,15 +57,16 @@ def user_code(model: str, part: str, *, failure: str | None = None) -> Iterator[
             os._exit(0)
 
 
-TOKEN_IDS_HINT = (
-    "; token ids are integers: give them as --input NAME=SHAPE:int64:0..VOCAB, "
-    "e.g. --input input_ids=2x16:int64:0..1000"
-)
+def token_ids_hint() -> str:
+    return "; token ids are integers: give them as " + option(
+        "--input NAME=SHAPE:int64:0..VOCAB, e.g. --input input_ids=2x16:int64:0..1000",
+        "inputs={NAME: 'SHAPE:int64:0..VOCAB'}, e.g. inputs={'input_ids': '2x16:int64:0..1000'}",
+    )
 
 
 def forward_hint(reason: str) -> str:
     """The fix for a forward failure that is really a dtype problem (float values given where
     an Embedding takes token ids), appended to torch's own reason."""
     if "indices" in reason and ("Long" in reason or "Int" in reason):
-        return TOKEN_IDS_HINT
+        return token_ids_hint()
     return ""

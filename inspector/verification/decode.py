@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..defaults import ATOL, OPSET, RTOL
-from ..errors import InspectorError
+from ..errors import InspectorError, option
 from ..onnx.compare import OutputDiff, compare_outputs
 from ..onnx.tolerances import Tolerances
 from ..usermodel.devices import on_cpu
@@ -126,7 +126,7 @@ def verify_decode(
     import torch
 
     if steps < 1:
-        raise InspectorError(f"--decode-steps {steps}: give 1 or more steps")
+        raise InspectorError(f"{option('--decode-steps', 'steps', steps)}: give 1 or more steps")
     tolerances = Tolerances.of(atol, rtol)
     loaded = on_cpu(loaded)  # both loops on the CPU, where onnxruntime runs
     prompt, mask = _prompt(loaded)
@@ -145,6 +145,11 @@ def verify_decode(
     return report
 
 
+def _decoding() -> str:
+    """The feature as its caller asked for it: the flag, or the function."""
+    return option("--decode-steps", "verify_decode")
+
+
 def _prompt(loaded: LoadedModel):
     """The example's token ids (seeded, in the range given) and an all-ones attention mask."""
     import torch
@@ -155,13 +160,15 @@ def _prompt(loaded: LoadedModel):
         ids = inputs.args[0]
     if not isinstance(ids, torch.Tensor) or ids.dtype not in (torch.int64, torch.int32):
         raise InspectorError(
-            f"{loaded.spec}: --decode-steps needs a causal LM's token ids: pass --input "
-            "input_ids=1x8:int64:0..VOCAB"
+            f"{loaded.spec}: {_decoding()} needs a causal LM's token ids: pass "
+            + option(
+                "--input input_ids=1x8:int64:0..VOCAB", "inputs={'input_ids': '1x8:int64:0..VOCAB'}"
+            )
         )
     ids = ids.to(torch.int64)
     if ids.ndim != 2:
         raise InspectorError(
-            f"{loaded.spec}: --decode-steps needs token ids of shape BATCHxLENGTH, got "
+            f"{loaded.spec}: {_decoding()} needs token ids of shape BATCHxLENGTH, got "
             f"{list(ids.shape)}"
         )
     return ids, torch.ones_like(ids)
@@ -184,13 +191,13 @@ class _CacheStep:
             present = self.module(ids, mask)[1:]
         except Exception as error:  # not a transformers causal LM: forward takes none of these
             raise InspectorError(
-                f"{self.spec}: --decode-steps needs a transformers causal LM (forward(input_ids, "
+                f"{self.spec}: {_decoding()} needs a transformers causal LM (forward(input_ids, "
                 f"attention_mask, past_key_values, use_cache) returning logits and its cache): "
                 f"{first_line(error)}"
             ) from error
         if not present:
             raise InspectorError(
-                "--decode-steps needs a model that returns its cache (transformers' "
+                f"{_decoding()} needs a model that returns its cache (transformers' "
                 "past_key_values, use_cache=True)"
             )
         return [tensor[..., :0, :].contiguous() for tensor in present]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InspectorError
+from ..errors import InspectorError, option
 from ..onnx.compare import OutputDiff, compare_arrays, judged
 from ..onnx.module_values import ModuleValues, module_values
 from ..onnx.report import describe_failure
@@ -578,7 +578,7 @@ def compare_modules(
         )
     except InspectorError as error:
         if report.localized:
-            raise InspectorError(f"--localize: {error}") from error
+            raise InspectorError(f"{option('--localize', 'localize')}: {error}") from error
         report.warnings.append(
             f"{reason}, and module outputs could not be compared ({error}): this verdict "
             "proves little"
