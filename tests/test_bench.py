@@ -128,7 +128,9 @@ def test_running_out_of_memory_mid_run_is_a_user_error(cli, quick_exports, monke
     monkeypatch.setattr(bench, "_time_torch", out_of_memory)
     result = cli("bench", "relu", "--batch-sizes", "2", "--runs", "1")
     assert result.code == 2
-    assert "batch size 2 does not fit in memory" in result.err
+    assert "batch size 2 does not fit in memory; use smaller --batch-sizes" in result.err
+    with pytest.raises(bench.InspectorError, match="fit in memory; use smaller batch_sizes$"):
+        benchmark("relu", batch_sizes=[2], runs=1, warmup=1)
 
 
 def test_a_fixed_batch_export_names_the_batch_it_can_run(tmp_path):
@@ -139,7 +141,7 @@ def test_a_fixed_batch_export_names_the_batch_it_can_run(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(loaded.module, loaded.example_inputs().args, str(path), dynamo=False)
-    with pytest.raises(bench.InspectorError, match="fixed batch size of 1.*--batch-sizes 1"):
+    with pytest.raises(bench.InspectorError, match=r"fixed batch size of 1.*batch_sizes=\[1\]$"):
         benchmark(loaded, batch_sizes=[3], runs=1, warmup=1, onnx_files={"authored": path})
 
 

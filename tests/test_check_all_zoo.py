@@ -19,6 +19,8 @@ import pytest
 from conftest import split_steps
 
 from inspector import models
+from inspector.checkall import import_zoo
+from inspector.errors import InspectorError
 
 ZOO = textwrap.dedent(
     """\
@@ -129,6 +131,8 @@ def test_a_zoo_that_registers_nothing_or_fails_is_a_user_error(cli, tmp_path):
     result = cli("check-all", "--models", empty)
     assert result.code == 2
     assert result.err.startswith(f"inspector: error: --models {empty} registers no model")
+    with pytest.raises(InspectorError, match=r"^zoo='.*empty\.py' registers no model"):
+        import_zoo(str(empty))
     broken = tmp_path / "broken.py"
     broken.write_text("raise RuntimeError('no GPU here')\n")
     result = cli("check-all", "--models", broken)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from inspector.errors import InspectorError
 from inspector.loading import load_model
 from inspector.onnx import runtime
 from inspector.verification.decode import verify_decode
@@ -65,7 +66,18 @@ def test_decode_steps_refuse_a_model_without_a_cache(cli):
     result = cli("verify", "exercise_model", "--decode-steps", "2")
     assert result.code == 2
     assert result.err.startswith("inspector: error: ") and "--decode-steps" in result.err
+    assert "--decode-steps needs a causal LM's token ids: pass --input input_ids=" in result.err
     assert len(result.err.strip().splitlines()) == 1
+
+
+def test_decode_steps_from_python_name_the_parameters():
+    loaded = load_model("exercise_model")
+    with pytest.raises(InspectorError, match="^steps=0: give 1 or more steps"):
+        verify_decode(loaded, 0)
+    with pytest.raises(InspectorError, match="verify_decode needs a causal LM's") as raised:
+        verify_decode(loaded, 2)
+    assert "inputs={'input_ids': '1x8:int64:0..VOCAB'}" in str(raised.value)
+    assert "--" not in str(raised.value)
 
 
 def test_decode_steps_do_not_go_with_localize(cli):

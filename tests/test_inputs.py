@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from inspector.errors import InspectorError
+from inspector.export.exporter import make_export_options
 from inspector.loading import load_model
 from inspector.usermodel.inputs import InputSpec, parse_dynamic_dim, parse_input, spec_of
 
@@ -66,6 +67,19 @@ def test_dynamic_dims_parse():
     for bad in ("input_ids=sequence", "input_ids.x=seq", "input_ids.1=", ".1=seq"):
         with pytest.raises(InspectorError, match="NAME.AXIS=LABEL"):
             parse_dynamic_dim(bad)
+
+
+def test_a_bad_dynamic_dim_names_the_parameter_from_python_and_the_flag_from_the_cli(cli, tmp_path):
+    with pytest.raises(
+        InspectorError, match=r"^dynamic_dims entry 'x=seq': write NAME.AXIS=LABEL"
+    ) as raised:
+        make_export_options(dynamic_dims=["x=seq"])
+    assert "--" not in str(raised.value)
+    result = cli("export", "linear", "-o", tmp_path / "out.onnx", "--dynamic-dim", "x=seq")
+    assert result.code == 2 and result.err.startswith(
+        "inspector: error: --dynamic-dim 'x=seq': write NAME.AXIS=LABEL"
+    )
+    assert not (tmp_path / "out.onnx").exists()
 
 
 def test_integer_inputs_stay_in_their_range_and_are_seeded():

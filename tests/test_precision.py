@@ -10,6 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto
 
+from inspector.errors import InspectorError
 from inspector.onnx.compare import compare_arrays, compare_outputs, task_metrics
 from inspector.onnx.tolerances import Tolerances, parse_budget
 
@@ -92,6 +93,15 @@ def test_bad_budget_and_metric_are_usage_errors(cli, small):
     for flag, value in (("--budget", "cosin=0.9"), ("--budget", "sqnr=x"), ("--metric", "top5")):
         result = cli("verify", small, "--input", "4x16", flag, value)
         assert result.code == 2 and value in result.err
+
+
+def test_bad_budget_and_metric_from_python_name_the_parameters():
+    """The CLI refuses these while parsing its flags (above); from Python, verify() judges them."""
+    with pytest.raises(InspectorError, match="^budget entry 'cosin': name one of cosine"):
+        Tolerances.of().judging("fp32", budget={"cosin": 0.9})
+    with pytest.raises(InspectorError, match="^metrics entry 'top5': give topk=K") as raised:
+        Tolerances.of().judging("fp32", metrics=["top5"])
+    assert "--" not in str(raised.value)
 
 
 def test_an_atol_given_by_name_is_honoured_with_a_warning_when_loose():

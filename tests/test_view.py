@@ -15,7 +15,7 @@ import pytest
 from _netron_helpers import write_conv_bn_relu_onnx
 
 from inspector.errors import InspectorError
-from inspector.netron.serve import check_host, netron_server, private_copy
+from inspector.netron.serve import check_host, netron_server, private_copy, view
 
 TIMEOUT = 20  # seconds for any one request or process step
 
@@ -79,7 +79,12 @@ def test_busy_port_is_a_user_error(cli, model):
 def test_remote_host_needs_allow_remote(cli, model):
     result = cli("view", model, "--host", "0.0.0.0", "--no-browser")
     assert result.code == 2
-    assert "--allow-remote" in result.err
+    assert "--host 0.0.0.0 would let other machines" in result.err
+    assert "add --allow-remote if" in result.err
+    with pytest.raises(
+        InspectorError, match="^host='0.0.0.0' would let .*add allow_remote=True if"
+    ):
+        view(model, host="0.0.0.0", browser=False)
     assert check_host("0.0.0.0", allow_remote=True) is True
     assert check_host("127.0.0.1", allow_remote=False) is False
     assert check_host("localhost", allow_remote=False) is False
@@ -159,7 +164,9 @@ def test_view_of_a_model_exports_it_and_opens_the_browser(cli, monkeypatch):
 def test_port_out_of_range_is_a_user_error(cli, model):
     result = cli("view", model, "--port", "70000", "--no-browser")
     assert result.code == 2
-    assert "1 to 65535" in result.err
+    assert "1 to 65535" in result.err  # refused while the flags are parsed
+    with pytest.raises(InspectorError, match="^port=70000: a port is a number from 1 to 65535"):
+        view(model, port=70000, browser=False)
 
 
 def test_remote_host_is_served_with_a_warning(model, monkeypatch, capsys):
