@@ -207,3 +207,45 @@ def test_the_export_cache_takes_the_options_object_not_loose_keywords():
     for function in (cache.cache_key, cache.cached_export, cache.exported_model):
         parameters = set(inspect.signature(function).parameters)
         assert "options" in parameters and not parameters & loose, function.__name__
+
+
+# Errors raised only where the Python API never goes (module path, function): parse_kwargs reads
+# the CLI's --kwargs JSON text; load_model takes a dict.
+CLI_ONLY_ERRORS = {("inspector/loading.py", "parse_kwargs")}
+_ERRORS = {"InspectorError", "LibraryError"}
+
+
+def _call_name(node: ast.Call) -> str | None:
+    return getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+
+
+def _flag_texts(node: ast.AST):
+    """The string literals in an error's message that name a flag, outside option(...) calls."""
+    if isinstance(node, ast.Call) and _call_name(node) == "option":
+        return
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if node.value.startswith("--") or " --" in node.value:
+            yield node.value
+        return
+    for child in ast.iter_child_nodes(node):
+        yield from _flag_texts(child)
+
+
+def test_library_errors_name_flags_only_through_option():
+    """Outside the CLI an error names an option with errors.option(): `--port 70000` on the command
+    line, `port=70000` from Python. (Literals only: a message built elsewhere is not seen.)"""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        where = path.relative_to(ROOT).as_posix()
+        if where.startswith("inspector/cli/"):
+            continue
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if (where, function.name) in CLI_ONLY_ERRORS:
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call) and _call_name(node) in _ERRORS:
+                    texts = [t for arg in node.args for t in _flag_texts(arg)]
+                    found += [f"{where}:{node.lineno} {t!r}" for t in texts]
+    assert not found, "use errors.option() for: " + "; ".join(sorted(set(found)))
