@@ -187,6 +187,11 @@ def test_a_bfloat16_op_without_a_cpu_kernel_is_one_line(cli, small, tmp_path):
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("inspector: error:")
     assert "no bfloat16 kernel for Gemm" in lines[0] and "--precision fp32" in lines[0]
+    # The check runs in a child process, told to name parameters as its parent does
+    from inspector import load_model, verify
+
+    with pytest.raises(InspectorError, match=r"export with precision='fp32' \(or fp16\)"):
+        verify(load_model(small, inputs=["4x16"]), onnx=out)
 
 
 def test_a_failure_that_only_an_optimization_level_shows_is_named(cli, small, monkeypatch):

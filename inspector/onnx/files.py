@@ -26,7 +26,8 @@ from ..util.text import first_line
 # and onnxruntime (never torch): it costs a Python start-up and those two imports.
 _CHILD_CODE = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from inspector.onnx.files import _child_main; _child_main(sys.argv[2], sys.argv[3])"
+    "from inspector.onnx.files import _child_main; "
+    "_child_main(sys.argv[2], sys.argv[3], sys.argv[4:] == ['flags'])"
 )
 _STAGE_NAMES = {"checker": "the onnx checker", "onnxruntime": "onnxruntime"}
 _INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -206,7 +207,9 @@ def _check_in_child(path: Path, mode: str, payload: str = "") -> tuple[str | Non
     `payload` on stdin); return the problem in one line (None if sound), the warnings it gave,
     and its lines of output."""
     package_root = str(Path(__file__).resolve().parents[2])
-    command = [sys.executable, "-c", _CHILD_CODE, package_root, str(path), mode]
+    # The child names options as this process would (onnxruntime's refusals suggest some).
+    flags = ["flags"] if naming_flags() else []
+    command = [sys.executable, "-c", _CHILD_CODE, package_root, str(path), mode, *flags]
     done = _run_child(command, payload)
     lines = done.stdout.splitlines()
     problem, warnings = _verdict(path, done, lines)
@@ -251,9 +254,14 @@ def _run_child(command: list[str], payload: str = "") -> subprocess.CompletedPro
     return subprocess.CompletedProcess(command, child.returncode, out, err)
 
 
-def _child_main(path: str, mode: str) -> None:
+def _child_main(path: str, mode: str, flags: bool = False) -> None:
     """In the child: name each stage before it starts, so a crash can be blamed, then the verdict
     (and in mode "work", the work's result or exception, pickled on one line)."""
+    with on_command_line() if flags else contextlib.nullcontext():
+        _child_stages(path, mode)
+
+
+def _child_stages(path: str, mode: str) -> None:
     try:
         _say("stage checker")
         problem = _checker_problem(path)
