@@ -185,6 +185,8 @@ def test_jobs_give_the_same_results_in_the_same_order(cli, zoo, tmp_path):
     assert _verdicts(two) == _verdicts(one) == VERDICTS
     for first, second in zip(one.json()["models"], two.json()["models"], strict=True):
         assert (first["params"], first["error"]) == (second["params"], second["error"])
+    # A worker names options as the command line does, not as a Python caller would
+    assert "--static-batch" in two.json()["models"][0]["error"]
 
 
 def test_what_models_print_in_workers_stays_out_of_the_json(zoo):

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ExitStatus, note_interrupt, was_interrupted
+from ..errors import ExitStatus, naming_flags, note_interrupt, on_command_line, was_interrupted
 
 # How long a worker may take to finish its clean-up after Ctrl-C before it is killed.
 STOP_SECONDS = 60.0
@@ -112,9 +112,9 @@ def run_in_workers(
 def _start(workers: list, context, function, setup, setup_args) -> _Worker:
     """A new worker, in `workers` before a Ctrl-C held back meanwhile can stop this process."""
     parent_end, child_end = context.Pipe()
-    process = context.Process(
-        target=_serve, args=(child_end, function, setup, setup_args), name="inspector-worker"
-    )
+    # A worker names options as this process does: flags for the command line, else parameters.
+    args = (child_end, function, setup, setup_args, naming_flags())
+    process = context.Process(target=_serve, args=args, name="inspector-worker")
     with _sigint_held():
         process.start()
         child_end.close()
@@ -217,8 +217,13 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _serve(connection, function, setup, setup_args) -> None:
+def _serve(connection, function, setup, setup_args, flags: bool = False) -> None:
     """A worker's life: set up, then answer (index, item) requests until told to stop (None)."""
+    with on_command_line() if flags else contextlib.nullcontext():
+        _work(connection, function, setup, setup_args)
+
+
+def _work(connection, function, setup, setup_args) -> None:
     signal.signal(signal.SIGINT, _interrupted_once)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # The parent prints the result; whatever a model prints here must not land in it (JSON).
