@@ -253,3 +253,13 @@ def test_the_real_clock_times_a_real_call():
 
     timing = bench._time_calls(lambda: time.sleep(0.002), runs=2, warmup=0)
     assert timing.calls_per_sample == 1 and min(timing.samples_ms) >= 2.0  # sleep never less
+
+
+def test_warmup_takes_zero_as_python_does_and_refuses_a_negative(cli, quick_exports):
+    result = cli("bench", "relu", "--batch-sizes", "2", "--runs", "1", "--warmup", "0")
+    assert result.code == 0, result.err
+    assert "1 runs after 0 warm-up" in result.out
+    refused = cli("bench", "relu", "--warmup", "-1")
+    assert refused.code == 2 and "'-1' must be 0 or more" in refused.err
+    with pytest.raises(bench.InspectorError, match="warm-up runs >= 0"):
+        benchmark("relu", batch_sizes=[2], runs=1, warmup=-1)

@@ -12,6 +12,7 @@ from .options import (
     emit,
     int_list,
     load,
+    non_negative_int,
     positive_int,
 )
 
@@ -44,7 +45,7 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument(
         "--warmup",
-        type=positive_int,
+        type=non_negative_int,
         default=defaults.BENCH_WARMUP,
         help=f"untimed runs first ({defaults.BENCH_WARMUP})",
     )

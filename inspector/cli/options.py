@@ -50,6 +50,16 @@ def positive_int(text: str) -> int:
     return value[0]
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
 def port_number(text: str) -> int:
     """A TCP port, checked while parsing: before an export that would be wasted on a bad port."""
     try:
