@@ -5,7 +5,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from inspector.errors import InspectorError
+from inspector.errors import InspectorError, on_command_line
 from inspector.onnx.runtime import open_session
 
 
@@ -94,10 +94,15 @@ def test_float_token_ids_refused_by_the_checker_get_the_int64_advice():
         "[ShapeInferenceError] (op_type:Gather, node name: node_embedding): indices typestr: "
         "Tind, has unsupported type: tensor(float)"
     )
-    with pytest.raises(InspectorError) as caught, exporter._checker_errors():
+    with on_command_line(), pytest.raises(InspectorError) as caught, exporter._checker_errors():
         raise onnx.shape_inference.InferenceError(reason)
     assert re.search(
         r"fails the ONNX checker: .*Gather.*--input NAME=SHAPE:int64", str(caught.value)
+    )
+    with pytest.raises(InspectorError) as caught, exporter._checker_errors():
+        raise onnx.shape_inference.InferenceError(reason)
+    assert re.search(
+        r"fails the ONNX checker: .*Gather.*inputs=\{NAME: 'SHAPE:int64", str(caught.value)
     )
     with pytest.raises(InspectorError) as caught, exporter._checker_errors():
         raise onnx.checker.ValidationError("Field 'type' of 'value_info' is required")
