@@ -217,6 +217,7 @@ def test_a_batch_encoding_moves_as_the_dict_it_is(capsys):
     assert len(_notes(capsys.readouterr().err)) == 1
 
 
+@pytest.mark.slow  # a language model's decode / a check-all worker: make test-slow
 def test_decode_steps_of_a_language_model_on_cuda(capsys):
     from inspector.verification.decode import verify_decode
 
@@ -284,6 +285,7 @@ def zoo_on_cuda():
 """
 
 
+@pytest.mark.slow  # a language model's decode / a check-all worker: make test-slow
 def test_check_all_of_a_zoo_model_on_cuda_copies_it_once(capfd, tmp_path):
     from inspector.models import _registry
 

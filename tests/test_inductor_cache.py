@@ -36,6 +36,10 @@ API_RUNS = {
 }
 
 
+# A fresh process each, some seconds of CPU: make test keeps one of each kind, make test-slow the rest.
+_SLOW = pytest.mark.slow
+
+
 def _env(tmp_path, **extra) -> dict[str, str]:
     env = bad.cli_env(TMPDIR=tmp_path / "tmp", INSPECTOR_CACHE_DIR=tmp_path / "cache", **extra)
     if CACHE_VARIABLE not in extra:
@@ -67,9 +71,12 @@ def _inspector(workdir, *argv, **extra):
     "argv",
     [
         ["summary", "exercise_model", "--meta", "--input-shape", "2,3,128,128"],
-        ["summary", "net.py:build", "--input-shape", "3,5"],
+        pytest.param(["summary", "net.py:build", "--input-shape", "3,5"], marks=_SLOW),
         ["export", "net.py:build", "--input-shape", "3,5", "-o", "net.onnx"],
-        ["verify", "net.py:build", "--input-shape", "3,5", "--seeds", "1", "--no-cache"],
+        pytest.param(
+            ["verify", "net.py:build", "--input-shape", "3,5", "--seeds", "1", "--no-cache"],
+            marks=_SLOW,
+        ),
     ],
     ids=lambda argv: " ".join(argv[:2]),
 )
@@ -78,7 +85,9 @@ def test_a_command_leaves_the_temporary_folder_as_it_found_it(workdir, argv):
     assert list((workdir / "tmp").iterdir()) == []
 
 
-@pytest.mark.parametrize("call", sorted(API_RUNS))
+@pytest.mark.parametrize(
+    "call", [c if c == "summarize" else pytest.param(c, marks=_SLOW) for c in sorted(API_RUNS)]
+)
 def test_the_python_api_leaves_the_temporary_folder_as_it_found_it(workdir, call):
     code = (
         "import inspector\nfrom inspector.loading import load_model\nshapes = [(2, 3, 128, 128)]\n"
