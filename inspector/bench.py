@@ -25,6 +25,7 @@ from .usermodel.devices import on_cpu
 from .usermodel.usercode import user_code
 from .util import html
 from .util.html import short_repr
+from .util.inductor import inductor_cache_removed
 from .util.modes import eval_mode
 from .util.progress import progress_bar, step
 
@@ -207,6 +208,7 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
+@inductor_cache_removed()  # torch._dynamo, imported on the way, makes torch's cache folder
 def benchmark(
     model: str | LoadedModel,
     *,

@@ -19,6 +19,7 @@ from .defaults import ATOL, EXPORTER, GRAPH, RTOL, SEEDS
 from .errors import InspectorError
 from .onnx.diff import diff_models
 from .onnx.diff.diff_report import ModelDiff
+from .util.inductor import inductor_cache_removed
 
 if TYPE_CHECKING:
     from .loading import LoadedModel
@@ -47,6 +48,7 @@ class Side:
         return f"{spec} ({', '.join(options)})"
 
 
+@inductor_cache_removed()  # torch._dynamo, imported on the way, makes torch's cache folder
 def diff(
     a: str | os.PathLike[str] | LoadedModel,
     b: str | os.PathLike[str] | LoadedModel,

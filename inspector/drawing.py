@@ -19,6 +19,7 @@ from .defaults import GRAPH, RENDER_TIMEOUT
 from .errors import InspectorError
 from .util.files import write_atomically
 from .util.html import short_repr
+from .util.inductor import inductor_cache_removed
 
 if TYPE_CHECKING:
     from torch import nn
@@ -60,6 +61,7 @@ class Drawing:
         return path
 
 
+@inductor_cache_removed()  # torch._dynamo, imported on the way, makes torch's cache folder
 def show(
     model_or_file: str | os.PathLike[str] | LoadedModel | nn.Module,
     depth: int | None = None,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from ..errors import InspectorError, option, was_interrupted
 from ..util import html
 from ..util.html import short_repr
+from ..util.inductor import inductor_cache_removed
 from ..util.progress import progress_bar
 from ..util.text import one_line, plain_table, printable
 
@@ -190,6 +191,7 @@ def select_models(
     return names
 
 
+@inductor_cache_removed()  # torch._dynamo, imported on the way, makes torch's cache folder
 def check_all(
     names: list[str],
     *,

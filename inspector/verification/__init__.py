@@ -32,6 +32,7 @@ from ..usermodel.devices import on_cpu
 from ..usermodel.inputs import Inputs, to_numpy
 from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
+from ..util.inductor import inductor_cache_removed
 from ..util.modes import eval_mode
 from ..util.progress import step
 from ..util.text import first_line
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from ..usermodel.inputs import DynamicDim
 
 
+@inductor_cache_removed()  # torch._dynamo, imported on the way, makes torch's cache folder
 def verify(
     model: nn.Module | LoadedModel | str,
     *args: Any,
@@ -160,6 +162,7 @@ def verify(
     return report
 
 
+@inductor_cache_removed()  # torch._dynamo, imported on the way, makes torch's cache folder
 def verify_onnx(
     loaded: LoadedModel,
     onnx_path,
