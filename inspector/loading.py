@@ -32,6 +32,7 @@ from .usermodel.meta import build_on_meta, fits_in_memory, weight_bytes
 from .usermodel.outputs import register_output_types
 from .usermodel.usercode import user_code
 from .util.files import file_kind
+from .util.inductor import inductor_cache_removed
 from .util.memory import available_memory
 from .util.progress import step
 from .util.text import shape_text
@@ -104,6 +105,7 @@ class LoadedModel:
         return resized
 
 
+@inductor_cache_removed()  # a meta probe imports torch._dynamo, which makes torch's cache folder
 def load_model(
     spec: str | nn.Module,
     *,
