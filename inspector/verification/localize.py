@@ -180,10 +180,8 @@ def check_modules(
     chunk of modules at a time."""
     import torch
 
-    from ..onnx.weightless import load_weightless
-
     tol = (atol, rtol, budget or {})
-    model = load_weightless(onnx_path)
+    model = _graph_of(onnx_path)
     modules = _modules_of(model.graph)
     rng = torch.get_rng_state()  # every chunk's forward sees the same random numbers
     with user_code(loaded.spec, "its forward"):
@@ -294,6 +292,23 @@ class _Candidates:
             if wanted in self.first:
                 return _divergence(self.first[wanted], evidence, wanted, tol)
         return None
+
+
+# onnxruntime reads model bytes' external data from a folder it is told of from this release on (the
+# oldest here, 1.20, wants a model path); an older one gets the whole file, weights and all.
+_EXTERNAL_DATA_FROM_BYTES = (1, 30)
+
+
+def _graph_of(onnx_path):
+    import onnx
+    import onnxruntime
+
+    from ..onnx.weightless import load_weightless
+
+    release = tuple(int(part) for part in onnxruntime.__version__.split(".")[:2])
+    if release >= _EXTERNAL_DATA_FROM_BYTES:
+        return load_weightless(onnx_path)
+    return onnx.load(str(onnx_path))
 
 
 def _scaled_error(diff: OutputDiff) -> float:
