@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import signal
+import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 
@@ -82,7 +83,35 @@ def note_interrupt(signum=None, frame=None):
     global _interrupted, _signal
     _interrupted = True
     _signal = signal.Signals(signum) if signum else signal.SIGINT
+    if _deferred:
+        _deferred[-1] = True  # raised when the block ends
+        return
     raise KeyboardInterrupt
+
+
+# One entry per interrupts_deferred block the main thread is in: whether an interrupt came in it.
+_deferred: list[bool] = []
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold back the KeyboardInterrupt of a signal that lands in the block until its end. For
+    a few lines that make something their caller must clean up (a temporary folder between its
+    mkdir and the `try` that removes it): blocking the signal would not do, since another thread
+    (torch's, onnxruntime's) takes it and Python still runs the handler here."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers run in the main thread only
+        return
+    _deferred.append(False)
+    try:
+        yield
+    finally:
+        came = _deferred.pop()
+    if came:
+        if _deferred:
+            _deferred[-1] = True
+        else:
+            raise KeyboardInterrupt
 
 
 def was_interrupted() -> bool:

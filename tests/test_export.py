@@ -417,7 +417,7 @@ def test_read_only_folder_is_a_user_error(tmp_path, monkeypatch, cli):
         raise PermissionError(13, "Permission denied")
 
     # As root a chmod'ed folder stays writable, so refuse the staging folder itself.
-    monkeypatch.setattr(export_module, "owned_folder", refuse)
+    monkeypatch.setattr(export_module, "owned_folder_removed", refuse)
     result = cli("export", "relu", "-o", tmp_path / "relu.onnx")
     assert result.code == 2 and "cannot write to folder" in result.err
     assert "Permission denied" in result.err and _listing(tmp_path) == []

@@ -353,3 +353,31 @@ def test_sighup_is_handled_unless_ignored_as_under_nohup(before, installed):
         assert signal.getsignal(signal.SIGHUP) in (signal.SIG_DFL, signal.SIG_IGN)
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_just_after_the_folder_is_made_still_removes_it(tmp_path, monkeypatch, signum):
+    # A check-all worker told to stop the moment its staging folder appears (the test above waits
+    # for exactly that) left the folder: the signal landed before the `try` that removes it.
+    from inspector.cli import _interrupts_remembered
+    from inspector.errors import forget_interrupts
+    from inspector.util import leftovers
+
+    made = leftovers.owned_folder
+
+    def made_then_signalled(prefix, parent=None):
+        folder = made(prefix, parent)
+        signal.raise_signal(signum)  # its handler runs before this function returns
+        return folder
+
+    monkeypatch.setattr(leftovers, "owned_folder", made_then_signalled)
+    try:
+        with (
+            _interrupts_remembered(),
+            pytest.raises(KeyboardInterrupt),
+            leftovers.owned_folder_removed(".inspector-export-", tmp_path),
+        ):
+            pytest.fail("the signal should have stopped the block before it began")
+    finally:
+        forget_interrupts()
+    assert list(tmp_path.iterdir()) == []

@@ -24,7 +24,6 @@ import hashlib
 import inspect
 import json
 import os
-import shutil
 import stat
 import sys
 from collections.abc import Iterator
@@ -38,7 +37,7 @@ from ..onnx.files import check_onnx_file, file_digest, vouch_for
 from ..usermodel import inputs as input_naming
 from ..usermodel import outputs as output_naming
 from ..util.files import write_atomically
-from ..util.leftovers import owned_folder
+from ..util.leftovers import owned_folder_removed
 from .exporter import ExportOptions, export_onnx, file_stem, make_export_options
 
 if TYPE_CHECKING:
@@ -74,22 +73,22 @@ def exported_model(
         if path is not None:
             yield path
             return
-    folder = _temporary_folder()
-    try:
+    with _temporary_folder() as folder:
         path = _export(loaded, folder / f"{file_stem(loaded)}.onnx", options)
         vouch_for(path)  # checked as it was written: the caller need not check it again
         yield path
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
-def _temporary_folder() -> Path:
-    try:
-        return owned_folder("inspector-export-")
-    except OSError as error:
-        raise InspectorError(
-            f"cannot make a temporary folder for the export: {error.strerror or error}"
-        ) from error
+@contextlib.contextmanager
+def _temporary_folder() -> Iterator[Path]:
+    with contextlib.ExitStack() as stack:
+        try:
+            folder = stack.enter_context(owned_folder_removed("inspector-export-"))
+        except OSError as error:
+            raise InspectorError(
+                f"cannot make a temporary folder for the export: {error.strerror or error}"
+            ) from error
+        yield folder
 
 
 def _export(loaded: LoadedModel, path: Path, options: ExportOptions) -> Path:

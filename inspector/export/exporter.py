@@ -11,11 +11,10 @@ import functools
 import io
 import os
 import re
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,7 +37,7 @@ from ..util import html
 from ..util.files import check_name_length
 from ..util.html import short_repr
 from ..util.inductor import inductor_cache_removed
-from ..util.leftovers import owned_folder
+from ..util.leftovers import owned_folder_removed
 from ..util.modes import eval_mode
 from ..util.progress import step
 from ..util.text import first_line, one_line
@@ -358,16 +357,16 @@ def _destination(path: Path) -> Path:
 @contextmanager
 def _staging_folder(destination: Path) -> Iterator[Path]:
     """A temporary folder beside `destination`, removed whatever happens (also on Ctrl-C)."""
-    try:
-        folder = owned_folder(".inspector-export-", destination.parent)
-    except OSError as error:
-        raise InspectorError(
-            f"cannot write to folder {destination.parent}: {error.strerror or error}"
-        ) from error
-    try:
+    with ExitStack() as stack:
+        try:
+            folder = stack.enter_context(
+                owned_folder_removed(".inspector-export-", destination.parent)
+            )
+        except OSError as error:
+            raise InspectorError(
+                f"cannot write to folder {destination.parent}: {error.strerror or error}"
+            ) from error
         yield folder / destination.name
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _move_into_place(staged: Path, destination: Path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..defaults import LOOPBACK
 from ..errors import InspectorError, option
 from ..onnx.files import check_onnx_file, external_data_locations
-from ..util.leftovers import owned_folder
+from ..util.leftovers import owned_folder_removed
 from .guard import serve_guarded
 
 
@@ -36,8 +36,7 @@ def private_copy(model_path, name: str | None = None) -> Iterator[Path]:
     user's `.onnx.data` would make their own file fail `inspector verify` while we serve it.
     """
     source = Path(model_path)
-    folder = _private_folder()  # mode 0700; removes the copies killed runs left
-    try:
+    with _private_folder() as folder:  # mode 0700; removes the copies killed runs left
         # Netron puts the name into its page and URLs unescaped: keep it to safe characters.
         served = folder / re.sub(r"[^A-Za-z0-9._-]", "_", name or source.name)
         with _copy_errors(folder):
@@ -47,17 +46,18 @@ def private_copy(model_path, name: str | None = None) -> Iterator[Path]:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source.parent / location, target)
         yield served
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
-def _private_folder() -> Path:
-    try:
-        return owned_folder("inspector-netron-")
-    except OSError as error:
-        raise InspectorError(
-            f"cannot make a private folder for Netron: {error.strerror or error}"
-        ) from error
+@contextlib.contextmanager
+def _private_folder() -> Iterator[Path]:
+    with contextlib.ExitStack() as stack:
+        try:
+            folder = stack.enter_context(owned_folder_removed("inspector-netron-"))
+        except OSError as error:
+            raise InspectorError(
+                f"cannot make a private folder for Netron: {error.strerror or error}"
+            ) from error
+        yield folder
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 Ctrl-C, SIGTERM and SIGHUP let a command remove its temporary folders on the way out; SIGKILL (or a
 power cut) does not. Each such folder is named `<prefix><host>-<pid>-<random>`, and `owned_folder`
 first removes the folders with the same prefix, in the same place, whose process is gone: made on
-this host, by this user, and no process with that pid is running. Standard library only.
+this host, by this user, and no process with that pid is running.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ import re
 import shutil
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+from ..errors import interrupts_deferred
 
 # mkdtemp's random suffix uses only [a-z0-9_]: the last two dashes end the host and the pid.
 _OWNER = re.compile(r"^(?P<host>.*)-(?P<pid>\d+)-[a-z0-9_]+$")
@@ -26,6 +29,20 @@ def owned_folder(prefix: str, parent=None) -> Path:
     parent = Path(parent) if parent is not None else Path(tempfile.gettempdir())
     remove_abandoned(parent, prefix)
     return Path(tempfile.mkdtemp(prefix=f"{prefix}{_host()}-{os.getpid()}-", dir=parent))
+
+
+@contextlib.contextmanager
+def owned_folder_removed(prefix: str, parent=None) -> Iterator[Path]:
+    """`owned_folder` for the block, then removed whatever happens, also when a Ctrl-C lands
+    between its mkdir and the block (a check-all worker told to stop just then left it)."""
+    folder = None
+    try:
+        with interrupts_deferred():
+            folder = owned_folder(prefix, parent)
+        yield folder
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def remove_abandoned(parent: Path, prefix: str) -> list[Path]:
