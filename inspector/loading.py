@@ -105,7 +105,9 @@ class LoadedModel:
         return resized
 
 
-@inductor_cache_removed()  # a meta probe imports torch._dynamo, which makes torch's cache folder
+# Importing torch._dynamo makes torch's cache folder: a meta probe does, and so does registering a
+# transformers model's output types (its modeling code imports torch._dynamo).
+@inductor_cache_removed()
 def load_model(
     spec: str | nn.Module,
     *,

@@ -77,14 +77,6 @@ def private_tmpdir(tmp_path, monkeypatch):
     return folder
 
 
-def _left_in(folder) -> list:
-    """What a run left in the temporary folder. torch's own inductor cache folder is set apart:
-    after other tests in the same process, torch still makes a torchinductor_USER folder there
-    during an in-process verify (fresh processes leave none: tests/test_inductor_cache.py; an
-    open item of issue 28)."""
-    return [p for p in folder.iterdir() if not p.name.startswith("torchinductor_")]
-
-
 def _soak(one_round) -> list[int]:
     sizes = []
     for _ in range(ROUNDS):
@@ -118,7 +110,7 @@ def test_verify_api_again_and_again(private_tmpdir):
             del report
 
     sizes = _soak(one_round)
-    assert _left_in(private_tmpdir) == []
+    assert list(private_tmpdir.iterdir()) == []
     _assert_no_growth(sizes)
 
 
@@ -146,7 +138,7 @@ def test_verify_command_again_and_again(private_tmpdir, tmp_path, capsys):
             assert out.startswith("PASSED"), out
 
     sizes = _soak(one_round)
-    assert _left_in(private_tmpdir) == []
+    assert list(private_tmpdir.iterdir()) == []
     assert sorted(p.name for p in reports.iterdir()) == sorted(f"{n}.json" for n in SMALL_SHAPES)
     _assert_no_growth(sizes)
 
