@@ -71,7 +71,7 @@ def test_check_all_exports_and_verifies_with_a_table(cli):
 
 
 def test_check_all_json(cli):
-    result = cli("check-all", "--pattern", "relu", "--format", "json")
+    result = cli("check-all", "--pattern", "relu", "--format", "json", "--timeout", "0")
     assert result.code == 0, result.err
     data = result.json()
     assert data["passed"] is True and data["shard"] is None
@@ -114,7 +114,7 @@ def test_any_failing_model_fails_the_run_and_the_rest_still_run(cli, failing_mod
     assert verdicts["zz_baked"]["verdict"] == "ERROR"
     assert "batch" in verdicts["zz_baked"]["error"]
 
-    text = cli("check-all", "--pattern", "zz_noisy")
+    text = cli("check-all", "--pattern", "zz_noisy", "--timeout", "0")
     assert text.code == 1
     assert text.out.splitlines()[-1] == "FAILED | 1 of 1 model(s) fail: zz_noisy"
 
@@ -129,7 +129,7 @@ class _Terminal(io.StringIO):
 def test_the_progress_bar_draws_on_a_terminal_only(cli, monkeypatch):
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    result = cli("check-all", "--pattern", "relu")
+    result = cli("check-all", "--pattern", "relu", "--timeout", "0")
     assert result.code == 0, result.err
     assert "exporting and verifying relu" in terminal.getvalue()
     assert "exporting" not in result.out  # the table on stdout stays clean

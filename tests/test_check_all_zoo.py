@@ -101,14 +101,15 @@ def test_models_checks_exactly_what_the_zoo_registers(cli, zoo):
     assert result.code == 1, result.err  # zoo_noisy fails, zoo_baked cannot be exported
     assert [entry["model"] for entry in result.json()["models"]] == ZOO_NAMES
     assert _verdicts(result) == VERDICTS
-    again = cli("check-all", "--models", zoo, "--pattern", "zoo_t*")  # imported a second time
+    # Imported a second time, and in this process: --timeout 0 checks without a worker.
+    again = cli("check-all", "--models", zoo, "--pattern", "zoo_t*", "--timeout", "0")
     assert again.code == 0, again.err
     assert again.out.splitlines()[-1] == "PASSED | all 1 model(s) export and verify"
 
 
 def test_the_ci_examples_zoo_passes(cli, restored_registry):
     zoo = Path(__file__).resolve().parent.parent / "examples" / "ci" / "zoo.py"
-    result = cli("check-all", "--models", zoo, "--format", "json")
+    result = cli("check-all", "--models", zoo, "--format", "json", "--timeout", "0")
     assert result.code == 0, result.err
     assert _verdicts(result) == {"tiny_classifier": "PASSED", "token_mixer": "PASSED"}
 
@@ -122,7 +123,8 @@ def test_models_takes_a_package_module(cli, zoo, monkeypatch):
     result = cli("check-all", "--models", "mypkg.zoo", "--pattern", "zoo_[tw]*", "--format", "json")
     assert result.code == 0, result.err
     assert _verdicts(result) == {"zoo_tanh": "PASSED", "zoo_wide": "PASSED"}
-    assert cli("check-all", "--models", "mypkg.zoo", "--pattern", "zoo_w*").code == 0  # cached
+    again = cli("check-all", "--models", "mypkg.zoo", "--pattern", "zoo_w*", "--timeout", "0")
+    assert again.code == 0  # cached
 
 
 def test_a_zoo_that_registers_nothing_or_fails_is_a_user_error(cli, tmp_path):
@@ -150,7 +152,8 @@ def test_an_empty_shard_of_a_zoo_is_a_user_error(cli, zoo):
 def test_junit_xml_has_a_testcase_per_model_with_the_diff_table(cli, zoo, tmp_path):
     report = tmp_path / "reports" / "check-all.xml"
     report.parent.mkdir()
-    result = cli("check-all", "--models", zoo, "--junit-xml", report, "--shard", "1/1")
+    argv = ["--models", zoo, "--junit-xml", report, "--shard", "1/1", "--timeout", "0"]
+    result = cli("check-all", *argv)
     assert result.code == 1, result.err
     suites = ElementTree.parse(report).getroot()
     (suite,) = suites.findall("testsuite")
