@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_VERSION ?= 2.13.0
+# onnx imports ml_dtypes in every process: 0.7.0 takes ~1 s to import, 0.6.0 ~0.15 s (BENCHMARKS.md,
+# entry 21), which halves make test. pyproject.toml leaves it open; the newest stack runs 0.7.0.
+ML_DTYPES_VERSION ?= 0.6.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -10,11 +13,11 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 # Torch goes in first, pinned: an unpinned torch drags in a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,render]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,render]" "ml_dtypes==$(ML_DTYPES_VERSION)"
 	touch $(STAMP)
 
 # The main job on the lecture's exercise model: its summary, then export + onnxruntime vs PyTorch.
