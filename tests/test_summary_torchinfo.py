@@ -28,6 +28,7 @@ from _torchinfo_cases import (
 from torch import nn
 from torch.nn.utils import prune
 
+from inspector.errors import on_command_line
 from inspector.loading import load_model
 from inspector.summary import counting, summarize
 
@@ -82,7 +83,10 @@ def test_without_input_the_parameter_table_agrees_with_torchinfo(build):
     summary = summarize(load_model(model, inputs_required=False))
     assert summary.total_params == torchinfo.summary(model, verbose=0).total_params
     assert summary.mult_adds is None and summary.mult_adds_counter == "none"
-    assert "need an example input" in str(summary)
+    assert "need an example input: pass inputs= (or input data)" in str(summary)
+    with on_command_line():  # the command line's summary names the flag
+        summary = summarize(load_model(model, inputs_required=False))
+    assert "need an example input: pass --input (or input data)" in str(summary)
     assert "- output shapes: --" in summary.to_markdown()
 
 

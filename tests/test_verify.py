@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from inspector.errors import on_command_line
 from inspector.onnx.compare import OutputDiff, compare_arrays, compare_outputs
 from inspector.onnx.report import Run, VerifyReport
 
@@ -295,8 +296,10 @@ def test_a_failure_names_its_worst_element_and_the_tolerance_that_would_pass():
     assert not compare_arrays("y", expected, actual, atol=diff.required_atol * 0.99)
     assert compare_arrays("y", expected, actual, rtol=diff.required_rtol * 1.0001)
     assert not compare_arrays("y", expected, actual, rtol=diff.required_rtol * 0.99)
-    text = str(VerifyReport("m", "m.onnx", ATOL, RTOL, [Run(0, 4, (diff,))]))
-    assert "worst element [2, 3]" in text and "would pass with --atol 0.048" in text
+    report = VerifyReport("m", "m.onnx", ATOL, RTOL, [Run(0, 4, (diff,))])
+    assert "worst element [2, 3]" in str(report) and "would pass with atol=0.048" in str(report)
+    with on_command_line():  # the CLI prints it in its own terms
+        assert "would pass with --atol 0.048 (at rtol 0.001) or --rtol " in str(report)
 
 
 def test_blind_outputs_are_told_apart_from_useful_ones():

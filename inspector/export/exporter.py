@@ -135,7 +135,8 @@ class ExportResult:
             return ""
         return (
             f"\n  kept in float32 (opset {self.opset} has no {self.precision} for them): "
-            f"{', '.join(self.kept_float32)}; a later --opset may allow it (22 for bfloat16 Conv)"
+            f"{', '.join(self.kept_float32)}; a later {option('--opset', 'opset')} may allow it "
+            "(22 for bfloat16 Conv)"
         )
 
     def to_dict(self) -> dict:

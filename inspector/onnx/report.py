@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..defaults import ATOL, RTOL
+from ..errors import option
 from ..util import html
 from ..util.files import check_writable_destination, write_atomically
 from ..util.html import short_repr
@@ -337,10 +338,11 @@ def describe_failure(diff: OutputDiff, reference: str = "PyTorch") -> str:
         parts.append("over budget: " + ", ".join(diff.over_budget))
     passing = []
     if diff.required_atol is not None:
-        passing.append(f"--atol {_round_up(diff.required_atol)} (at rtol {diff.rtol:g})")
+        atol = _setting("--atol", "atol", _round_up(diff.required_atol))
+        passing.append(f"{atol} (at rtol {diff.rtol:g})")
     if diff.required_rtol is not None:
         at = "atol = rtol x its largest value" if diff.own_scale else f"atol {diff.atol:g}"
-        passing.append(f"--rtol {_round_up(diff.required_rtol)} (at {at})")
+        passing.append(f"{_setting('--rtol', 'rtol', _round_up(diff.required_rtol))} (at {at})")
     if passing:
         parts.append("would pass with " + " or ".join(passing))
     elif diff.worst is not None:
@@ -365,6 +367,11 @@ def _own_scale_lines(runs: list[Run]) -> list[str]:
 
 def _value(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _setting(flag: str, parameter: str, value: str) -> str:
+    """`--atol 0.5` for the command line, `atol=0.5` for a Python caller."""
+    return option(f"{flag} {value}", f"{parameter}={value}")
 
 
 def _round_up(value: float) -> str:

@@ -17,7 +17,7 @@ from ..defaults import (
     SUMMARY_MODES,
     SUMMARY_ROW_SETTINGS,
 )
-from ..errors import InspectorError, LibraryError
+from ..errors import InspectorError, LibraryError, option
 from ..usermodel.inputs import onnx_input_names
 from ..usermodel.outputs import named_outputs
 from ..usermodel.usercode import forward_hint, user_code
@@ -101,7 +101,7 @@ class Summary:
             for layer in self.layers
         ]
         counted = (
-            f"{self.mult_adds:,} (counted by {self.mult_adds_counter})" if ran else NO_INPUT_NOTE
+            f"{self.mult_adds:,} (counted by {self.mult_adds_counter})" if ran else no_input_note()
         )
         totals = [
             ["inputs", self.inputs_text or ", ".join(map(shape_text, self.input_shapes))],
@@ -136,7 +136,7 @@ class Summary:
         counted = (
             f"- mult-adds: {self.mult_adds:,} (counted by {self.mult_adds_counter})"
             if self.mult_adds is not None
-            else f"- {NO_INPUT_NOTE.lower()}"
+            else f"- {no_input_note().lower()}"
         )
         inputs = self.inputs_text or ", ".join(map(shape_text, self.input_shapes))
         rows += [
@@ -157,7 +157,12 @@ META_NOTE = (
     "Built on the meta device (weights without storage): shapes, parameters and mult-adds are "
     "exact, no value was computed"
 )
-NO_INPUT_NOTE = "Shapes and mult-adds need an example input: pass --input (or input data)"
+
+
+def no_input_note() -> str:
+    """Said when nothing ran: how to give an input, in the caller's terms."""
+    given = option("--input", "inputs=")
+    return f"Shapes and mult-adds need an example input: pass {given} (or input data)"
 
 
 @inductor_cache_removed()  # a meta forward imports torch._dynamo, which makes torch's cache folder
@@ -506,7 +511,7 @@ def _table(stats, summary: Summary, counts, ran: bool) -> str:
 def _notes(summary: Summary, shared: dict, ran: bool) -> str:
     notes = []
     if not ran:
-        notes.append(NO_INPUT_NOTE)
+        notes.append(no_input_note())
     elif summary.mult_adds_counter == MULT_ADDS_COUNTER:
         notes.append(f"Mult-adds counted by PyTorch's FLOP counter ({MULT_ADDS_COUNTER})")
     else:

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..defaults import EXPORTER, GRAPH, OPSET, PRECISION, SEEDS
-from ..errors import InspectorError
+from ..errors import InspectorError, option
 from ..onnx.compare import blind_reason, compare_outputs
 from ..onnx.files import check_onnx_file
 from ..onnx.golden import batch_of
@@ -355,7 +355,8 @@ def loose_tolerance_warnings(tolerances: Tolerances, runs: list[Run]) -> list[st
         peaks = [d.peak for run in runs for d in run.outputs if d.name == name and d.peak]
         if peaks and max(peaks) < SMALL * atol:
             warnings.append(
-                f"--atol {name}={atol:g} is loose for {name}, whose values stay under "
+                f"{option(f'--atol {name}={atol:g}', f'atol={{{name!r}: {atol:g}}}')} is loose "
+                f"for {name}, whose values stay under "
                 f"{max(peaks):.2g}: an error of a tenth of its largest value would pass"
             )
     return warnings
@@ -378,12 +379,13 @@ def other_level_check(loaded, path, level: str, cases, results, tolerances) -> l
         )
         if not all(diffs) or notes:
             return []
+    passes = option(f"--ort-opt {other}", f"ort_opt={other!r}")
     if other == "disable":
         return [
-            f"passes with --ort-opt disable: an onnxruntime optimization (level {level}) "
-            "changes the result"
+            f"passes with {passes}: an onnxruntime optimization (level {level}) changes the result"
         ]
-    return [f"passes with --ort-opt all: the mismatch appears only with --ort-opt {level}"]
+    failing_level = option(f"--ort-opt {level}", f"ort_opt={level!r}")
+    return [f"passes with {passes}: the mismatch appears only with {failing_level}"]
 
 
 def blind_outputs(results: list[CaseResult]) -> dict[str, str]:
