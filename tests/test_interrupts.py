@@ -355,29 +355,44 @@ def test_sighup_is_handled_unless_ignored_as_under_nohup(before, installed):
         signal.signal(signal.SIGHUP, previous)
 
 
+def _staging_block(tmp_path):
+    from inspector.util import leftovers
+
+    return leftovers, leftovers.owned_folder_removed(".inspector-export-", tmp_path)
+
+
+def _inductor_block(tmp_path):
+    from inspector.util import inductor
+
+    return inductor, inductor.inductor_cache_removed()
+
+
+@pytest.mark.parametrize("block", [_staging_block, _inductor_block], ids=["staging", "inductor"])
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_just_after_the_folder_is_made_still_removes_it(tmp_path, monkeypatch, signum):
+def test_a_signal_just_after_the_folder_is_made_still_removes_it(
+    tmp_path, monkeypatch, signum, block
+):
     # A check-all worker told to stop the moment its staging folder appears (the test above waits
     # for exactly that) left the folder: the signal landed before the `try` that removes it.
     from inspector.cli import _interrupts_remembered
     from inspector.errors import forget_interrupts
-    from inspector.util import leftovers
+    from inspector.util.inductor import CACHE_VARIABLE
 
-    made = leftovers.owned_folder
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv(CACHE_VARIABLE, raising=False)
+    module, folder_block = block(tmp_path)
+    made = module.owned_folder
 
     def made_then_signalled(prefix, parent=None):
         folder = made(prefix, parent)
         signal.raise_signal(signum)  # its handler runs before this function returns
         return folder
 
-    monkeypatch.setattr(leftovers, "owned_folder", made_then_signalled)
+    monkeypatch.setattr(module, "owned_folder", made_then_signalled)
     try:
-        with (
-            _interrupts_remembered(),
-            pytest.raises(KeyboardInterrupt),
-            leftovers.owned_folder_removed(".inspector-export-", tmp_path),
-        ):
+        with _interrupts_remembered(), pytest.raises(KeyboardInterrupt), folder_block:
             pytest.fail("the signal should have stopped the block before it began")
     finally:
         forget_interrupts()
     assert list(tmp_path.iterdir()) == []
+    assert CACHE_VARIABLE not in os.environ

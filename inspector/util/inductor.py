@@ -6,7 +6,7 @@ call of any function torch keeps dynamo out of (the meta device's decompositions
 handler), so a summary of a model built on the meta device made it. Torch reads the folder from
 TORCHINDUCTOR_CACHE_DIR, and sets that variable itself once it has made the folder, so the variable
 names ours for as long as we hold it. A folder the user chose (the variable already set) is theirs:
-left as it is. Standard library only.
+left as it is.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+from ..errors import interrupts_deferred
 from .leftovers import owned_folder
 
 CACHE_VARIABLE = "TORCHINDUCTOR_CACHE_DIR"
@@ -29,17 +31,23 @@ def inductor_cache_removed() -> Iterator[None]:
     if os.environ.get(CACHE_VARIABLE):
         yield
         return
-    try:
-        folder = owned_folder("inspector-inductor-")
-    except OSError:  # no writable $TMPDIR: torch cannot make its own folder there either
-        yield
-        return
     pid = os.getpid()
-    os.environ[CACHE_VARIABLE] = str(folder)
+    folder = None
     try:
+        with interrupts_deferred():  # a Ctrl-C between the mkdir and the `try` would leave it
+            folder = _our_folder()
+            if folder is not None:
+                os.environ[CACHE_VARIABLE] = str(folder)
         yield
     finally:
-        if os.getpid() == pid:  # a process the model's code forked leaves the folder to us
+        if folder is not None and os.getpid() == pid:  # a forked process leaves it to us
             if os.environ.get(CACHE_VARIABLE) in (str(folder), os.path.abspath(folder)):
                 del os.environ[CACHE_VARIABLE]
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _our_folder() -> Path | None:
+    try:
+        return owned_folder("inspector-inductor-")
+    except OSError:  # no writable $TMPDIR: torch cannot make its own folder there either
+        return None
