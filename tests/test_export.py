@@ -413,11 +413,17 @@ def test_bad_destinations_are_user_errors(where, message, tmp_path, cli):
 
 
 def test_read_only_folder_is_a_user_error(tmp_path, monkeypatch, cli):
-    def refuse(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
+    from inspector.util import leftovers
+
+    made = leftovers.owned_folder
+
+    def refuse(prefix, parent=None):
+        if prefix == ".inspector-export-":
+            raise PermissionError(13, "Permission denied")
+        return made(prefix, parent)
 
     # As root a chmod'ed folder stays writable, so refuse the staging folder itself.
-    monkeypatch.setattr(export_module, "owned_folder_removed", refuse)
+    monkeypatch.setattr(leftovers, "owned_folder", refuse)
     result = cli("export", "relu", "-o", tmp_path / "relu.onnx")
     assert result.code == 2 and "cannot write to folder" in result.err
     assert "Permission denied" in result.err and _listing(tmp_path) == []

@@ -73,22 +73,11 @@ def exported_model(
         if path is not None:
             yield path
             return
-    with _temporary_folder() as folder:
+    cannot = "cannot make a temporary folder for the export"
+    with owned_folder_removed("inspector-export-", cannot=cannot) as folder:
         path = _export(loaded, folder / f"{file_stem(loaded)}.onnx", options)
         vouch_for(path)  # checked as it was written: the caller need not check it again
         yield path
-
-
-@contextlib.contextmanager
-def _temporary_folder() -> Iterator[Path]:
-    with contextlib.ExitStack() as stack:
-        try:
-            folder = stack.enter_context(owned_folder_removed("inspector-export-"))
-        except OSError as error:
-            raise InspectorError(
-                f"cannot make a temporary folder for the export: {error.strerror or error}"
-            ) from error
-        yield folder
 
 
 def _export(loaded: LoadedModel, path: Path, options: ExportOptions) -> Path:

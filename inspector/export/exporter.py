@@ -14,7 +14,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -358,15 +358,8 @@ def _destination(path: Path) -> Path:
 @contextmanager
 def _staging_folder(destination: Path) -> Iterator[Path]:
     """A temporary folder beside `destination`, removed whatever happens (also on Ctrl-C)."""
-    with ExitStack() as stack:
-        try:
-            folder = stack.enter_context(
-                owned_folder_removed(".inspector-export-", destination.parent)
-            )
-        except OSError as error:
-            raise InspectorError(
-                f"cannot write to folder {destination.parent}: {error.strerror or error}"
-            ) from error
+    cannot = f"cannot write to folder {destination.parent}"
+    with owned_folder_removed(".inspector-export-", destination.parent, cannot=cannot) as folder:
         yield folder / destination.name
 
 

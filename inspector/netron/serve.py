@@ -36,7 +36,9 @@ def private_copy(model_path, name: str | None = None) -> Iterator[Path]:
     user's `.onnx.data` would make their own file fail `inspector verify` while we serve it.
     """
     source = Path(model_path)
-    with _private_folder() as folder:  # mode 0700; removes the copies killed runs left
+    cannot = "cannot make a private folder for Netron"
+    # Mode 0700; the copies killed runs left are removed first.
+    with owned_folder_removed("inspector-netron-", cannot=cannot) as folder:
         # Netron puts the name into its page and URLs unescaped: keep it to safe characters.
         served = folder / re.sub(r"[^A-Za-z0-9._-]", "_", name or source.name)
         with _copy_errors(folder):
@@ -46,18 +48,6 @@ def private_copy(model_path, name: str | None = None) -> Iterator[Path]:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source.parent / location, target)
         yield served
-
-
-@contextlib.contextmanager
-def _private_folder() -> Iterator[Path]:
-    with contextlib.ExitStack() as stack:
-        try:
-            folder = stack.enter_context(owned_folder_removed("inspector-netron-"))
-        except OSError as error:
-            raise InspectorError(
-                f"cannot make a private folder for Netron: {error.strerror or error}"
-            ) from error
-        yield folder
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import interrupts_deferred
+from ..errors import InspectorError, interrupts_deferred
 
 # mkdtemp's random suffix uses only [a-z0-9_]: the last two dashes end the host and the pid.
 _OWNER = re.compile(r"^(?P<host>.*)-(?P<pid>\d+)-[a-z0-9_]+$")
@@ -32,17 +32,27 @@ def owned_folder(prefix: str, parent=None) -> Path:
 
 
 @contextlib.contextmanager
-def owned_folder_removed(prefix: str, parent=None) -> Iterator[Path]:
+def owned_folder_removed(prefix: str, parent=None, *, cannot: str | None = None) -> Iterator[Path]:
     """`owned_folder` for the block, then removed whatever happens, also when a Ctrl-C lands
-    between its mkdir and the block (a check-all worker told to stop just then left it)."""
+    between its mkdir and the block (a check-all worker told to stop just then left it). With
+    `cannot`, a folder that cannot be made is the InspectorError "{cannot}: {why}"."""
     folder = None
     try:
         with interrupts_deferred():
-            folder = owned_folder(prefix, parent)
+            folder = _made(prefix, parent, cannot)
         yield folder
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _made(prefix: str, parent, cannot: str | None) -> Path:
+    try:
+        return owned_folder(prefix, parent)
+    except OSError as error:
+        if cannot is None:
+            raise
+        raise InspectorError(f"{cannot}: {error.strerror or error}") from error
 
 
 def remove_abandoned(parent: Path, prefix: str) -> list[Path]:
