@@ -83,14 +83,14 @@ def note_interrupt(signum=None, frame=None):
     global _interrupted, _signal
     _interrupted = True
     _signal = signal.Signals(signum) if signum else signal.SIGINT
-    if _deferred:
-        _deferred[-1] = True  # raised when the block ends
+    if _deferred is not None:
+        _deferred.append(_signal)  # raised when the block ends
         return
     raise KeyboardInterrupt
 
 
-# One entry per interrupts_deferred block the main thread is in: whether an interrupt came in it.
-_deferred: list[bool] = []
+# While the main thread is in an interrupts_deferred block: the signals that came in it.
+_deferred: list[signal.Signals] | None = None
 
 
 @contextlib.contextmanager
@@ -99,19 +99,18 @@ def interrupts_deferred() -> Iterator[None]:
     a few lines that make something their caller must clean up (a temporary folder between its
     mkdir and the `try` that removes it): blocking the signal would not do, since another thread
     (torch's, onnxruntime's) takes it and Python still runs the handler here."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers run in the main thread only
+    global _deferred
+    # Signal handlers run in the main thread only; an outer block raises for an inner one.
+    if threading.current_thread() is not threading.main_thread() or _deferred is not None:
+        yield
         return
-    _deferred.append(False)
+    _deferred = []
     try:
         yield
     finally:
-        came = _deferred.pop()
+        came, _deferred = _deferred, None
     if came:
-        if _deferred:
-            _deferred[-1] = True
-        else:
-            raise KeyboardInterrupt
+        raise KeyboardInterrupt
 
 
 def was_interrupted() -> bool:

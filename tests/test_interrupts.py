@@ -356,15 +356,15 @@ def test_sighup_is_handled_unless_ignored_as_under_nohup(before, installed):
 
 
 def _staging_block(tmp_path):
-    from inspector.util import leftovers
+    from inspector.util.leftovers import owned_folder_removed
 
-    return leftovers, leftovers.owned_folder_removed(".inspector-export-", tmp_path)
+    return owned_folder_removed(".inspector-export-", tmp_path)
 
 
 def _inductor_block(tmp_path):
-    from inspector.util import inductor
+    from inspector.util.inductor import inductor_cache_removed
 
-    return inductor, inductor.inductor_cache_removed()
+    return inductor_cache_removed()
 
 
 @pytest.mark.parametrize("block", [_staging_block, _inductor_block], ids=["staging", "inductor"])
@@ -376,23 +376,26 @@ def test_a_signal_just_after_the_folder_is_made_still_removes_it(
     # for exactly that) left the folder: the signal landed before the `try` that removes it.
     from inspector.cli import _interrupts_remembered
     from inspector.errors import forget_interrupts
+    from inspector.util import leftovers
     from inspector.util.inductor import CACHE_VARIABLE
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.delenv(CACHE_VARIABLE, raising=False)
-    module, folder_block = block(tmp_path)
-    made = module.owned_folder
+    made = leftovers.owned_folder
 
     def made_then_signalled(prefix, parent=None):
         folder = made(prefix, parent)
         signal.raise_signal(signum)  # its handler runs before this function returns
         return folder
 
-    monkeypatch.setattr(module, "owned_folder", made_then_signalled)
+    monkeypatch.setattr(leftovers, "owned_folder", made_then_signalled)
+    # As a command runs: an ignored SIGTERM (some job runners) would stay ignored.
+    previous = signal.signal(signum, signal.SIG_DFL)
     try:
-        with _interrupts_remembered(), pytest.raises(KeyboardInterrupt), folder_block:
+        with _interrupts_remembered(), pytest.raises(KeyboardInterrupt), block(tmp_path):
             pytest.fail("the signal should have stopped the block before it began")
     finally:
+        signal.signal(signum, previous)
         forget_interrupts()
     assert list(tmp_path.iterdir()) == []
     assert CACHE_VARIABLE not in os.environ

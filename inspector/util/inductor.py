@@ -12,13 +12,11 @@ left as it is.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from ..errors import interrupts_deferred
-from .leftovers import owned_folder
+from .leftovers import owned_folder_removed
 
 CACHE_VARIABLE = "TORCHINDUCTOR_CACHE_DIR"
 
@@ -31,23 +29,21 @@ def inductor_cache_removed() -> Iterator[None]:
     if os.environ.get(CACHE_VARIABLE):
         yield
         return
-    pid = os.getpid()
-    folder = None
-    try:
-        with interrupts_deferred():  # a Ctrl-C between the mkdir and the `try` would leave it
-            folder = _our_folder()
-            if folder is not None:
-                os.environ[CACHE_VARIABLE] = str(folder)
+    with ExitStack() as stack:
+        try:
+            folder = stack.enter_context(owned_folder_removed("inspector-inductor-"))
+        except OSError:  # no writable $TMPDIR: torch cannot make its own folder there either
+            folder = None
+        if folder is not None:
+            stack.callback(_unset, folder, os.getpid())
+            os.environ[CACHE_VARIABLE] = str(folder)
         yield
-    finally:
-        if folder is not None and os.getpid() == pid:  # a forked process leaves it to us
-            if os.environ.get(CACHE_VARIABLE) in (str(folder), os.path.abspath(folder)):
-                del os.environ[CACHE_VARIABLE]
-            shutil.rmtree(folder, ignore_errors=True)
 
 
-def _our_folder() -> Path | None:
-    try:
-        return owned_folder("inspector-inductor-")
-    except OSError:  # no writable $TMPDIR: torch cannot make its own folder there either
-        return None
+def _unset(folder: Path, pid: int) -> None:
+    """Our folder's name out of the variable (torch may have made it absolute), in our process."""
+    if os.getpid() == pid and os.environ.get(CACHE_VARIABLE) in (
+        str(folder),
+        os.path.abspath(folder),
+    ):
+        del os.environ[CACHE_VARIABLE]

@@ -35,14 +35,15 @@ def owned_folder(prefix: str, parent=None) -> Path:
 def owned_folder_removed(prefix: str, parent=None, *, cannot: str | None = None) -> Iterator[Path]:
     """`owned_folder` for the block, then removed whatever happens, also when a Ctrl-C lands
     between its mkdir and the block (a check-all worker told to stop just then left it). With
-    `cannot`, a folder that cannot be made is the InspectorError "{cannot}: {why}"."""
-    folder = None
+    `cannot`, a folder that cannot be made is the InspectorError "{cannot}: {why}". A process the
+    block forked (a model's code may) leaves the folder to this one."""
+    pid, folder = os.getpid(), None
     try:
         with interrupts_deferred():
             folder = _made(prefix, parent, cannot)
         yield folder
     finally:
-        if folder is not None:
+        if folder is not None and os.getpid() == pid:
             shutil.rmtree(folder, ignore_errors=True)
 
 
