@@ -399,3 +399,31 @@ def test_a_signal_just_after_the_folder_is_made_still_removes_it(
         forget_interrupts()
     assert list(tmp_path.iterdir()) == []
     assert CACHE_VARIABLE not in os.environ
+
+
+# Before the work: 130 and one line. After it (the list printed): the command's own status, as
+# for `view`, which Ctrl-C ends by design.
+@pytest.mark.parametrize(
+    "when, code, err", [("set-up", 130, "inspector: interrupted\n"), ("clean-up", 0, "")]
+)
+def test_a_ctrl_c_while_the_command_sets_up_or_cleans_up_is_no_traceback(
+    cli, monkeypatch, when, code, err
+):
+    # check-all's Ctrl-C "as it starts" landed once just after inspector's first temporary
+    # folder was made, while main() was still entering the command's contexts: a traceback.
+    import inspector.cli as cli_module
+    from inspector.errors import forget_interrupts, note_interrupt
+
+    @contextlib.contextmanager
+    def interrupted_steps(stream):
+        if when == "set-up":
+            note_interrupt(signal.SIGINT)
+        yield
+        note_interrupt(signal.SIGINT)
+
+    monkeypatch.setattr(cli_module, "steps_shown", interrupted_steps)
+    try:
+        result = cli("list")
+    finally:
+        forget_interrupts()
+    assert (result.code, result.err) == (code, err)

@@ -120,15 +120,20 @@ def main(argv: list[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else ExitStatus.USAGE
     args.stdout = sys.stdout
     args.pid = os.getpid()  # a child the model's code forked must not print or exit as us
-    with (
-        _interrupts_remembered(),
-        inductor_cache_removed(),  # torch's cache folder, made on importing torch._dynamo
-        _json_stdout_kept_clean(args),
-        steps_shown(sys.stderr),
-        _exits_in_finalizers_quiet(),
-        on_command_line(),
-    ):
-        code = _run_command(args)
+    code = None
+    try:
+        with (
+            _interrupts_remembered(),
+            inductor_cache_removed(),  # torch's cache folder, made on importing torch._dynamo
+            _json_stdout_kept_clean(args),
+            steps_shown(sys.stderr),
+            _exits_in_finalizers_quiet(),
+            on_command_line(),
+        ):
+            code = _run_command(args)
+    except KeyboardInterrupt:  # a Ctrl-C while the command's contexts are set up or taken down
+        if code is None:
+            code = _fail(args, interrupted_message(), interrupted_status())
     leave_if_forked(args)
     # A failure after Ctrl-C is the interrupt's doing; a command that ends on Ctrl-C by design
     # (view) and returns 0 keeps its code. SIGTERM and SIGHUP end every command with 128 + signal.
